@@ -54,8 +54,8 @@ func DecodeMessage(raw json.RawMessage, position int) (Message, error) {
 	if w.Role == RoleAssistant {
 		role = RoleAssistant
 	}
-	m := Message{Role: role, Raw: raw}
 	content := bytes.TrimSpace(w.Content)
+	m := Message{Role: role, Raw: raw, Content: content}
 	switch {
 	case len(content) == 0 || bytes.Equal(content, []byte("null")):
 	case content[0] == '"':

@@ -52,6 +52,7 @@ type Message struct {
 	// an unmodified message is then re-emitted as a string.
 	StringContent bool
 	Raw           json.RawMessage // original JSON of the whole message
+	Content       json.RawMessage // original JSON of its content (string or array)
 }
 
 // ComputeID returns the message's deterministic id: SHA-256 over role,

@@ -1,0 +1,205 @@
+package lore
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("lore", parseCaddyfile)
+	// Before reverse_proxy, so a site can pair `lore` with other handlers
+	// without an `order` line.
+	httpcaddyfile.RegisterDirectiveOrder("lore", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	l := new(Lore)
+	err := l.UnmarshalCaddyfile(h.Dispenser)
+	return l, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	lore [<matcher>] {
+//	    upstream          <url>        # default https://api.anthropic.com
+//	    openai_upstream   <url>        # default https://api.openai.com
+//	    redis             <address...> {   # omitted: embedded in-process store
+//	        username      <u>
+//	        password      <p>
+//	        db            <n>
+//	        tls
+//	        key_prefix    <prefix>     # default "lore:"
+//	        master_name   <name>       # sentinel: addresses are sentinels
+//	        sentinel_username <u>
+//	        sentinel_password <p>
+//	        cluster                    # cluster client even for one address
+//	        dial_timeout  <duration>   # default 2s
+//	        timeout       <duration>   # read/write, default 2s
+//	        pool_size     <n>
+//	    }
+//	    credential_key    <secret>     # >= 32 chars; required with an external redis
+//	    worker_credential <key> | bearer <token>
+//	    max_body          <size>       # default 32MiB
+//	    retention         <duration>   # default 720h
+//	}
+//
+// Every value may be an `{env.*}` placeholder; they are resolved when the
+// module is provisioned. Unknown subdirectives and repeated ones are errors.
+func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for d.NextBlock(0) {
+		name := d.Val()
+		if seen[name] {
+			return d.Errf("%s specified more than once", name)
+		}
+		seen[name] = true
+		switch name {
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return d.ArgErr()
+			}
+			if err := checkLiteral(name, v); err != nil {
+				return d.Err(err.Error())
+			}
+			*l.stringField(name) = v
+		case "worker_credential":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			l.WorkerCredential = strings.Join(args, " ")
+		case "redis":
+			cfg, err := parseRedis(d)
+			if err != nil {
+				return err
+			}
+			l.Redis = cfg
+		default:
+			return d.Errf("unrecognized lore subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func (l *Lore) stringField(name string) *string {
+	switch name {
+	case "upstream":
+		return &l.Upstream
+	case "openai_upstream":
+		return &l.OpenAIUpstream
+	case "credential_key":
+		return &l.CredentialKey
+	case "max_body":
+		return &l.MaxBody
+	default: // retention
+		return &l.Retention
+	}
+}
+
+// checkLiteral validates a value at adapt time when it has no placeholder, so
+// `caddy validate` and `caddy adapt` report mistakes early. Placeholders are
+// checked in Provision.
+func checkLiteral(name, v string) error {
+	if strings.Contains(v, "{") {
+		return nil
+	}
+	var err error
+	switch name {
+	case "upstream", "openai_upstream":
+		_, err = parseUpstream(name, v)
+	case "max_body":
+		_, err = parseSize(v)
+	case "retention":
+		_, err = parseDuration(name, v)
+	}
+	return err
+}
+
+func parseRedis(d *caddyfile.Dispenser) (*store.Config, error) {
+	cfg := &store.Config{Addresses: d.RemainingArgs()}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] {
+			return nil, d.Errf("redis: %s specified more than once", name)
+		}
+		seen[name] = true
+		switch name {
+		case "tls", "cluster":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if name == "tls" {
+				cfg.TLS = true
+			} else {
+				cfg.Cluster = true
+			}
+			continue
+		case "address", "addresses":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.ArgErr()
+			}
+			cfg.Addresses = append(cfg.Addresses, args...)
+			continue
+		}
+		var v string
+		if !d.Args(&v) || d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		switch name {
+		case "username":
+			cfg.Username = v
+		case "password":
+			cfg.Password = v
+		case "key_prefix":
+			cfg.KeyPrefix = v
+		case "master_name":
+			cfg.MasterName = v
+		case "sentinel_username":
+			cfg.SentinelUsername = v
+		case "sentinel_password":
+			cfg.SentinelPassword = v
+		case "db", "pool_size":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return nil, d.Errf("redis: %s must be a non-negative integer, got %q", name, v)
+			}
+			if name == "db" {
+				cfg.DB = n
+			} else {
+				cfg.PoolSize = n
+			}
+		case "dial_timeout", "timeout":
+			dur, err := parseDuration("redis "+name, v)
+			if err != nil || dur <= 0 {
+				return nil, d.Errf("redis: %s must be a positive duration, got %q", name, v)
+			}
+			if name == "dial_timeout" {
+				cfg.DialTimeout = caddyDuration(dur)
+			} else {
+				cfg.Timeout = caddyDuration(dur)
+			}
+		default:
+			return nil, d.Errf("unrecognized redis option %q", name)
+		}
+	}
+	if len(cfg.Addresses) == 0 {
+		return nil, d.Err("redis: at least one address is required (omit `redis` for the embedded store)")
+	}
+	return cfg, nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Lore)(nil)

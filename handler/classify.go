@@ -1,0 +1,107 @@
+package handler
+
+import (
+	"strings"
+
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+)
+
+// class is what a Messages request is (SPEC §4.1).
+type class int
+
+const (
+	classTurn       class = iota // a conversation turn: the full pipeline
+	classUtility                 // title or other small utility call: forwarded untouched, not stored
+	classCompaction              // the client asks for a summary of the conversation
+)
+
+func (c class) String() string {
+	switch c {
+	case classUtility:
+		return "utility"
+	case classCompaction:
+		return "compaction"
+	default:
+		return "turn"
+	}
+}
+
+// Utility-request limits of SPEC §4.1 rule 2.
+const (
+	utilityMaxTools     = 2
+	utilityMaxMessages  = 2
+	utilityMaxSystemLen = 500
+)
+
+// compactionHeaders are the section headers of a summary template; a last
+// user message with <template> and at least 4 of them asks for a compaction.
+var compactionHeaders = []string{"## Goal", "## Progress", "## Key Decisions", "## Next Steps",
+	"## Critical Context", "## Relevant Files"}
+
+// classify applies the rules of reference §5.1 in order. msgs may be nil when
+// the messages could not be decoded; such a request is a turn the upstream
+// will judge.
+func classify(req *translate.Request, system string, msgs []msg.Message) class {
+	if isCompaction(req.ToolCount, system, msgs) {
+		return classCompaction
+	}
+	if req.ToolCount <= utilityMaxTools && req.MessageCount <= utilityMaxMessages &&
+		len([]rune(system)) < utilityMaxSystemLen {
+		return classUtility
+	}
+	return classTurn
+}
+
+func isCompaction(tools int, system string, msgs []msg.Message) bool {
+	if strings.Contains(strings.ToLower(system), "anchored context summarization assistant") {
+		return true
+	}
+	last := lastUserText(msgs)
+	if last == "" {
+		return false
+	}
+	if tools == 0 && (strings.Contains(last, "anchored summary from the conversation history above") ||
+		strings.Contains(last, "Update the anchored summary below") ||
+		strings.Contains(last, "<previous-summary>")) {
+		return true
+	}
+	if strings.Contains(last, "<template>") {
+		n := 0
+		for _, h := range compactionHeaders {
+			if strings.Contains(last, h) {
+				n++
+			}
+		}
+		return n >= 4
+	}
+	return false
+}
+
+// lastUserText is the text blocks of the last user message joined with "\n".
+func lastUserText(msgs []msg.Message) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role != msg.RoleUser {
+			continue
+		}
+		var parts []string
+		for _, b := range msgs[i].Blocks {
+			if b.Type == msg.TypeText {
+				parts = append(parts, b.Text)
+			}
+		}
+		return strings.Join(parts, "\n")
+	}
+	return ""
+}
+
+// firstUserText is the fingerprint source: the first user message's text
+// blocks concatenated with no separator.
+func firstUserText(msgs []msg.Message) string {
+	for i := range msgs {
+		if msgs[i].Role == msg.RoleUser {
+			return msgs[i].Text()
+		}
+	}
+	return ""
+}

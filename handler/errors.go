@@ -1,0 +1,54 @@
+package handler
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// flavor is the wire format of a route: it decides the error shape and how
+// the credential is presented upstream.
+type flavor int
+
+const (
+	anthropicFlavor flavor = iota
+	openAIFlavor
+)
+
+// writeError answers with an error the gateway made itself, in the route's own
+// error shape. Messages are written for people and never carry Go errors.
+func writeError(w http.ResponseWriter, fl flavor, status int, message string) {
+	var body []byte
+	if fl == openAIFlavor {
+		body, _ = json.Marshal(map[string]any{"error": map[string]any{
+			"message": message, "type": openAIErrorType(status), "param": nil, "code": nil,
+		}})
+	} else {
+		body, _ = json.Marshal(map[string]any{"type": "error", "error": map[string]any{
+			"type": anthropicErrorType(status), "message": message,
+		}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Lore-Error", "1")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func anthropicErrorType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusNotFound:
+		return "not_found_error"
+	default:
+		return "api_error"
+	}
+}
+
+func openAIErrorType(status int) string {
+	if status < 500 {
+		return "invalid_request_error"
+	}
+	return "server_error"
+}

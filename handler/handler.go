@@ -1,0 +1,94 @@
+// Package handler is one request's path through the gateway, readable top to
+// bottom: route → classify → identify the session → forward → stream and
+// accumulate → store the answered turn.
+package handler
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// Config is what the module hands the handler after provisioning.
+type Config struct {
+	Upstream         *url.URL // Anthropic-compatible base URL
+	OpenAIUpstream   *url.URL // OpenAI-compatible base URL
+	MaxBody          int64
+	Retention        time.Duration
+	Store            *store.Store
+	Keys             *auth.Keyring
+	WorkerCredential auth.Credential
+	Logger           *zap.Logger
+	// Transport overrides the upstream transport (tests); nil builds one.
+	Transport http.RoundTripper
+}
+
+// Handler serves the gateway's routes. Safe for concurrent use; it holds no
+// per-session state (that lives in Redis).
+type Handler struct {
+	cfg       Config
+	log       *zap.Logger
+	transport http.RoundTripper
+	now       func() time.Time
+}
+
+// New builds a handler.
+func New(cfg Config) *Handler {
+	h := &Handler{cfg: cfg, log: cfg.Logger, transport: cfg.Transport, now: time.Now}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
+	if h.transport == nil {
+		h.transport = newTransport()
+	}
+	return h
+}
+
+// newTransport keeps connections to the upstream alive and reuses them (HTTP/2
+// where the upstream offers it). No response header timeout: a long generation
+// may take minutes before its first byte on a non-streamed call.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Close drops idle upstream connections.
+func (h *Handler) Close() {
+	if t, ok := h.transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// ServeHTTP routes a request: Anthropic Messages through the pipeline, OpenAI
+// chat completions to the OpenAI upstream, any other /v1/* forwarded as is,
+// everything else to the next handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	path := r.URL.Path
+	switch {
+	case path == "/v1/messages" && r.Method == http.MethodPost:
+		h.serveMessages(w, r)
+	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
+		h.passthrough(w, r, h.cfg.OpenAIUpstream, openAIFlavor)
+	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
+		h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
+	default:
+		return next.ServeHTTP(w, r)
+	}
+	return nil
+}

@@ -1,0 +1,126 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/session"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// commitTimeout bounds the write after a turn; the client has its answer by
+// then, so a slow Redis only delays this goroutine.
+const commitTimeout = 3 * time.Second
+
+// identify finds or creates the session of a turn inside the caller's
+// credential namespace. It returns nil when Redis is unavailable: the turn is
+// then proxied without state.
+func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) *store.Session {
+	st := h.cfg.Store
+	if st == nil || !st.Available() {
+		return nil
+	}
+	ns := h.cfg.Keys.Namespace(cred)
+	clientID, source := session.ClientID(req.MetadataUserID, hdr)
+	lineage := session.Lineage(ns, req.Model, source, clientID, firstUserText(msgs))
+
+	candidates, err := st.Candidates(ctx, lineage)
+	if err != nil {
+		return nil
+	}
+	if id, ok := session.Choose(candidates, len(msgs)); ok {
+		sess, err := st.LoadSession(ctx, id)
+		if err != nil {
+			return nil
+		}
+		// The lineage already includes the namespace; checking it again
+		// makes isolation independent of how lineages are built.
+		if sess != nil && sess.Namespace == ns {
+			return sess
+		}
+	}
+	now := h.now()
+	return &store.Session{
+		ID:          session.NewID(now),
+		Namespace:   ns,
+		Fingerprint: h.cfg.Keys.Fingerprint(cred),
+		Lineage:     lineage,
+		Model:       req.Model,
+		CreatedAt:   now,
+	}
+}
+
+// commit stores an answered turn: the request messages the session has not
+// stored yet, the assistant reply, the session state and the caller's
+// credential (encrypted, bound to the session id), in one round trip.
+func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential) {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	now := h.now()
+
+	start := sess.Stored
+	if start > len(msgs) || start < 0 {
+		// The client rewound (edited or retried): store its newest message.
+		start = max(len(msgs)-1, 0)
+	}
+	stored := make([]store.StoredMessage, 0, len(msgs)-start+1)
+	for i := start; i < len(msgs); i++ {
+		m := &msgs[i]
+		if translate.EmptyContent(m.Content) {
+			continue
+		}
+		stored = append(stored, store.StoredMessage{ID: m.ID, Role: m.Role, Position: i, Content: m.Content, At: now.UnixMilli()})
+	}
+	usage := store.Usage{
+		InputTokens:      reply.Usage.InputTokens,
+		OutputTokens:     reply.Usage.OutputTokens,
+		CacheReadTokens:  reply.Usage.CacheReadTokens,
+		CacheWriteTokens: reply.Usage.CacheWriteTokens,
+	}
+	if !translate.EmptyContent(reply.Content) {
+		pos := len(msgs)
+		stored = append(stored, store.StoredMessage{
+			ID: msg.ComputeID(msg.RoleAssistant, pos, reply.Content), Role: msg.RoleAssistant,
+			Position: pos, Content: reply.Content, At: now.UnixMilli(), Model: reply.Model, Usage: &usage,
+		})
+	}
+
+	next := *sess
+	next.Model = model
+	next.LastRequest = now
+	next.MessageCount = len(msgs)
+	next.Stored = len(msgs) + 1
+	next.Turns++
+	next.TurnsSinceCuration++
+	next.Usage.InputTokens += usage.InputTokens
+	next.Usage.OutputTokens += usage.OutputTokens
+	next.Usage.CacheReadTokens += usage.CacheReadTokens
+	next.Usage.CacheWriteTokens += usage.CacheWriteTokens
+
+	var blob []byte
+	if !cred.IsZero() {
+		var err error
+		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
+			h.log.Error("sealing credential failed; turn stored without it", zap.String("session", sess.ID), zap.Error(err))
+			blob = nil
+		}
+	}
+	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention})
+	if err != nil {
+		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
+		return
+	}
+	h.log.Debug("turn stored",
+		zap.String("session", sess.ID),
+		zap.String("credential", sess.Fingerprint),
+		zap.Int("messages", len(msgs)),
+		zap.Int("stored", len(stored)),
+		zap.Int64("input_tokens", usage.InputTokens),
+		zap.Int64("output_tokens", usage.OutputTokens))
+}

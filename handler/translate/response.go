@@ -1,0 +1,189 @@
+package translate
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Usage is the token accounting of one response.
+type Usage struct {
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
+	CacheReadTokens  int64 `json:"cache_read_input_tokens"`
+	CacheWriteTokens int64 `json:"cache_creation_input_tokens"`
+}
+
+// Response is an assistant reply as the gateway stores it.
+type Response struct {
+	ID         string
+	Model      string
+	StopReason string
+	Content    json.RawMessage // the content block array
+	Usage      Usage
+}
+
+// ParseResponse reads a non-streamed Messages response.
+func ParseResponse(body []byte) (*Response, error) {
+	var v struct {
+		ID         string          `json:"id"`
+		Model      string          `json:"model"`
+		StopReason string          `json:"stop_reason"`
+		Content    json.RawMessage `json:"content"`
+		Usage      Usage           `json:"usage"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, err
+	}
+	return &Response{ID: v.ID, Model: v.Model, StopReason: v.StopReason, Content: v.Content, Usage: v.Usage}, nil
+}
+
+// Accumulator rebuilds the assistant message from a Messages SSE stream.
+type Accumulator struct {
+	resp   Response
+	blocks []*accBlock
+	done   bool
+}
+
+type accBlock struct {
+	Type      string
+	ID        string
+	Name      string
+	Text      strings.Builder
+	Signature strings.Builder
+	Input     strings.Builder // partial_json deltas of tool_use
+	Start     json.RawMessage // content_block_start's block, for other types
+}
+
+// Add folds one event into the reply. Events it does not understand (ping,
+// unknown types, non-JSON data) are ignored: they are only forwarded.
+func (a *Accumulator) Add(ev Event) {
+	var e struct {
+		Type    string `json:"type"`
+		Index   int    `json:"index"`
+		Message struct {
+			ID    string `json:"id"`
+			Model string `json:"model"`
+			Usage Usage  `json:"usage"`
+		} `json:"message"`
+		ContentBlock json.RawMessage `json:"content_block"`
+		Delta        struct {
+			Type        string `json:"type"`
+			Text        string `json:"text"`
+			Thinking    string `json:"thinking"`
+			Signature   string `json:"signature"`
+			PartialJSON string `json:"partial_json"`
+			StopReason  string `json:"stop_reason"`
+		} `json:"delta"`
+		Usage *Usage `json:"usage"`
+	}
+	if json.Unmarshal(ev.Data, &e) != nil {
+		return
+	}
+	switch e.Type {
+	case "message_start":
+		a.resp.ID, a.resp.Model, a.resp.Usage = e.Message.ID, e.Message.Model, e.Message.Usage
+	case "content_block_start":
+		var cb struct {
+			Type      string `json:"type"`
+			ID        string `json:"id"`
+			Name      string `json:"name"`
+			Text      string `json:"text"`
+			Thinking  string `json:"thinking"`
+			Signature string `json:"signature"`
+		}
+		_ = json.Unmarshal(e.ContentBlock, &cb)
+		b := &accBlock{Type: cb.Type, ID: cb.ID, Name: cb.Name, Start: append(json.RawMessage(nil), e.ContentBlock...)}
+		b.Text.WriteString(cb.Text + cb.Thinking)
+		b.Signature.WriteString(cb.Signature)
+		for len(a.blocks) <= e.Index {
+			a.blocks = append(a.blocks, nil)
+		}
+		a.blocks[e.Index] = b
+	case "content_block_delta":
+		if e.Index >= len(a.blocks) || a.blocks[e.Index] == nil {
+			return
+		}
+		b := a.blocks[e.Index]
+		switch e.Delta.Type {
+		case "text_delta":
+			b.Text.WriteString(e.Delta.Text)
+		case "thinking_delta":
+			b.Text.WriteString(e.Delta.Thinking)
+		case "signature_delta":
+			b.Signature.WriteString(e.Delta.Signature)
+		case "input_json_delta":
+			b.Input.WriteString(e.Delta.PartialJSON)
+		}
+	case "message_delta":
+		if e.Delta.StopReason != "" {
+			a.resp.StopReason = e.Delta.StopReason
+		}
+		if e.Usage != nil {
+			// message_delta usage is cumulative: output always, the input
+			// figures only when the server repeats them.
+			a.resp.Usage.OutputTokens = e.Usage.OutputTokens
+			if e.Usage.InputTokens > 0 {
+				a.resp.Usage.InputTokens = e.Usage.InputTokens
+			}
+			if e.Usage.CacheReadTokens > 0 {
+				a.resp.Usage.CacheReadTokens = e.Usage.CacheReadTokens
+			}
+			if e.Usage.CacheWriteTokens > 0 {
+				a.resp.Usage.CacheWriteTokens = e.Usage.CacheWriteTokens
+			}
+		}
+	case "message_stop":
+		a.done = true
+	}
+}
+
+// Done reports whether message_stop was seen.
+func (a *Accumulator) Done() bool { return a.done }
+
+// Response returns the reply accumulated so far; blocks that never got their
+// stop event are finalised as they are.
+func (a *Accumulator) Response() *Response {
+	r := a.resp
+	content := make([]json.RawMessage, 0, len(a.blocks))
+	for _, b := range a.blocks {
+		if b == nil {
+			continue
+		}
+		if raw := b.json(); raw != nil {
+			content = append(content, raw)
+		}
+	}
+	r.Content, _ = json.Marshal(content)
+	return &r
+}
+
+func (b *accBlock) json() json.RawMessage {
+	var v any
+	switch b.Type {
+	case "text":
+		v = map[string]any{"type": "text", "text": b.Text.String()}
+	case "thinking":
+		v = map[string]any{"type": "thinking", "thinking": b.Text.String(), "signature": b.Signature.String()}
+	case "tool_use", "server_tool_use":
+		input := json.RawMessage(b.Input.String())
+		if len(input) == 0 || !json.Valid(input) {
+			input = json.RawMessage("{}")
+		}
+		v = map[string]any{"type": b.Type, "id": b.ID, "name": b.Name, "input": input}
+	default:
+		// redacted_thinking, server tool results, ...: the start event
+		// carries the whole block.
+		if len(b.Start) == 0 {
+			return nil
+		}
+		return b.Start
+	}
+	out, _ := json.Marshal(v)
+	return out
+}
+
+// EmptyContent reports whether a content array has nothing worth storing.
+func EmptyContent(content json.RawMessage) bool {
+	s := strings.TrimSpace(string(content))
+	return s == "" || s == "[]" || s == "null"
+}

@@ -1,0 +1,102 @@
+package translate
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// Event is one server-sent event. Raw is the event exactly as received,
+// including its terminating blank line, so it can be forwarded unchanged.
+type Event struct {
+	Name string // "event:" value; "message" when absent
+	Data []byte // "data:" lines joined with "\n"
+	Raw  []byte
+}
+
+// EventReader splits an SSE stream into events as they arrive.
+type EventReader struct {
+	br  *bufio.Reader
+	raw []byte
+}
+
+// NewEventReader reads events from r.
+func NewEventReader(r io.Reader) *EventReader {
+	return &EventReader{br: bufio.NewReaderSize(r, 32<<10)}
+}
+
+// Next returns the next event. Raw and Data alias an internal buffer that is
+// reused by the following call. At the end of the stream it returns io.EOF; a
+// final event without its blank line is still returned first.
+func (er *EventReader) Next() (Event, error) {
+	er.raw = er.raw[:0]
+	for {
+		line, err := er.readLine()
+		if len(line) > 0 {
+			er.raw = append(er.raw, line...)
+			if isBlank(line) {
+				if ev, ok := parseEvent(er.raw); ok {
+					return ev, nil
+				}
+				er.raw = er.raw[:0] // comments or stray blank lines only
+				continue
+			}
+		}
+		if err != nil {
+			if ev, ok := parseEvent(er.raw); ok && len(er.raw) > 0 {
+				return ev, nil
+			}
+			return Event{}, err
+		}
+	}
+}
+
+// readLine returns one line including its terminator, however long.
+func (er *EventReader) readLine() ([]byte, error) {
+	line, err := er.br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		line, err = er.br.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	return buf, err
+}
+
+func isBlank(line []byte) bool {
+	return len(bytes.TrimRight(line, "\r\n")) == 0
+}
+
+// parseEvent reads the fields of one raw event. ok is false when it has no
+// data (only comments), which per the SSE rules is not dispatched.
+func parseEvent(raw []byte) (Event, bool) {
+	ev := Event{Name: "message", Raw: raw}
+	var data []byte
+	hasData := false
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		var line []byte
+		if i < 0 {
+			line, raw = raw, nil
+		} else {
+			line, raw = raw[:i], raw[i+1:]
+		}
+		line = bytes.TrimRight(line, "\r")
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "event":
+			ev.Name = string(value)
+		case "data":
+			if hasData {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+			hasData = true
+		}
+	}
+	ev.Data = data
+	return ev, hasData
+}

@@ -1,0 +1,186 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+)
+
+// maxResponseBody bounds how much of a non-streamed upstream answer is kept in
+// memory to be stored; larger answers are still relayed in full.
+const maxResponseBody = 64 << 20
+
+// serveMessages handles POST /v1/messages.
+func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
+	body, ok := h.readBody(w, r, anthropicFlavor)
+	if !ok {
+		return
+	}
+	req, err := translate.ParseRequest(body)
+	if err != nil {
+		writeError(w, anthropicFlavor, http.StatusBadRequest, "Invalid JSON body: the request body must be a JSON object")
+		return
+	}
+	cred := auth.Extract(r.Header)
+	// Messages that do not decode are the upstream's to reject, in its own
+	// words: forward them untouched and store nothing.
+	msgs, decodeErr := msg.Decode(req.Messages)
+	system := req.SystemText()
+	switch c := classify(req, system, msgs); {
+	case decodeErr != nil || c != classTurn:
+		h.forwardUnchanged(w, r, body, cred)
+	default:
+		h.serveTurn(w, r, req, msgs, cred)
+	}
+}
+
+// readBody reads the request body within max_body, answering 413 beyond it.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([]byte, bool) {
+	if r.ContentLength > h.cfg.MaxBody {
+		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
+		return nil, false
+	}
+	size := 64 << 10
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
+		return nil, false
+	case err != nil:
+		if r.Context().Err() == nil {
+			writeError(w, fl, http.StatusBadRequest, "the request body could not be read")
+		}
+		return nil, false
+	}
+	return buf.Bytes(), true
+}
+
+func tooLargeMessage(limit int64) string {
+	return fmt.Sprintf("request body is larger than this gateway's limit of %d bytes (max_body)", limit)
+}
+
+// forwardUnchanged sends a Messages request upstream byte for byte with the
+// caller's credential and relays the answer; nothing is stored.
+func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential) {
+	req, err := newUpstreamRequest(r.Context(), r, h.cfg.Upstream, body, cred, anthropicFlavor)
+	if err != nil {
+		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
+		return
+	}
+	resp := h.send(w, req, anthropicFlavor)
+	if resp == nil {
+		return
+	}
+	defer resp.Body.Close()
+	h.relay(w, resp, nil)
+}
+
+// serveTurn runs a conversation turn: identify the session, forward, answer
+// the client as the upstream answers, and store the turn once the upstream
+// has accepted the credential (2xx) and the answer is complete.
+func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
+	ctx := r.Context()
+	sess := h.identify(ctx, r.Header, req, msgs, cred)
+
+	upReq, err := newUpstreamRequest(ctx, r, h.cfg.Upstream, req.Body, cred, anthropicFlavor)
+	if err != nil {
+		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
+		return
+	}
+	resp := h.send(w, upReq, anthropicFlavor)
+	if resp == nil {
+		return
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		h.relay(w, resp, nil) // errors reach the client unchanged; nothing is stored
+		return
+	}
+	var reply *translate.Response
+	if isEventStream(resp.Header) {
+		reply = h.streamTurn(w, resp)
+	} else {
+		reply = h.jsonTurn(w, resp)
+	}
+	if reply == nil || sess == nil {
+		return
+	}
+	h.commit(context.WithoutCancel(ctx), sess, req.Model, msgs, reply, cred)
+}
+
+// streamTurn forwards an SSE answer event by event as it arrives, flushing
+// after each, while accumulating the assistant message. It returns nil unless
+// the stream ran to message_stop.
+func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response) *translate.Response {
+	copyResponseHeaders(w.Header(), resp.Header)
+	w.Header().Del("Content-Length")
+	w.Header().Set("Cache-Control", "no-cache, no-transform")
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+
+	var acc translate.Accumulator
+	events := translate.NewEventReader(resp.Body)
+	for {
+		ev, err := events.Next()
+		if err != nil {
+			break
+		}
+		if _, werr := w.Write(ev.Raw); werr != nil {
+			return nil // client gone: the deferred Close cancels the upstream
+		}
+		_ = rc.Flush()
+		acc.Add(ev)
+	}
+	if !acc.Done() {
+		return nil
+	}
+	return acc.Response()
+}
+
+// jsonTurn relays a non-streamed answer and parses the stored copy.
+func (h *Handler) jsonTurn(w http.ResponseWriter, resp *http.Response) *translate.Response {
+	var buf bytes.Buffer
+	copyResponseHeaders(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	_, err := io.Copy(io.MultiWriter(w, &limitedBuffer{buf: &buf, left: maxResponseBody}), resp.Body)
+	if err != nil {
+		return nil
+	}
+	reply, perr := translate.ParseResponse(buf.Bytes())
+	if perr != nil {
+		h.log.Debug("upstream answer is not a Messages response; not stored", zap.Error(perr))
+		return nil
+	}
+	return reply
+}
+
+// limitedBuffer keeps at most left bytes and silently drops the rest, so a
+// huge answer is relayed in full but not held in memory.
+type limitedBuffer struct {
+	buf  *bytes.Buffer
+	left int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.left > 0 {
+		n := min(len(p), l.left)
+		l.buf.Write(p[:n])
+		l.left -= n
+	}
+	return len(p), nil
+}

@@ -1,0 +1,250 @@
+// Package lore is caddy-lore: a Caddy v2 HTTP handler that turns a site into a
+// context-managing gateway for coding agents in front of the Anthropic (and
+// OpenAI) API. This file is the Caddy module: configuration, lifecycle and the
+// hand-off of each request to handler/.
+package lore
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+func init() {
+	caddy.RegisterModule(Lore{})
+}
+
+// Defaults of SPEC §9.
+const (
+	DefaultUpstream       = "https://api.anthropic.com"
+	DefaultOpenAIUpstream = "https://api.openai.com"
+	DefaultMaxBody        = "32MiB"
+	DefaultRetention      = "720h"
+)
+
+// Lore is the `http.handlers.lore` module. Durations and sizes are strings so
+// that `{env.*}` placeholders work in them too; they are resolved in Provision.
+type Lore struct {
+	// Anthropic-compatible upstream base URL. Default https://api.anthropic.com.
+	Upstream string `json:"upstream,omitempty"`
+	// OpenAI-compatible upstream base URL. Default https://api.openai.com.
+	OpenAIUpstream string `json:"openai_upstream,omitempty"`
+	// Redis connection; nil runs the embedded in-process store.
+	Redis *store.Config `json:"redis,omitempty"`
+	// Secret (≥ 32 characters) from which credential encryption and hashing
+	// keys are derived. Required with an external Redis.
+	CredentialKey string `json:"credential_key,omitempty"`
+	// Operator's service credential for background work of sessions that have
+	// none: "<key>" (api-key) or "bearer <token>".
+	WorkerCredential string `json:"worker_credential,omitempty"`
+	// Largest request body accepted, e.g. "32MiB" (default).
+	MaxBody string `json:"max_body,omitempty"`
+	// How long sessions and their data are kept after their last turn, e.g.
+	// "720h" (default, 30 days).
+	Retention string `json:"retention,omitempty"`
+
+	handler *handler.Handler
+	store   *store.Store
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Lore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.lore",
+		New: func() caddy.Module { return new(Lore) },
+	}
+}
+
+// Provision resolves placeholders, applies defaults, opens the shared Redis
+// client and builds the request handler.
+func (l *Lore) Provision(ctx caddy.Context) error {
+	l.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	resolve := func(s string) string { return repl.ReplaceKnown(s, "") }
+
+	upstream, err := parseUpstream("upstream", orDefault(resolve(l.Upstream), DefaultUpstream))
+	if err != nil {
+		return err
+	}
+	openaiUpstream, err := parseUpstream("openai_upstream", orDefault(resolve(l.OpenAIUpstream), DefaultOpenAIUpstream))
+	if err != nil {
+		return err
+	}
+	maxBody, err := parseSize(resolve(orDefault(l.MaxBody, DefaultMaxBody)))
+	if err != nil {
+		return err
+	}
+	retention, err := parseDuration("retention", resolve(orDefault(l.Retention, DefaultRetention)))
+	if err != nil {
+		return err
+	}
+	if retention <= 0 {
+		return fmt.Errorf("retention must be positive")
+	}
+	workerCred, err := parseWorkerCredential(resolve(l.WorkerCredential))
+	if err != nil {
+		return err
+	}
+
+	var cfg store.Config
+	if l.Redis != nil {
+		cfg = resolveStoreConfig(*l.Redis, resolve)
+	}
+	keys, err := l.keyring(resolve(l.CredentialKey), cfg.Embedded())
+	if err != nil {
+		return err
+	}
+	l.store, err = store.Open(cfg, l.logger.Named("store"))
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+
+	l.handler = handler.New(handler.Config{
+		Upstream:         upstream,
+		OpenAIUpstream:   openaiUpstream,
+		MaxBody:          maxBody,
+		Retention:        retention,
+		Store:            l.store,
+		Keys:             keys,
+		WorkerCredential: workerCred,
+		Logger:           l.logger,
+	})
+	return nil
+}
+
+// keyring derives the credential keys. The embedded store may use a random
+// per-process key (its state dies with the process anyway); an external Redis
+// must not, or every restart would orphan every stored credential and session.
+func (l *Lore) keyring(secret string, embedded bool) (*auth.Keyring, error) {
+	if secret != "" {
+		k, err := auth.NewKeyring(secret)
+		if err != nil {
+			return nil, fmt.Errorf("credential_key: %w", err)
+		}
+		return k, nil
+	}
+	if !embedded {
+		return nil, errors.New("credential_key is required with an external redis " +
+			"(at least 32 characters, e.g. `credential_key {env.LORE_CREDENTIAL_KEY}` with 64 hex digits)")
+	}
+	return auth.RandomKeyring()
+}
+
+// Validate rejects configurations that cannot work. It runs after Provision.
+func (l *Lore) Validate() error {
+	if l.handler == nil {
+		return errors.New("lore: not provisioned")
+	}
+	return nil
+}
+
+// Cleanup releases the shared Redis client and idle upstream connections. It
+// copes with a Provision that failed half way.
+func (l *Lore) Cleanup() error {
+	if l.handler != nil {
+		l.handler.Close()
+	}
+	if l.store != nil {
+		return l.store.Close()
+	}
+	return nil
+}
+
+// ServeHTTP hands the request to the handler.
+func (l *Lore) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return l.handler.ServeHTTP(w, r, next)
+}
+
+func resolveStoreConfig(c store.Config, resolve func(string) string) store.Config {
+	addrs := make([]string, 0, len(c.Addresses))
+	for _, a := range c.Addresses {
+		if a = resolve(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	c.Addresses = addrs
+	c.Username = resolve(c.Username)
+	c.Password = resolve(c.Password)
+	c.KeyPrefix = resolve(c.KeyPrefix)
+	c.MasterName = resolve(c.MasterName)
+	c.SentinelUsername = resolve(c.SentinelUsername)
+	c.SentinelPassword = resolve(c.SentinelPassword)
+	return c
+}
+
+func parseUpstream(name, raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not an http(s) URL with a host", name, raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: %q must not have a query or fragment", name, raw)
+	}
+	return u, nil
+}
+
+func parseSize(raw string) (int64, error) {
+	n, err := humanize.ParseBytes(raw)
+	if err != nil || n == 0 || n > 1<<40 {
+		return 0, fmt.Errorf("max_body: %q is not a size like 32MiB", raw)
+	}
+	return int64(n), nil
+}
+
+func parseDuration(name, raw string) (time.Duration, error) {
+	d, err := caddy.ParseDuration(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration like 720h", name, raw)
+	}
+	return d, nil
+}
+
+// parseWorkerCredential reads "<key>" or "<scheme> <value>" with scheme
+// api-key or bearer. Errors never echo the value.
+func parseWorkerCredential(raw string) (auth.Credential, error) {
+	fields := strings.Fields(raw)
+	switch len(fields) {
+	case 0:
+		return auth.Credential{}, nil
+	case 1:
+		return auth.Credential{Scheme: auth.SchemeAPIKey, Value: fields[0]}, nil
+	case 2:
+		switch strings.ToLower(fields[0]) {
+		case "api-key", "api_key":
+			return auth.Credential{Scheme: auth.SchemeAPIKey, Value: fields[1]}, nil
+		case "bearer":
+			return auth.Credential{Scheme: auth.SchemeBearer, Value: fields[1]}, nil
+		}
+	}
+	return auth.Credential{}, errors.New("worker_credential: expected `<key>`, `api-key <key>` or `bearer <token>`")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Lore)(nil)
+	_ caddy.Validator             = (*Lore)(nil)
+	_ caddy.CleanerUpper          = (*Lore)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Lore)(nil)
+)
+
+func caddyDuration(d time.Duration) caddy.Duration { return caddy.Duration(d) }
