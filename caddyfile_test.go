@@ -1,0 +1,141 @@
+package lore
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    Lore
+		wantErr string
+	}{
+		{name: "empty", input: `lore`, want: Lore{}},
+		{name: "empty block", input: "lore {\n}", want: Lore{}},
+		{
+			name: "all options",
+			input: `lore {
+				upstream https://anthropic.internal:8443
+				openai_upstream http://127.0.0.1:9000/v1base
+				credential_key {env.LORE_CREDENTIAL_KEY}
+				worker_credential bearer {env.SVC_TOKEN}
+				max_body 8MiB
+				retention 48h
+				redis 10.0.0.1:6379 10.0.0.2:6379 {
+					username lore
+					password {env.REDIS_PASSWORD}
+					db 3
+					tls
+					key_prefix team:
+					master_name mymaster
+					sentinel_username s
+					sentinel_password sp
+					dial_timeout 1s
+					timeout 500ms
+					pool_size 20
+				}
+			}`,
+			want: Lore{
+				Upstream:         "https://anthropic.internal:8443",
+				OpenAIUpstream:   "http://127.0.0.1:9000/v1base",
+				CredentialKey:    "{env.LORE_CREDENTIAL_KEY}",
+				WorkerCredential: "bearer {env.SVC_TOKEN}",
+				MaxBody:          "8MiB",
+				Retention:        "48h",
+				Redis: &store.Config{
+					Addresses: []string{"10.0.0.1:6379", "10.0.0.2:6379"},
+					Username:  "lore", Password: "{env.REDIS_PASSWORD}", DB: 3, TLS: true,
+					KeyPrefix: "team:", MasterName: "mymaster", SentinelUsername: "s", SentinelPassword: "sp",
+					DialTimeout: caddyDuration(1e9), Timeout: caddyDuration(5e8), PoolSize: 20,
+				},
+			},
+		},
+		{name: "redis single line", input: "lore {\nredis localhost:6379\n}",
+			want: Lore{Redis: &store.Config{Addresses: []string{"localhost:6379"}}}},
+		{name: "redis cluster", input: "lore {\nredis a:1 {\ncluster\n}\n}",
+			want: Lore{Redis: &store.Config{Addresses: []string{"a:1"}, Cluster: true}}},
+		{name: "worker credential key", input: "lore {\nworker_credential sk-x\n}", want: Lore{WorkerCredential: "sk-x"}},
+		{name: "unknown subdirective", input: "lore {\nupstreams http://x\n}", wantErr: `unrecognized lore subdirective "upstreams"`},
+		{name: "duplicate", input: "lore {\nretention 1h\nretention 2h\n}", wantErr: "retention specified more than once"},
+		{name: "argument on directive", input: `lore foo`, wantErr: "wrong argument count"},
+		{name: "missing value", input: "lore {\nupstream\n}", wantErr: "wrong argument count"},
+		{name: "too many values", input: "lore {\nupstream http://a http://b\n}", wantErr: "wrong argument count"},
+		{name: "bad url", input: "lore {\nupstream ftp://x\n}", wantErr: "not an http(s) URL"},
+		{name: "bad size", input: "lore {\nmax_body lots\n}", wantErr: "not a size"},
+		{name: "bad duration", input: "lore {\nretention forever\n}", wantErr: "not a duration"},
+		{name: "redis without address", input: "lore {\nredis {\ndb 1\n}\n}", wantErr: "at least one address"},
+		{name: "redis unknown option", input: "lore {\nredis a:1 {\nfoo bar\n}\n}", wantErr: `unrecognized redis option "foo"`},
+		{name: "redis bad db", input: "lore {\nredis a:1 {\ndb -1\n}\n}", wantErr: "db must be a non-negative integer"},
+		{name: "redis bad timeout", input: "lore {\nredis a:1 {\ntimeout -1s\n}\n}", wantErr: "timeout must be a positive duration"},
+		{name: "placeholder durations deferred", input: "lore {\nretention {env.RET}\n}", want: Lore{Retention: "{env.RET}"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Lore
+			err := got.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			assertLoreEqual(t, got, tc.want)
+		})
+	}
+}
+
+func assertLoreEqual(t *testing.T, got, want Lore) {
+	t.Helper()
+	if got.Upstream != want.Upstream || got.OpenAIUpstream != want.OpenAIUpstream ||
+		got.CredentialKey != want.CredentialKey || got.WorkerCredential != want.WorkerCredential ||
+		got.MaxBody != want.MaxBody || got.Retention != want.Retention {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if (got.Redis == nil) != (want.Redis == nil) {
+		t.Fatalf("redis: got %v want %v", got.Redis, want.Redis)
+	}
+	if got.Redis == nil {
+		return
+	}
+	if g, w := *got.Redis, *want.Redis; !reflect.DeepEqual(g, w) {
+		t.Fatalf("redis: got %#v\nwant %#v", g, w)
+	}
+}
+
+func TestParseWorkerCredential(t *testing.T) {
+	for _, tc := range []struct {
+		in, scheme, value string
+		err               bool
+	}{
+		{"", "", "", false},
+		{"sk-1", "api-key", "sk-1", false},
+		{"api-key sk-2", "api-key", "sk-2", false},
+		{"Bearer tok", "bearer", "tok", false},
+		{"basic xyz", "", "", true},
+		{"a b c", "", "", true},
+	} {
+		c, err := parseWorkerCredential(tc.in)
+		if (err != nil) != tc.err {
+			t.Fatalf("%q: err = %v", tc.in, err)
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "xyz") {
+				t.Fatalf("error echoes the secret: %v", err)
+			}
+			continue
+		}
+		if string(c.Scheme) != tc.scheme || c.Value != tc.value {
+			t.Fatalf("%q: got %s/%q", tc.in, c.Scheme, c.Value)
+		}
+	}
+}

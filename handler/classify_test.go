@@ -1,0 +1,74 @@
+package handler
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+)
+
+func classifyBody(t *testing.T, system string, tools, messages int, lastUser string) class {
+	t.Helper()
+	var ts, ms []string
+	for i := range tools {
+		ts = append(ts, fmt.Sprintf(`{"name":"t%d","input_schema":{"type":"object"}}`, i))
+	}
+	for i := range messages {
+		role, text := "user", fmt.Sprintf("m%d", i)
+		if i%2 == 1 {
+			role = "assistant"
+		}
+		if i == messages-1 {
+			text = lastUser
+		}
+		enc, _ := json.Marshal(text)
+		ms = append(ms, fmt.Sprintf(`{"role":%q,"content":%s}`, role, enc))
+	}
+	sys, _ := json.Marshal(system)
+	body := fmt.Sprintf(`{"model":"m","max_tokens":5,"system":%s,"tools":[%s],"messages":[%s]}`, sys, strings.Join(ts, ","), strings.Join(ms, ","))
+	req, err := translate.ParseRequest([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := msg.Decode(req.Messages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return classify(req, req.SystemText(), msgs)
+}
+
+// Reference §12 items 14–17.
+func TestClassify(t *testing.T) {
+	long := strings.Repeat("A", 600)
+	tests := []struct {
+		name     string
+		system   string
+		tools    int
+		messages int
+		last     string
+		want     class
+	}{
+		{"compaction system prompt", "You are an ANCHORED CONTEXT SUMMARIZATION ASSISTANT.", 5, 9, "go", classCompaction},
+		{"anchored summary with a tool is not compaction", long, 1, 5, "Please create an anchored summary from the conversation history above.", classTurn},
+		{"anchored summary without tools", long, 0, 5, "Please create an anchored summary from the conversation history above.", classCompaction},
+		{"update anchored summary", long, 0, 5, "Update the anchored summary below", classCompaction},
+		{"previous summary tag", long, 0, 5, "<previous-summary>x</previous-summary>", classCompaction},
+		{"template with 3 headers", long, 3, 5, "<template>## Goal ## Progress ## Next Steps</template>", classTurn},
+		{"template with 4 headers, tools present", long, 3, 5, "<template>## Goal ## Progress ## Next Steps ## Relevant Files</template>", classCompaction},
+		{"title request 499", strings.Repeat("A", 499), 0, 1, "hi", classUtility},
+		{"system 500 is a turn", strings.Repeat("A", 500), 0, 1, "hi", classTurn},
+		{"two tools two messages", "short", 2, 2, "hi", classUtility},
+		{"three tools", "short", 3, 2, "hi", classTurn},
+		{"three messages", "short", 0, 3, "hi", classTurn},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classifyBody(t, tc.system, tc.tools, tc.messages, tc.last); got != tc.want {
+				t.Fatalf("got %v want %v", got, tc.want)
+			}
+		})
+	}
+}
