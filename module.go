@@ -103,13 +103,23 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if l.Redis != nil {
 		cfg = resolveStoreConfig(*l.Redis, resolve)
 	}
-	keys, err := l.keyring(resolve(l.CredentialKey), cfg.Embedded())
-	if err != nil {
-		return err
+	secret := resolve(l.CredentialKey)
+	if secret == "" && !cfg.Embedded() {
+		return errors.New("credential_key is required with an external redis " +
+			"(at least 32 characters, e.g. `credential_key {env.LORE_CREDENTIAL_KEY}` with 64 hex digits)")
 	}
 	l.store, err = store.Open(cfg, l.logger.Named("store"))
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
+	}
+	if secret == "" {
+		// The embedded store's own random secret lives exactly as long as its
+		// data, so reloads keep reaching the same sessions.
+		secret = l.store.EmbeddedSecret()
+	}
+	keys, err := auth.NewKeyring(secret)
+	if err != nil {
+		return fmt.Errorf("credential_key: %w", err)
 	}
 
 	l.handler = handler.New(handler.Config{
@@ -123,24 +133,6 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Logger:           l.logger,
 	})
 	return nil
-}
-
-// keyring derives the credential keys. The embedded store may use a random
-// per-process key (its state dies with the process anyway); an external Redis
-// must not, or every restart would orphan every stored credential and session.
-func (l *Lore) keyring(secret string, embedded bool) (*auth.Keyring, error) {
-	if secret != "" {
-		k, err := auth.NewKeyring(secret)
-		if err != nil {
-			return nil, fmt.Errorf("credential_key: %w", err)
-		}
-		return k, nil
-	}
-	if !embedded {
-		return nil, errors.New("credential_key is required with an external redis " +
-			"(at least 32 characters, e.g. `credential_key {env.LORE_CREDENTIAL_KEY}` with 64 hex digits)")
-	}
-	return auth.RandomKeyring()
 }
 
 // Validate rejects configurations that cannot work. It runs after Provision.
