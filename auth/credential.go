@@ -3,7 +3,10 @@
 // encryption at rest (AES-256-GCM with HKDF-derived keys).
 package auth
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // Scheme is how a credential authenticates.
 type Scheme string
@@ -17,6 +20,14 @@ const (
 // OAuthBeta is the anthropic-beta value bearer (OAuth) calls need.
 const OAuthBeta = "oauth-2025-04-20"
 
+// Header names, canonical form. Only the two credential carriers are treated
+// as auth headers: Proxy-Authorization is hop-by-hop and never forwarded.
+const (
+	headerAPIKey        = "X-Api-Key"
+	headerAuthorization = "Authorization"
+	headerBeta          = "Anthropic-Beta"
+)
+
 // Credential is one caller credential. Its String, GoString, Format and
 // MarshalJSON never reveal Value.
 type Credential struct {
@@ -29,16 +40,101 @@ func (c Credential) IsZero() bool { return c.Scheme == SchemeNone || c.Value == 
 
 // Extract reads the credential of a request: a non-empty x-api-key wins,
 // else "Authorization: Bearer <token>" (scheme word case-insensitive), else none.
-func Extract(h http.Header) Credential { panic("TODO") }
+func Extract(h http.Header) Credential {
+	// Several x-api-key lines are unusual; the first non-empty one is what a
+	// single-valued reader upstream would most likely have used too.
+	for _, v := range h.Values(headerAPIKey) {
+		if v = strings.TrimSpace(v); v != "" {
+			return Credential{Scheme: SchemeAPIKey, Value: v}
+		}
+	}
+	if token, ok := parseBearer(h.Get(headerAuthorization)); ok {
+		return Credential{Scheme: SchemeBearer, Value: token}
+	}
+	return Credential{}
+}
+
+// parseBearer accepts "Bearer", one or more spaces, and a token without
+// whitespace (RFC 6750 b64token is stricter; upstream decides validity).
+// Anything else — Basic, a bare word, a token with inner spaces — is not a
+// bearer credential, so it is never stored nor forwarded as one.
+func parseBearer(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	const word = "bearer"
+	if len(v) <= len(word) || !strings.EqualFold(v[:len(word)], word) || v[len(word)] != ' ' {
+		return "", false
+	}
+	token := strings.TrimLeft(v[len(word):], " ")
+	if token == "" || strings.ContainsFunc(token, isSpace) {
+		return "", false
+	}
+	return token, true
+}
+
+func isSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
+}
+
+// removeAuth drops every header that could carry a caller credential, so a
+// request never reaches an upstream with two (possibly different) ones.
+func removeAuth(h http.Header) {
+	h.Del(headerAPIKey)
+	h.Del(headerAuthorization)
+}
 
 // SetAnthropic removes any auth headers from h and sets exactly the one of c's
 // scheme (x-api-key, or Authorization: Bearer). A zero c leaves h without auth.
-func (c Credential) SetAnthropic(h http.Header) { panic("TODO") }
+func (c Credential) SetAnthropic(h http.Header) {
+	removeAuth(h)
+	if c.IsZero() {
+		return
+	}
+	switch c.Scheme {
+	case SchemeAPIKey:
+		h.Set(headerAPIKey, c.Value)
+	case SchemeBearer:
+		h.Set(headerAuthorization, "Bearer "+c.Value)
+	}
+}
 
 // SetOpenAI removes any auth headers from h and sets Authorization: Bearer with
 // c's value whatever its scheme.
-func (c Credential) SetOpenAI(h http.Header) { panic("TODO") }
+func (c Credential) SetOpenAI(h http.Header) {
+	removeAuth(h)
+	if c.IsZero() {
+		return
+	}
+	h.Set(headerAuthorization, "Bearer "+c.Value)
+}
 
 // EnsureOAuthBeta adds OAuthBeta to h's anthropic-beta values if c is a bearer
 // credential and it is not already present (worker calls need it).
-func (c Credential) EnsureOAuthBeta(h http.Header) { panic("TODO") }
+//
+// Values may be comma-separated, repeated, or both; all are checked. When the
+// value must be added to existing ones they are folded into one
+// comma-separated line (RFC 9110 makes the two forms equivalent, and the comma
+// form is the one Anthropic documents), so no server that reads only the first
+// line can miss it.
+func (c Credential) EnsureOAuthBeta(h http.Header) {
+	if c.IsZero() || c.Scheme != SchemeBearer {
+		return
+	}
+	var values []string
+	for _, line := range h.Values(headerBeta) {
+		for _, v := range strings.Split(line, ",") {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				continue
+			}
+			if strings.EqualFold(v, OAuthBeta) {
+				return
+			}
+			values = append(values, v)
+		}
+	}
+	h.Set(headerBeta, strings.Join(append(values, OAuthBeta), ","))
+}

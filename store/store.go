@@ -5,117 +5,171 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"time"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 
-	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 )
 
-// Config says how to reach Redis. No Addresses means the embedded store.
-type Config struct {
-	Addresses        []string       `json:"addresses,omitempty"`
-	Username         string         `json:"username,omitempty"`
-	Password         string         `json:"password,omitempty"`
-	DB               int            `json:"db,omitempty"`
-	TLS              bool           `json:"tls,omitempty"`
-	KeyPrefix        string         `json:"key_prefix,omitempty"`        // default "lore:"
-	MasterName       string         `json:"master_name,omitempty"`       // sentinel
-	SentinelUsername string         `json:"sentinel_username,omitempty"` // sentinel ACL
-	SentinelPassword string         `json:"sentinel_password,omitempty"`
-	Cluster          bool           `json:"cluster,omitempty"` // force a cluster client for one address
-	DialTimeout      caddy.Duration `json:"dial_timeout,omitempty"` // default 2s
-	Timeout          caddy.Duration `json:"timeout,omitempty"`      // read/write, default 2s
-	PoolSize         int            `json:"pool_size,omitempty"`
-}
-
-// Embedded reports whether the embedded in-process store is configured.
-func (c Config) Embedded() bool { return len(c.Addresses) == 0 }
-
-// String describes the connection with secrets redacted.
-func (c Config) String() string { panic("TODO") }
+// ErrClosed is returned by operations on a handle after its Close.
+var ErrClosed = errors.New("store: closed")
 
 // Store is a handle on the shared client. Safe for concurrent use.
-type Store struct{}
+type Store struct {
+	e        *entry
+	poolKey  string
+	keys     keys
+	embedded bool
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    chan struct{} // closed by Close; checked by every operation
+}
 
 // Open acquires the client for cfg from the process-wide caddy.UsagePool
 // (keyed by the connection settings, so config reloads reuse it) and returns a
 // handle; Close releases it. With cfg.Embedded() the pool entry is an
 // in-process miniredis, so its state also survives reloads.
-func Open(cfg Config, log *zap.Logger) (*Store, error) { panic("TODO") }
+//
+// Open does not contact an external Redis: a Redis that is down at startup
+// shows as an outage on the first operation, not as a failed config.
+func Open(cfg Config, log *zap.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	e, key, err := acquire(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{
+		e:        e,
+		poolKey:  key,
+		keys:     keys{prefix: cfg.prefix()},
+		embedded: cfg.Embedded(),
+		closed:   make(chan struct{}),
+	}, nil
+}
 
 // Close releases this handle's reference on the shared client. Safe to call
 // more than once and on a nil *Store.
-func (s *Store) Close() error { panic("TODO") }
+func (s *Store) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		_, s.closeErr = clients.Delete(s.poolKey)
+	})
+	return s.closeErr
+}
 
 // Embedded reports whether this is the in-process store.
-func (s *Store) Embedded() bool { panic("TODO") }
+func (s *Store) Embedded() bool { return s != nil && s.embedded }
+
+// EmbeddedSecret is, for the embedded store, a random secret (64 hex digits)
+// created with the in-process server and living exactly as long as its data;
+// it is "" for an external Redis. Derive the keyring from it
+// (auth.NewKeyring) instead of auth.RandomKeyring: a keyring made afresh at
+// every config reload would orphan every namespace and sealed credential of
+// the surviving embedded data.
+func (s *Store) EmbeddedSecret() string {
+	if s == nil || s.e == nil {
+		return ""
+	}
+	return s.e.secret
+}
 
 // Available is false during a Redis outage (after a failed call, until a
 // retry succeeds); callers skip state work then. The outage is logged once
 // when it starts and once when it ends.
-func (s *Store) Available() bool { panic("TODO") }
-
-// Usage is one response's token figures.
-type Usage struct {
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
-	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
+func (s *Store) Available() bool {
+	if s == nil || s.isClosed() {
+		return false
+	}
+	return s.e.health.ok()
 }
 
-// Session is a session's state, stored as one Redis hash.
-type Session struct {
-	ID                 string
-	Namespace          string // keyed hash of the credential (auth.Keyring.Namespace)
-	Fingerprint        string // short credential fingerprint for admin output
-	Lineage            string // see session.Lineage
-	Model              string
-	CreatedAt          time.Time
-	LastRequest        time.Time
-	MessageCount       int // messages in the last request
-	Stored             int // messages stored so far, i.e. the next position
-	Turns              int
-	TurnsSinceCuration int
-	Usage              Usage // totals over the session
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
 }
 
-// StoredMessage is one stored conversation message.
-type StoredMessage struct {
-	ID       string          `json:"id"`
-	Role     string          `json:"role"`
-	Position int             `json:"pos"`
-	Content  json.RawMessage `json:"content"`
-	At       int64           `json:"at"` // unix ms
-	Model    string          `json:"model,omitempty"`
-	Usage    *Usage          `json:"usage,omitempty"` // assistant replies
+// do runs one network operation with the outage rules: fail fast while Redis
+// is known to be down, bound the call if the caller set no deadline, and
+// mark an outage on a connection-level failure. fn must only talk to Redis;
+// decoding happens after do, so a malformed value is never taken for an
+// outage.
+func (s *Store) do(ctx context.Context, fn func(context.Context, redis.UniversalClient) error) error {
+	if s == nil || s.isClosed() {
+		return ErrClosed
+	}
+	if !s.e.health.ok() {
+		return ErrUnavailable
+	}
+	opCtx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, s.e.opTimeout)
+		defer cancel()
+	}
+	err := fn(opCtx, s.e.client)
+	if isOutage(ctx, err) {
+		s.e.health.markDown(err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
 }
 
-// Turn is everything one answered turn writes.
-type Turn struct {
-	Session    *Session        // written whole
-	Messages   []StoredMessage // appended
-	Credential []byte          // sealed credential blob; nil leaves the stored one
-	Retention  time.Duration   // TTL of every key of the session
+// Ping checks Redis now, bypassing the outage short-circuit, and updates
+// Available with the result.
+func (s *Store) Ping(ctx context.Context) error {
+	if s == nil || s.isClosed() {
+		return ErrClosed
+	}
+	opCtx := ctx
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		opCtx, cancel = context.WithTimeout(ctx, s.e.opTimeout)
+		defer cancel()
+	}
+	err := s.e.client.Ping(opCtx).Err()
+	switch {
+	case err == nil:
+		s.e.health.markUp()
+	case isOutage(ctx, err):
+		s.e.health.markDown(err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
 }
 
-// Candidates returns the sessions of a lineage with their message counts.
-func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int, error) {
-	panic("TODO")
+// ConnectedClients returns the server's connected_clients (INFO clients), for
+// tests and diagnostics of client sharing across reloads.
+func (s *Store) ConnectedClients(ctx context.Context) (int, error) {
+	var info string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		info, err = c.Info(ctx, "clients").Result()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("store: INFO clients has no connected_clients")
 }
-
-// LoadSession returns the session or (nil, nil) when it does not exist.
-func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) { panic("TODO") }
-
-// CommitTurn writes the session hash, appends the messages, stores the
-// credential blob and indexes the session under its lineage, in one
-// pipelined round trip, refreshing every TTL to t.Retention.
-func (s *Store) CommitTurn(ctx context.Context, t Turn) error { panic("TODO") }
-
-// Messages returns stored messages [start, stop] (LRANGE semantics).
-func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]StoredMessage, error) {
-	panic("TODO")
-}
-
-// CredentialBlob returns the sealed credential of a session, nil if none.
-func (s *Store) CredentialBlob(ctx context.Context, id string) ([]byte, error) { panic("TODO") }

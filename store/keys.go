@@ -1,0 +1,62 @@
+package store
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// The key schema. Every Redis key of the gateway is built in this file and
+// nowhere else. <p> is the configured key prefix (default "lore:").
+//
+// The part in braces is the Redis Cluster hash tag: only it is hashed to pick
+// the slot, so all keys of one session live in one slot (one node), and a
+// MULTI or Lua script over them works in cluster mode too.
+//
+//	key                    type    content                                   TTL
+//	<p>s:{<sid>}:state     hash    the session (fields: see session.go)      Turn.Retention, refreshed every turn
+//	<p>s:{<sid>}:msgs      list    StoredMessage JSON, one per position      Turn.Retention, refreshed every turn
+//	<p>s:{<sid>}:cred      string  sealed credential (auth.Keyring.Seal)     Turn.Retention, refreshed every turn
+//	<p>lin:{<lineage>}     hash    session id → message count of its last    Turn.Retention of the newest turn
+//	                               request (candidates for continuation)     of any session in the lineage
+//
+// A lineage hash can outlive some of its sessions (its TTL is refreshed by its
+// newest session); its stale fields point at sessions that no longer exist,
+// which LoadSession reports as (nil, nil).
+//
+// Later packages add their keys here (batch queue, distillations, leases),
+// with a row in this table.
+
+// DefaultRetention is the TTL of a session's keys when Turn.Retention is 0.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// maxIDLen bounds session and lineage ids; real ones are 17 to 32 bytes.
+const maxIDLen = 256
+
+// ErrInvalidID is returned for an empty or malformed session or lineage id,
+// before any network call.
+var ErrInvalidID = errors.New("store: invalid session or lineage id")
+
+// keys builds the keys of one store handle.
+type keys struct{ prefix string }
+
+func (k keys) state(sid string) string { return k.prefix + "s:{" + sid + "}:state" }
+func (k keys) msgs(sid string) string  { return k.prefix + "s:{" + sid + "}:msgs" }
+func (k keys) cred(sid string) string  { return k.prefix + "s:{" + sid + "}:cred" }
+func (k keys) lineage(l string) string { return k.prefix + "lin:{" + l + "}" }
+
+// checkID refuses ids that would break the schema: empty ("{}" is no hash
+// tag, which would scatter a session's keys over slots), braces (they would
+// end the hash tag early, same effect), control characters and spaces (keys
+// are shown in admin output and logs), and absurd lengths.
+func checkID(id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return ErrInvalidID
+	}
+	if strings.ContainsFunc(id, func(r rune) bool {
+		return r == '{' || r == '}' || r <= ' ' || r == 0x7f
+	}) {
+		return ErrInvalidID
+	}
+	return nil
+}

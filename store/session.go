@@ -1,0 +1,320 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Usage is one response's token figures.
+type Usage struct {
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
+	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
+	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
+}
+
+// Session is a session's state, stored as one Redis hash.
+type Session struct {
+	ID                 string
+	Namespace          string // keyed hash of the credential (auth.Keyring.Namespace)
+	Fingerprint        string // short credential fingerprint for admin output
+	Lineage            string // see session.Lineage
+	Model              string
+	CreatedAt          time.Time
+	LastRequest        time.Time
+	MessageCount       int // messages in the last request
+	Stored             int // messages stored so far, i.e. the next position
+	Turns              int
+	TurnsSinceCuration int
+	Usage              Usage // totals over the session
+}
+
+// StoredMessage is one stored conversation message.
+type StoredMessage struct {
+	ID       string          `json:"id"`
+	Role     string          `json:"role"`
+	Position int             `json:"pos"`
+	Content  json.RawMessage `json:"content"`
+	At       int64           `json:"at"` // unix ms
+	Model    string          `json:"model,omitempty"`
+	Usage    *Usage          `json:"usage,omitempty"` // assistant replies
+}
+
+// Turn is everything one answered turn writes.
+type Turn struct {
+	Session    *Session        // written whole
+	Messages   []StoredMessage // appended
+	Credential []byte          // sealed credential blob; nil (or empty) leaves the stored one
+	Retention  time.Duration   // TTL of every key of the session; 0 or less: DefaultRetention
+}
+
+// Session hash field names. Explicit and short rather than derived from the
+// Go names, so renaming a field in Go never orphans stored data; adding a
+// field means a name here, a line in sessionFields and a case in
+// decodeSession.
+const (
+	fID          = "id"
+	fNamespace   = "ns"
+	fFingerprint = "fp"
+	fLineage     = "lineage"
+	fModel       = "model"
+	fCreated     = "created_ms"
+	fLast        = "last_ms"
+	fMsgCount    = "msg_count"
+	fStored      = "stored"
+	fTurns       = "turns"
+	fCuration    = "turns_since_curation"
+	fIn          = "in_tokens"
+	fOut         = "out_tokens"
+	fCacheRead   = "cache_read_tokens"
+	fCacheWrite  = "cache_write_tokens"
+)
+
+// unixMs stores a time as unix milliseconds, 0 for the zero time.
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromUnixMs is unixMs's inverse, in UTC so decoded sessions compare equal
+// whatever the process's time zone.
+func fromUnixMs(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// sessionFields is the HSET argument list of a session.
+func sessionFields(s *Session) []any {
+	return []any{
+		fID, s.ID,
+		fNamespace, s.Namespace,
+		fFingerprint, s.Fingerprint,
+		fLineage, s.Lineage,
+		fModel, s.Model,
+		fCreated, unixMs(s.CreatedAt),
+		fLast, unixMs(s.LastRequest),
+		fMsgCount, s.MessageCount,
+		fStored, s.Stored,
+		fTurns, s.Turns,
+		fCuration, s.TurnsSinceCuration,
+		fIn, s.Usage.InputTokens,
+		fOut, s.Usage.OutputTokens,
+		fCacheRead, s.Usage.CacheReadTokens,
+		fCacheWrite, s.Usage.CacheWriteTokens,
+	}
+}
+
+// decodeSession reads a session hash. Unknown fields are ignored, so a field
+// written by a newer version does not break an older instance during a
+// rolling upgrade.
+func decodeSession(id string, h map[string]string) (*Session, error) {
+	s := &Session{ID: id}
+	ints := map[string]*int64{}
+	var created, last, msgCount, stored, turns, curation int64
+	ints[fCreated], ints[fLast] = &created, &last
+	ints[fMsgCount], ints[fStored], ints[fTurns], ints[fCuration] = &msgCount, &stored, &turns, &curation
+	ints[fIn], ints[fOut] = &s.Usage.InputTokens, &s.Usage.OutputTokens
+	ints[fCacheRead], ints[fCacheWrite] = &s.Usage.CacheReadTokens, &s.Usage.CacheWriteTokens
+	for name, v := range h {
+		switch name {
+		case fID:
+			if v != "" {
+				s.ID = v
+			}
+		case fNamespace:
+			s.Namespace = v
+		case fFingerprint:
+			s.Fingerprint = v
+		case fLineage:
+			s.Lineage = v
+		case fModel:
+			s.Model = v
+		default:
+			p, ok := ints[name]
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("store: session %s: field %s is not a number", id, name)
+			}
+			*p = n
+		}
+	}
+	s.CreatedAt, s.LastRequest = fromUnixMs(created), fromUnixMs(last)
+	s.MessageCount, s.Stored, s.Turns, s.TurnsSinceCuration = int(msgCount), int(stored), int(turns), int(curation)
+	return s, nil
+}
+
+// Candidates returns the sessions of a lineage with their message counts.
+// An empty lineage has none. Entries may name expired sessions (see keys.go).
+func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int, error) {
+	if lineage == "" {
+		return nil, nil
+	}
+	if err := checkID(lineage); err != nil {
+		return nil, err
+	}
+	var raw map[string]string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		raw, err = c.HGetAll(ctx, s.keys.lineage(lineage)).Result()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(raw))
+	for sid, v := range raw {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("store: lineage %s: count of %s is not a number", lineage, sid)
+		}
+		out[sid] = n
+	}
+	return out, nil
+}
+
+// LoadSession returns the session or (nil, nil) when it does not exist.
+func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	var raw map[string]string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		raw, err = c.HGetAll(ctx, s.keys.state(id)).Result()
+		return err
+	})
+	if err != nil || len(raw) == 0 {
+		return nil, err
+	}
+	return decodeSession(id, raw)
+}
+
+// CommitTurn writes the session hash, appends the messages, stores the
+// credential blob and indexes the session under its lineage, in one
+// pipelined round trip, refreshing every TTL to t.Retention.
+//
+// On a single node or sentinel the whole write is one MULTI/EXEC: a turn is
+// stored completely or not at all, and the hash's Stored never disagrees with
+// the message list. In cluster mode the session's keys (one slot, thanks to
+// the hash tag) are still one MULTI/EXEC, and the lineage key, which lives in
+// another slot, follows in a second pipeline.
+func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
+	if t.Session == nil {
+		return errors.New("store: CommitTurn without a session")
+	}
+	sid := t.Session.ID
+	if err := checkID(sid); err != nil {
+		return err
+	}
+	if t.Session.Lineage != "" {
+		if err := checkID(t.Session.Lineage); err != nil {
+			return err
+		}
+	}
+	msgs := make([]any, len(t.Messages))
+	for i := range t.Messages {
+		b, err := json.Marshal(&t.Messages[i])
+		if err != nil {
+			return fmt.Errorf("store: message %d of session %s: %w", t.Messages[i].Position, sid, err)
+		}
+		msgs[i] = b
+	}
+	ttl := t.Retention
+	if ttl <= 0 {
+		ttl = DefaultRetention
+	}
+
+	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
+		p.HSet(ctx, s.keys.state(sid), sessionFields(t.Session)...)
+		p.Expire(ctx, s.keys.state(sid), ttl)
+		if len(msgs) > 0 {
+			p.RPush(ctx, s.keys.msgs(sid), msgs...)
+		}
+		p.Expire(ctx, s.keys.msgs(sid), ttl)
+		if len(t.Credential) > 0 {
+			p.Set(ctx, s.keys.cred(sid), t.Credential, ttl)
+		} else {
+			p.Expire(ctx, s.keys.cred(sid), ttl)
+		}
+	}
+	lineageWrites := func(ctx context.Context, p redis.Pipeliner) {
+		if l := t.Session.Lineage; l != "" {
+			p.HSet(ctx, s.keys.lineage(l), sid, t.Session.MessageCount)
+			p.Expire(ctx, s.keys.lineage(l), ttl)
+		}
+	}
+	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		if !s.e.cluster {
+			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				sessionWrites(ctx, p)
+				lineageWrites(ctx, p)
+				return nil
+			})
+			return err
+		}
+		if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			sessionWrites(ctx, p)
+			return nil
+		}); err != nil {
+			return err
+		}
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			lineageWrites(ctx, p)
+			return nil
+		})
+		return err
+	})
+}
+
+// Messages returns stored messages [start, stop] (LRANGE semantics).
+func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]StoredMessage, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	var raw []string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		raw, err = c.LRange(ctx, s.keys.msgs(id), start, stop).Result()
+		return err
+	})
+	if err != nil || len(raw) == 0 {
+		return nil, err
+	}
+	out := make([]StoredMessage, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, fmt.Errorf("store: session %s: a stored message is not valid JSON", id)
+		}
+	}
+	return out, nil
+}
+
+// CredentialBlob returns the sealed credential of a session, nil if none.
+func (s *Store) CredentialBlob(ctx context.Context, id string) ([]byte, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	var blob []byte
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		blob, err = c.Get(ctx, s.keys.cred(id)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			blob, err = nil, nil
+		}
+		return err
+	})
+	return blob, err
+}
