@@ -1,0 +1,114 @@
+// Package fakeupstream is a fake Anthropic (and OpenAI Chat Completions)
+// API for tests. It speaks the real wire format (see
+// shared/reference/anthropic-api.md), records every request, simulates the
+// prompt cache and answers with deterministic, scriptable replies.
+//
+// # Routes
+//
+//	POST   /v1/messages                        JSON or SSE (stream:true)
+//	POST   /v1/messages/count_tokens           {"input_tokens":N}
+//	GET    /v1/models, /v1/models/{id}         a few current models
+//	POST   /v1/messages/batches                create
+//	GET    /v1/messages/batches                list (newest first)
+//	GET    /v1/messages/batches/{id}           retrieve
+//	GET    /v1/messages/batches/{id}/results   JSONL, 404 until ended
+//	POST   /v1/messages/batches/{id}/cancel    canceling, then ended (all rows canceled)
+//	DELETE /v1/messages/batches/{id}           only once ended
+//	POST   /v1/chat/completions                OpenAI, JSON or SSE
+//	GET    /_fake/requests                     JSON array of Request (body as a string)
+//	POST   /_fake/reset                        clear recordings
+//	POST   /_fake/fail                         queue a Failure (JSON)
+//
+// Every request except /_fake/ ones is recorded (with its body) before it is
+// answered, including 401s and injected failures. Queued failures are
+// applied before authentication.
+//
+// # Authentication
+//
+// Anthropic routes: x-api-key must be in Options.APIKeys (else 401
+// "invalid x-api-key"); without it, "Authorization: Bearer T" needs T in
+// Options.OAuthTokens (else 401 "Invalid bearer token") and
+// "oauth-2025-04-20" in anthropic-beta (else 401 "OAuth authentication is
+// currently not supported."); with neither, 401 "x-api-key header is
+// required". Then anthropic-version is required (400). Prompt caches and
+// batches are scoped to the credential: a batch fetched with another
+// credential is 404. With RefuseBatchBearer, bearer credentials get 403
+// permission_error on every /v1/messages/batches route. OpenAI routes:
+// "Authorization: Bearer K" with K in Options.APIKeys.
+//
+// # Scripted replies
+//
+// N is the number of user messages; "the last user text" is the text blocks
+// (or string content) of the last user message, not its tool_result blocks.
+//
+//   - Default: one text block "ok (turn N)", stop_reason "end_turn".
+//   - "[[tool:NAME]]" in the last user text (NAME of [A-Za-z0-9_.-]): the
+//     text block, then a tool_use block {id "toolu_01"+22 hex chars derived
+//     from the prompt, name NAME, input {"command":"echo hi"}}, stop_reason
+//     "tool_use". Several markers give several tool_use blocks. A follow-up
+//     whose last user message only holds tool_result blocks gets the default
+//     reply, so agent loops terminate. OpenAI: tool_calls with id
+//     "call_"+24 hex chars and finish_reason "tool_calls".
+//   - "[[thinking]]" in the last user text: first a thinking block
+//     "thinking about turn N" with a deterministic signature ("EqQB…").
+//     (Anthropic only.)
+//   - "[[stream:error]]" in the last user text, streaming only: after
+//     message_start, the first content_block_start and ping, an
+//     "event: error" overloaded_error "Overloaded", then the stream ends
+//     (OpenAI: a data chunk with an "error" key).
+//   - "<observations>" anywhere in the system prompt or a user text (a
+//     distillation prompt): a single text block
+//     "<observations>\n- distilled K messages\n</observations>", where K is
+//     the number of lines of all user texts starting (after blanks) with
+//     "[user]" or "[assistant]". This wins over the rules above.
+//   - max_tokens: 0 gives empty content and stop_reason "max_tokens"; a limit
+//     below the reply's output tokens truncates text to 4*max_tokens bytes,
+//     drops tool_use blocks and sets "max_tokens" (OpenAI: "length").
+//   - Batch items only (any user text): "[[batch:errored]]" makes the row
+//     errored with invalid_request_error "fake upstream: request marked
+//     [[batch:errored]]" ("[[batch:errored:api_error]]" picks the error
+//     type); "[[batch:expired]]" / "[[batch:canceled]]" give those rows.
+//
+// Output tokens are ceil(chars/4) of text + thinking + tool name + input
+// (at least 1). Input tokens follow EstimateTokens; see its doc for the rule.
+//
+// # Validation (400 invalid_request_error, real messages)
+//
+// Missing model/max_tokens/messages ("model: Field required"…), empty
+// messages, empty non-final content, a tool_result whose tool_use_id is not a
+// tool_use of the previous assistant turn ("messages.I.content.J: unexpected
+// `tool_use_id` found in `tool_result` blocks: ID. Each `tool_result` block
+// must have a corresponding `tool_use` block in the previous message."), a
+// tool_use not answered in the next user turn ("messages.I: `tool_use` ids
+// were found without `tool_result` blocks immediately after: ID. Each
+// `tool_use` block must have a corresponding `tool_result` block in the next
+// message."), more than 4 cache_control blocks ("A maximum of 4 blocks with
+// cache_control may be provided. Found K."), and more input tokens than
+// ContextLimit ("prompt is too long: N tokens > LIMIT maximum"). Consecutive
+// same-role messages form one turn, as the real API merges them.
+//
+// # Prompt cache
+//
+// See promptCache: prefix hashes over tools → system → messages, breakpoints
+// at cache_control blocks (and at the last message block for a top-level
+// cache_control), 20-position lookback, per-credential entries with 5m/1h
+// TTL refreshed on read, cache_creation split into ephemeral_5m/1h.
+//
+// # Batches
+//
+// Create validates requests (1..100000, custom_id ^[a-zA-Z0-9_-]{1,64}$,
+// unique) synchronously; params errors become errored rows. A batch is
+// in_progress for BatchDelay, then ended with results_url
+// URL()+"/v1/messages/batches/{id}/results" (from the Host header for
+// NewHandler). Rows are computed when the batch is first seen ended, with the
+// same logic as /v1/messages (cache included, usage.service_tier "batch"), in
+// an order sorted by sha256(custom_id), not request order.
+//
+// # Response headers
+//
+// request-id (req_…), anthropic-organization-id and
+// anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}
+// on every Anthropic response, plus anthropic-ratelimit-unified-* for bearer
+// callers; 429 responses carry retry-after: 1 (overridable by
+// Failure.Header). OpenAI responses carry x-request-id.
+package fakeupstream
