@@ -10,12 +10,9 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
-
-var customIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 const batchTime = "2006-01-02T15:04:05.000000Z"
 
@@ -135,56 +132,6 @@ func (s *Server) handleBatchCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, obj)
 }
 
-func parseBatchCreate(body []byte) ([]batchItem, *apiError) {
-	var req struct {
-		Requests *[]struct {
-			CustomID json.RawMessage `json:"custom_id"`
-			Params   json.RawMessage `json:"params"`
-		} `json:"requests"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, invalidRequest("There was an error parsing the body of your request: %v", err)
-	}
-	if req.Requests == nil {
-		return nil, invalidRequest("requests: Field required")
-	}
-	rs := *req.Requests
-	switch {
-	case len(rs) == 0:
-		return nil, invalidRequest("requests: List should have at least 1 item after validation, not 0")
-	case len(rs) > 100000:
-		return nil, invalidRequest("requests: List should have at most 100000 items after validation, not %d", len(rs))
-	}
-	items := make([]batchItem, len(rs))
-	seen := make(map[string]bool, len(rs))
-	for i, x := range rs {
-		var id string
-		if len(x.CustomID) == 0 {
-			return nil, invalidRequest("requests.%d.custom_id: Field required", i)
-		}
-		if json.Unmarshal(x.CustomID, &id) != nil {
-			return nil, invalidRequest("requests.%d.custom_id: Input should be a valid string", i)
-		}
-		if len(id) > 64 {
-			return nil, invalidRequest("requests.%d.custom_id: String should have at most 64 characters", i)
-		}
-		if !customIDPattern.MatchString(id) {
-			return nil, invalidRequest("requests.%d.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i)
-		}
-		if p := strings.TrimSpace(string(x.Params)); p == "" || p[0] != '{' {
-			return nil, invalidRequest("requests.%d.params: Field required", i)
-		}
-		items[i] = batchItem{CustomID: id, Params: x.Params}
-	}
-	for _, it := range items {
-		if seen[it.CustomID] {
-			return nil, invalidRequest("requests: custom_id's must be unique within a batch. Duplicate custom_id found: %s", it.CustomID)
-		}
-		seen[it.CustomID] = true
-	}
-	return items, nil
-}
-
 // lookup finds a live batch of cred and advances it; callers hold st.mu.
 func (s *Server) lookup(cred credential, id string) *batch {
 	b := s.batches.byID[id]
@@ -230,7 +177,7 @@ func (s *Server) runBatch(b *batch, canceled bool) {
 		case "expired":
 			c.Expired++
 		}
-		line, _ := json.Marshal(obj("custom_id", it.CustomID, "result", result))
+		line, _ := marshal(obj("custom_id", it.CustomID, "result", result))
 		k := sha256.Sum256([]byte(it.CustomID))
 		rows = append(rows, row{hex.EncodeToString(k[:]), line})
 	}
@@ -395,7 +342,11 @@ func (s *Server) handleBatchList(w http.ResponseWriter, r *http.Request) {
 		hi = min(limit, len(list))
 	}
 	page := list[lo:hi]
-	resp := map[string]any{"data": page, "has_more": lo > 0 && q.Get("before_id") != "" || hi < len(list) && q.Get("before_id") == "", "first_id": nil, "last_id": nil}
+	hasMore := hi < len(list)
+	if q.Get("before_id") != "" {
+		hasMore = lo > 0
+	}
+	resp := map[string]any{"data": page, "has_more": hasMore, "first_id": nil, "last_id": nil}
 	if len(page) > 0 {
 		resp["first_id"], resp["last_id"] = page[0].ID, page[len(page)-1].ID
 	} else {

@@ -83,8 +83,9 @@ func prefixHashes(model string, units []unit) [][32]byte {
 	return out
 }
 
-// account computes usage for a request by cred and updates the cache.
-func (c *promptCache) account(cred, model string, units []unit, now time.Time) cacheUsage {
+// account computes usage for a request by cred and updates the cache;
+// hashes are prefixHashes(model, units).
+func (c *promptCache) account(cred string, units []unit, hashes [][32]byte, now time.Time) cacheUsage {
 	cum := make([]int, len(units))
 	sum := 0
 	var bps []int
@@ -105,7 +106,6 @@ func (c *promptCache) account(cred, model string, units []unit, now time.Time) c
 		}
 		return tokensOf(cum[i])
 	}
-	hashes := prefixHashes(model, units)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -20,8 +20,9 @@
 //	POST   /_fake/fail                         queue a Failure (JSON)
 //
 // Every request except /_fake/ ones is recorded (with its body) before it is
-// answered, including 401s and injected failures. Queued failures are
-// applied before authentication.
+// answered, including 401s and injected failures (beyond 100000 requests or
+// 512 MiB of bodies the oldest are dropped). Queued failures are applied
+// before authentication.
 //
 // # Authentication
 //
@@ -48,7 +49,9 @@
 //     "tool_use". Several markers give several tool_use blocks. A follow-up
 //     whose last user message only holds tool_result blocks gets the default
 //     reply, so agent loops terminate. OpenAI: tool_calls with id
-//     "call_"+24 hex chars and finish_reason "tool_calls".
+//     "call_"+24 hex chars and finish_reason "tool_calls". On OpenAI routes a
+//     run of role "tool" messages counts as one user message with no text
+//     (as it becomes one tool_result user turn in Anthropic terms).
 //   - "[[thinking]]" in the last user text: first a thinking block
 //     "thinking about turn N" with a deterministic signature ("EqQB…").
 //     (Anthropic only.)
@@ -91,8 +94,11 @@
 //
 // See promptCache: prefix hashes over tools → system → messages, breakpoints
 // at cache_control blocks (and at the last message block for a top-level
-// cache_control), 20-position lookback, per-credential entries with 5m/1h
-// TTL refreshed on read, cache_creation split into ephemeral_5m/1h.
+// cache_control), 20-position lookback, per-credential and per-model entries
+// with 5m/1h TTL refreshed on read, cache_creation split into
+// ephemeral_5m/1h. Hashes are over decoded JSON, so key order, whitespace
+// and escaping do not matter; content does. There is no minimum cacheable
+// length and no check that 1h breakpoints precede 5m ones.
 //
 // # Batches
 //

@@ -137,7 +137,7 @@ func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, f Failure)
 	} else {
 		id := s.commonHeaders(w, r)
 		if f.Body == "" {
-			body, _ = json.Marshal(errorEnvelope(errorTypeFor(f.Status), defaultMessageFor(f.Status), id))
+			body, _ = marshal(errorEnvelope(errorTypeFor(f.Status), defaultMessageFor(f.Status), id))
 		}
 	}
 	if f.Body != "" {
@@ -211,7 +211,7 @@ func openAIErrorBody(msg, typ, param, code string) []byte {
 		}
 		return s
 	}
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
+	b, _ := marshal(map[string]any{"error": map[string]any{
 		"message": msg, "type": typ, "param": nullable(param), "code": nullable(code),
 	}})
 	return b
@@ -242,8 +242,8 @@ func (o ordered) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		k, _ := json.Marshal(o[i].(string))
-		v, err := json.Marshal(o[i+1])
+		k, _ := marshal(o[i].(string))
+		v, err := marshal(o[i+1])
 		if err != nil {
 			return nil, err
 		}
@@ -253,4 +253,16 @@ func (o ordered) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// marshal is json.Marshal without HTML escaping: "<observations>" and
+// "tokens > 200000" stay literal, as the real API sends them.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

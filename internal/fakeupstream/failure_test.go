@@ -125,3 +125,24 @@ func TestControlEndpoints(t *testing.T) {
 		t.Fatal(r.Status)
 	}
 }
+
+func TestRecordingBound(t *testing.T) {
+	defer func(n, b int) { maxRecorded, maxRecordedBytes = n, b }(maxRecorded, maxRecordedBytes)
+	maxRecorded, maxRecordedBytes = 3, 10
+	s := NewHandler(Options{})
+	for i, body := range []string{"aaaa", "bbbb", "cc", "d", "eeeeeeeeeeee"} {
+		s.record(Request{Path: string(rune('0' + i)), Body: []byte(body)})
+	}
+	var paths []string
+	for _, r := range s.Requests() {
+		paths = append(paths, r.Path)
+	}
+	// Count keeps 2,3,4 at most; bytes (2+1+12 > 10) drop down to the newest alone.
+	if len(paths) != 1 || paths[0] != "4" || s.recordedBytes != 12 {
+		t.Fatalf("%v %d", paths, s.recordedBytes)
+	}
+	s.record(Request{Path: "5", Body: []byte("f")})
+	if got := s.Requests(); len(got) != 1 || got[0].Path != "5" {
+		t.Fatalf("%v", got)
+	}
+}

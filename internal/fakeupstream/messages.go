@@ -86,8 +86,9 @@ func (s *Server) process(cred credential, p *msgRequest) (reply, cacheUsage, *ap
 	if total > s.opts.ContextLimit {
 		return reply{}, cacheUsage{}, invalidRequest("prompt is too long: %d tokens > %d maximum", total, s.opts.ContextLimit)
 	}
-	u := s.cache.account(cred.ID, p.Model, p.units, s.now())
-	return script(convoOf(p)).limit(p.MaxTokens), u, nil
+	hashes := prefixHashes(p.Model, p.units)
+	u := s.cache.account(cred.ID, p.units, hashes, s.now())
+	return script(convoOf(p, hashes)).limit(p.MaxTokens), u, nil
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +138,7 @@ func (e *sseWriter) event(name string, v any) bool {
 		}
 	}
 	e.n++
-	b, _ := json.Marshal(v)
+	b, _ := marshal(v)
 	if _, err := fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", name, b); err != nil {
 		return false
 	}

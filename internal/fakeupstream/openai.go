@@ -97,6 +97,10 @@ func parseChat(body []byte) (*chatRequest, *oaiErr) {
 				return nil, &oaiErr{"Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", fmt.Sprintf("messages.[%d].role", i), ""}
 			}
 			delete(pending, id)
+			if prev, _ := msgs[max(i-1, 0)].(map[string]any); i == 0 || str(prev, "role") != "tool" {
+				// A run of tool messages is one user turn (tool_results) in Anthropic terms.
+				c.convo.UserTexts = append(c.convo.UserTexts, "")
+			}
 		default:
 			return nil, &oaiErr{fmt.Sprintf("Invalid value: '%s'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.", role), fmt.Sprintf("messages[%d].role", i), "invalid_value"}
 		}
@@ -212,7 +216,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		if raw, ok := v.(string); ok {
 			b = []byte(raw)
 		} else {
-			b, _ = json.Marshal(v)
+			b, _ = marshal(v)
 		}
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 			return false

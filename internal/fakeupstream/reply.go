@@ -40,16 +40,15 @@ const (
 )
 
 // convoOf builds the scripting view of a parsed Anthropic request.
-func convoOf(p *msgRequest) convo {
+func convoOf(p *msgRequest, hashes [][32]byte) convo {
 	c := convo{System: p.System}
 	for _, m := range p.Messages {
 		if m.Role == "user" {
 			c.UserTexts = append(c.UserTexts, m.Text)
 		}
 	}
-	h := prefixHashes(p.Model, p.units)
-	if len(h) > 0 {
-		c.Seed = hex.EncodeToString(h[len(h)-1][:])
+	if len(hashes) > 0 {
+		c.Seed = hex.EncodeToString(hashes[len(hashes)-1][:])
 	} else {
 		c.Seed = hex.EncodeToString(sha256.New().Sum(nil))
 	}

@@ -97,9 +97,10 @@ type Server struct {
 	seq    atomic.Uint64
 	urlVal atomic.Value // string
 
-	mu       sync.Mutex
-	requests []Request
-	failures []Failure
+	mu            sync.Mutex
+	requests      []Request
+	recordedBytes int
+	failures      []Failure
 
 	cache   *promptCache
 	batches *batchStore
@@ -174,7 +175,8 @@ func (s *Server) Close() {
 }
 
 // Requests returns a copy of every request received (except /_fake/
-// control requests), in arrival order.
+// control requests), in arrival order (the oldest are dropped beyond 100000
+// requests or 512 MiB of bodies).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,10 +185,34 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
+// Recording limits: beyond them the oldest recordings are dropped, so a
+// long benchmark against the binary does not grow without bound. Tests stay
+// far below them.
+var (
+	maxRecorded      = 100000
+	maxRecordedBytes = 512 << 20
+)
+
+func (s *Server) record(req Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	s.recordedBytes += len(req.Body)
+	drop := 0
+	for len(s.requests)-drop > maxRecorded || (s.recordedBytes > maxRecordedBytes && len(s.requests)-drop > 1) {
+		s.recordedBytes -= len(s.requests[drop].Body)
+		drop++
+	}
+	if drop > 0 {
+		s.requests = append([]Request(nil), s.requests[drop:]...)
+	}
+}
+
 // Reset clears the recorded requests (not pending failures, cache or batches).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.requests = nil
+	s.recordedBytes = 0
 	s.mu.Unlock()
 }
 
@@ -258,8 +284,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r, body)
 		return
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{
+	s.record(Request{
 		Method:   r.Method,
 		Path:     r.URL.Path,
 		RawQuery: r.URL.RawQuery,
@@ -267,7 +292,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body:     body,
 		At:       s.now(),
 	})
-	s.mu.Unlock()
 
 	if f, ok := s.takeFailure(r.URL.Path); ok {
 		s.writeFailure(w, r, f)
@@ -330,7 +354,7 @@ func (s *Server) baseURL(r *http.Request) string {
 func (s *Server) nextID() uint64 { return s.seq.Add(1) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

@@ -3,6 +3,7 @@ package fakeupstream
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -264,4 +265,58 @@ func validateToolPairing(msgs []message) *apiError {
 		}
 	}
 	return nil
+}
+
+var customIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// parseBatchCreate validates a batch create body synchronously (params are
+// validated later, per row).
+func parseBatchCreate(body []byte) ([]batchItem, *apiError) {
+	var req struct {
+		Requests *[]struct {
+			CustomID json.RawMessage `json:"custom_id"`
+			Params   json.RawMessage `json:"params"`
+		} `json:"requests"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, invalidRequest("There was an error parsing the body of your request: %v", err)
+	}
+	if req.Requests == nil {
+		return nil, invalidRequest("requests: Field required")
+	}
+	rs := *req.Requests
+	switch {
+	case len(rs) == 0:
+		return nil, invalidRequest("requests: List should have at least 1 item after validation, not 0")
+	case len(rs) > 100000:
+		return nil, invalidRequest("requests: List should have at most 100000 items after validation, not %d", len(rs))
+	}
+	items := make([]batchItem, len(rs))
+	seen := make(map[string]bool, len(rs))
+	for i, x := range rs {
+		var id string
+		if len(x.CustomID) == 0 {
+			return nil, invalidRequest("requests.%d.custom_id: Field required", i)
+		}
+		if json.Unmarshal(x.CustomID, &id) != nil {
+			return nil, invalidRequest("requests.%d.custom_id: Input should be a valid string", i)
+		}
+		if len(id) > 64 {
+			return nil, invalidRequest("requests.%d.custom_id: String should have at most 64 characters", i)
+		}
+		if !customIDPattern.MatchString(id) {
+			return nil, invalidRequest("requests.%d.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i)
+		}
+		if p := strings.TrimSpace(string(x.Params)); p == "" || p[0] != '{' {
+			return nil, invalidRequest("requests.%d.params: Field required", i)
+		}
+		items[i] = batchItem{CustomID: id, Params: x.Params}
+	}
+	for _, it := range items {
+		if seen[it.CustomID] {
+			return nil, invalidRequest("requests: custom_id's must be unique within a batch. Duplicate custom_id found: %s", it.CustomID)
+		}
+		seen[it.CustomID] = true
+	}
+	return items, nil
 }

@@ -42,13 +42,15 @@ func TestValidation(t *testing.T) {
 			wantError(t, post(t, s, "/v1/messages", c.body), 400, "invalid_request_error", c.msg)
 		})
 	}
+	// 40 chars → 10 tokens: exactly at the limit is fine.
+	if r := post(t, s, "/v1/messages", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"`+strings.Repeat("x", 40)+`"}]}`); r.Status != 200 {
+		t.Fatalf("at limit: %d %s", r.Status, r.Body)
+	}
 }
 
 func TestValidToolSequences(t *testing.T) {
 	s, _ := newServer(t, Options{})
 	for name, body := range map[string]string{
-		// 40 chars → 10 tokens: exactly at the limit is fine.
-		"at limit": `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"` + strings.Repeat("x", 40) + `"}]}`,
 		"paired": `{"model":"m","max_tokens":9,"messages":[{"role":"user","content":"a"},
 			{"role":"assistant","content":[{"type":"tool_use","id":"toolu_A","name":"bash","input":{}}]},
 			{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_A","content":"ok"}]}]}`,
@@ -64,18 +66,21 @@ func TestValidToolSequences(t *testing.T) {
 			"messages":[{"role":"user","content":[{"type":"text","text":"c","cache_control":{"type":"ephemeral"}}]}],"cache_control":{"type":"ephemeral"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			if r := post(t, newServerFor(t, s), "/v1/messages", body); r.Status != 200 {
+			if r := post(t, s, "/v1/messages", body); r.Status != 200 {
 				t.Fatalf("%d %s", r.Status, r.Body)
 			}
 		})
 	}
 }
 
-// newServerFor gives a server with ContextLimit 10 for the "at limit" case.
-func newServerFor(t *testing.T, s *Server) *Server {
-	if t.Name() == "TestValidToolSequences/at_limit" {
-		s2, _ := newServer(t, Options{ContextLimit: 10})
-		return s2
+func TestRawBytesNotHTMLEscaped(t *testing.T) {
+	s, _ := newServer(t, Options{ContextLimit: 10})
+	r := post(t, s, "/v1/messages", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"`+strings.Repeat("x", 41)+`"}]}`)
+	if !strings.Contains(r.Body, `"message":"prompt is too long: 11 tokens > 10 maximum"`) {
+		t.Fatal(r.Body)
 	}
-	return s
+	r = post(t, s, "/v1/messages", `{"model":"m","max_tokens":99,"stream":true,"messages":[{"role":"user","content":"<observations>"}]}`)
+	if !strings.Contains(r.Body, `"text":"<observations>\n- "`) || !strings.Contains(r.Body, `"text":"messages\n</observations>"`) {
+		t.Fatal(r.Body)
+	}
 }
