@@ -218,3 +218,8 @@ func appendString(dst []byte, s string) []byte {
 	enc, _ := json.Marshal(s)
 	return append(dst, enc...)
 }
+
+// AppendBlockJSON appends the Anthropic JSON of one block to dst: its original
+// bytes when unmodified, else the re-encoded fields (as AppendJSON does for the
+// blocks of a modified message).
+func AppendBlockJSON(dst []byte, b *Block) ([]byte, error) { return appendBlock(dst, b) }
