@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    worker_credential <key> | bearer <token>
 //	    max_body          <size>       # default 32MiB
 //	    retention         <duration>   # default 720h
+//	    idle_resume       <duration>   # default 5m, 0 disables
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -64,7 +65,7 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -102,6 +103,8 @@ func (l *Lore) stringField(name string) *string {
 		return &l.CredentialKey
 	case "max_body":
 		return &l.MaxBody
+	case "idle_resume":
+		return &l.IdleResume
 	default: // retention
 		return &l.Retention
 	}
@@ -120,7 +123,7 @@ func checkLiteral(name, v string) error {
 		_, err = parseUpstream(name, v)
 	case "max_body":
 		_, err = parseSize(v)
-	case "retention":
+	case "retention", "idle_resume":
 		_, err = parseDuration(name, v)
 	}
 	return err

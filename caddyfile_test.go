@@ -28,6 +28,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				worker_credential bearer {env.SVC_TOKEN}
 				max_body 8MiB
 				retention 48h
+				idle_resume 0
 				redis 10.0.0.1:6379 10.0.0.2:6379 {
 					username lore
 					password {env.REDIS_PASSWORD}
@@ -49,6 +50,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				WorkerCredential: "bearer {env.SVC_TOKEN}",
 				MaxBody:          "8MiB",
 				Retention:        "48h",
+				IdleResume:       "0",
 				Redis: &store.Config{
 					Addresses: []string{"10.0.0.1:6379", "10.0.0.2:6379"},
 					Username:  "lore", Password: "{env.REDIS_PASSWORD}", DB: 3, TLS: true,
@@ -98,7 +100,7 @@ func assertLoreEqual(t *testing.T, got, want Lore) {
 	t.Helper()
 	if got.Upstream != want.Upstream || got.OpenAIUpstream != want.OpenAIUpstream ||
 		got.CredentialKey != want.CredentialKey || got.WorkerCredential != want.WorkerCredential ||
-		got.MaxBody != want.MaxBody || got.Retention != want.Retention {
+		got.MaxBody != want.MaxBody || got.Retention != want.Retention || got.IdleResume != want.IdleResume {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	if (got.Redis == nil) != (want.Redis == nil) {

@@ -32,6 +32,7 @@ const (
 	DefaultOpenAIUpstream = "https://api.openai.com"
 	DefaultMaxBody        = "32MiB"
 	DefaultRetention      = "720h"
+	DefaultIdleResume     = "5m"
 )
 
 // Lore is the `http.handlers.lore` module. Durations and sizes are strings so
@@ -49,6 +50,10 @@ type Lore struct {
 	// Operator's service credential for background work of sessions that have
 	// none: "<key>" (api-key) or "bearer <token>".
 	WorkerCredential string `json:"worker_credential,omitempty"`
+	// How long after its last turn a session's prompt cache counts as cold,
+	// so its next turn gets a compact window (SPEC §7). Default "5m"; "0"
+	// disables.
+	IdleResume string `json:"idle_resume,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
 	MaxBody string `json:"max_body,omitempty"`
 	// How long sessions and their data are kept after their last turn, e.g.
@@ -94,6 +99,13 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if retention <= 0 {
 		return fmt.Errorf("retention must be positive")
 	}
+	idleResume, err := parseDuration("idle_resume", resolve(orDefault(l.IdleResume, DefaultIdleResume)))
+	if err != nil {
+		return err
+	}
+	if idleResume < 0 {
+		return fmt.Errorf("idle_resume must not be negative (0 disables it)")
+	}
 	workerCred, err := parseWorkerCredential(resolve(l.WorkerCredential))
 	if err != nil {
 		return err
@@ -130,6 +142,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Store:            l.store,
 		Keys:             keys,
 		WorkerCredential: workerCred,
+		IdleResume:       idleResume,
 		Logger:           l.logger,
 	})
 	return nil

@@ -26,7 +26,12 @@ type Config struct {
 	Store            *store.Store
 	Keys             *auth.Keyring
 	WorkerCredential auth.Credential
-	Logger           *zap.Logger
+	// IdleResume is how long after its last turn a session's prompt cache
+	// is taken to be cold (SPEC §7); 0 disables post-idle compaction.
+	IdleResume time.Duration
+	// Distiller distils history; nil leaves it undistilled.
+	Distiller Distiller
+	Logger    *zap.Logger
 	// Transport overrides the upstream transport (tests); nil builds one.
 	Transport http.RoundTripper
 }

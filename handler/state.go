@@ -2,12 +2,14 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/session"
@@ -59,7 +61,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // commit stores an answered turn: the request messages the session has not
 // stored yet, the assistant reply, the session state and the caller's
 // credential (encrypted, bound to the session id), in one round trip.
-func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential) {
+func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State) {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
@@ -92,6 +94,9 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	}
 
 	next := *sess
+	if enc, err := json.Marshal(st); err == nil {
+		next.Gradient = enc
+	}
 	next.Model = model
 	next.LastRequest = now
 	next.MessageCount = len(msgs)

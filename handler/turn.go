@@ -11,8 +11,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // maxResponseBody bounds how much of a non-streamed upstream answer is kept in
@@ -89,21 +91,34 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 	h.relay(w, resp, nil)
 }
 
-// serveTurn runs a conversation turn: identify the session, forward, answer
-// the client as the upstream answers, and store the turn once the upstream
-// has accepted the credential (2xx) and the answer is complete.
+// serveTurn runs a conversation turn: identify the session, fit the history
+// into the window (the gradient), forward, answer the client as the upstream
+// answers, and store the turn once the upstream has accepted the credential
+// (2xx) and the answer is complete. A "prompt is too long" answer is retried
+// once at the next layer after an urgent distillation (SPEC §4.6).
 func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
 	ctx := r.Context()
 	sess := h.identify(ctx, r.Header, req, msgs, cred)
-
-	upReq, err := newUpstreamRequest(ctx, r, h.cfg.Upstream, req.Body, cred, anthropicFlavor)
-	if err != nil {
-		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
+	p, ok := h.plan(w, r, req, msgs, h.loadState(sess, h.now()), sess)
+	if !ok {
 		return
 	}
-	resp := h.send(w, upReq, anthropicFlavor)
+	resp := h.sendTurn(w, r, p.body, cred)
 	if resp == nil {
 		return
+	}
+	retried := false
+	if overflow, peeked := h.checkOverflow(resp); overflow {
+		resp.Body.Close()
+		if p, ok = h.replan(w, r, req, msgs, p, sess); !ok {
+			return
+		}
+		if resp = h.sendTurn(w, r, p.body, cred); resp == nil {
+			return
+		}
+		retried = true
+	} else if peeked != nil {
+		resp.Body = peeked
 	}
 	defer resp.Body.Close()
 
@@ -120,7 +135,71 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if reply == nil || sess == nil {
 		return
 	}
-	h.commit(context.WithoutCancel(ctx), sess, req.Model, msgs, reply, cred)
+	bg := context.WithoutCancel(ctx)
+	u := reply.Usage
+	gradient.Calibrate(&p.state, int(u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens))
+	h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state)
+	if h.cfg.Distiller != nil {
+		h.cfg.Distiller.AfterTurn(bg, sess.ID, p.result.UrgentDistill || retried || stoppedForWindow(reply))
+	}
+}
+
+// plan transforms the turn; on an internal failure the client is answered.
+func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session) (*plan, bool) {
+	p, err := h.transform(st, r, req, msgs, h.rows(r.Context(), sess))
+	if err != nil {
+		h.log.Error("transforming the turn failed", zap.Error(err))
+		writeError(w, anthropicFlavor, http.StatusInternalServerError, "the gateway could not prepare this request")
+		return nil, false
+	}
+	return p, true
+}
+
+// replan is the overflow recovery: distil what is pending now, then force
+// the layer above the one that did not fit.
+func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, prev *plan, sess *store.Session) (*plan, bool) {
+	if h.cfg.Distiller != nil && sess != nil {
+		if err := h.cfg.Distiller.DistillNow(r.Context(), sess.ID); err != nil {
+			h.log.Info("urgent distillation before the overflow retry failed", zap.String("session", sess.ID), zap.Error(err))
+		}
+	}
+	st := prev.state
+	st.ForceNextLayer()
+	h.log.Info("prompt too long upstream; retrying once at a higher layer",
+		zap.Int("failed_layer", prev.result.Layer), zap.Int("forced_layer", st.ForceMinLayer))
+	return h.plan(w, r, req, msgs, st, sess)
+}
+
+// sendTurn forwards the planned body to the Anthropic upstream.
+func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential) *http.Response {
+	upReq, err := newUpstreamRequest(r.Context(), r, h.cfg.Upstream, body, cred, anthropicFlavor)
+	if err != nil {
+		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
+		return nil
+	}
+	upReq.Header.Set("Content-Type", "application/json")
+	return h.send(w, upReq, anthropicFlavor)
+}
+
+// maxErrorPeek bounds how much of a 400 answer is read to look for the
+// overflow message; error envelopes are small.
+const maxErrorPeek = 64 << 10
+
+// checkOverflow reads a 400 answer's beginning to see whether it is the
+// context-window overflow. When it is not, peeked replays what was read
+// followed by the rest of the body.
+func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, peeked io.ReadCloser) {
+	if resp.StatusCode != http.StatusBadRequest {
+		return false, nil
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
+	if isOverflow(resp.StatusCode, head) {
+		return true, nil
+	}
+	return false, struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 }
 
 // streamTurn forwards an SSE answer event by event as it arrives, flushing

@@ -21,8 +21,26 @@ func TestTurnForwardedFaithfullyAndStored(t *testing.T) {
 		t.Fatalf("status %d: %s", status, resp)
 	}
 	up := e.lastUpstream("/v1/messages")
-	if string(up.Body) != body {
-		t.Fatal("the body must reach the upstream byte for byte (unknown fields included)")
+	var sent, orig map[string]json.RawMessage
+	if json.Unmarshal(up.Body, &sent) != nil || json.Unmarshal([]byte(body), &orig) != nil {
+		t.Fatal("bodies are not JSON objects")
+	}
+	for k, v := range orig {
+		if k == "messages" || k == "system" {
+			continue
+		}
+		if string(sent[k]) != string(v) {
+			t.Errorf("field %s: sent %s, client sent %s (unknown fields must pass byte for byte)", k, sent[k], v)
+		}
+	}
+	// SPEC §4.5 / reference item 20: system as a text block with a cache
+	// breakpoint; one breakpoint on the last block of the last message.
+	if !strings.HasPrefix(string(sent["system"]), `[{"type":"text","text":"You are Claude Code`) ||
+		!strings.HasSuffix(string(sent["system"]), `"cache_control":{"type":"ephemeral"}}]`) {
+		t.Errorf("system %s", sent["system"])
+	}
+	if want := `[{"role":"user","content":[{"type":"text","text":"fix the bug in main.go","cache_control":{"type":"ephemeral"}}]}]`; string(sent["messages"]) != want {
+		t.Errorf("messages %s\nwant %s", sent["messages"], want)
 	}
 	if up.RawQuery != "beta=true" {
 		t.Fatalf("query %q", up.RawQuery)

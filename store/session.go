@@ -33,6 +33,9 @@ type Session struct {
 	Turns              int
 	TurnsSinceCuration int
 	Usage              Usage // totals over the session
+	// Gradient is the session's context-layering state (gradient.State as
+	// JSON), opaque to the store.
+	Gradient []byte
 }
 
 // StoredMessage is one stored conversation message.
@@ -74,6 +77,7 @@ const (
 	fOut         = "out_tokens"
 	fCacheRead   = "cache_read_tokens"
 	fCacheWrite  = "cache_write_tokens"
+	fGradient    = "gradient"
 )
 
 // unixMs stores a time as unix milliseconds, 0 for the zero time.
@@ -111,6 +115,7 @@ func sessionFields(s *Session) []any {
 		fOut, s.Usage.OutputTokens,
 		fCacheRead, s.Usage.CacheReadTokens,
 		fCacheWrite, s.Usage.CacheWriteTokens,
+		fGradient, s.Gradient,
 	}
 }
 
@@ -139,6 +144,10 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Lineage = v
 		case fModel:
 			s.Model = v
+		case fGradient:
+			if v != "" {
+				s.Gradient = []byte(v)
+			}
 		default:
 			p, ok := ints[name]
 			if !ok {

@@ -12,22 +12,25 @@ import (
 // Request is the part of an Anthropic Messages request body the pipeline
 // reads. Everything else stays in Body, which is what gets forwarded.
 type Request struct {
-	Model          string
-	Stream         bool
-	System         json.RawMessage // string or array of text blocks, or nil
-	ToolCount      int
-	Messages       json.RawMessage
-	MessageCount   int
-	MetadataUserID string
-	Body           []byte
+	Model           string
+	Stream          bool
+	System          json.RawMessage // string or array of text blocks, or nil
+	ToolCount       int
+	Tools           json.RawMessage // the tools array, for counting its cache breakpoints
+	TopCacheControl bool            // automatic caching: a top-level cache_control
+	Messages        json.RawMessage
+	MessageCount    int
+	MetadataUserID  string
+	Body            []byte
 }
 
 type envelope struct {
-	Model    string            `json:"model"`
-	Stream   json.RawMessage   `json:"stream"`
-	System   json.RawMessage   `json:"system"`
-	Tools    []json.RawMessage `json:"tools"`
-	Messages json.RawMessage   `json:"messages"`
+	Model    string          `json:"model"`
+	Stream   json.RawMessage `json:"stream"`
+	System   json.RawMessage `json:"system"`
+	Tools    json.RawMessage `json:"tools"`
+	CacheCtl json.RawMessage `json:"cache_control"`
+	Messages json.RawMessage `json:"messages"`
 	Metadata struct {
 		UserID string `json:"user_id"`
 	} `json:"metadata"`
@@ -45,17 +48,20 @@ func ParseRequest(body []byte) (*Request, error) {
 		return nil, ErrInvalidJSON
 	}
 	r := &Request{
-		Model:          env.Model,
-		Stream:         bytes.Equal(bytes.TrimSpace(env.Stream), []byte("true")),
-		System:         env.System,
-		ToolCount:      len(env.Tools),
-		Messages:       env.Messages,
-		MetadataUserID: env.Metadata.UserID,
-		Body:           body,
+		Model:           env.Model,
+		Stream:          bytes.Equal(bytes.TrimSpace(env.Stream), []byte("true")),
+		System:          env.System,
+		Tools:           env.Tools,
+		TopCacheControl: len(env.CacheCtl) > 0 && string(env.CacheCtl) != "null",
+		Messages:        env.Messages,
+		MetadataUserID:  env.Metadata.UserID,
+		Body:            body,
 	}
-	msgs := bytes.TrimSpace(env.Messages)
-	if len(msgs) > 0 && msgs[0] == '[' {
+	if msgs := bytes.TrimSpace(env.Messages); len(msgs) > 0 && msgs[0] == '[' {
 		r.MessageCount = countArray(msgs)
+	}
+	if tools := bytes.TrimSpace(env.Tools); len(tools) > 0 && tools[0] == '[' {
+		r.ToolCount = countArray(tools)
 	}
 	return r, nil
 }

@@ -1,0 +1,123 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/gradient"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// Distiller is the distillation engine as the turn pipeline sees it. A nil
+// Distiller leaves history undistilled (the gradient then only trims).
+type Distiller interface {
+	// Rows returns the session's current (non-archived) distillations, oldest first.
+	Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error)
+	// AfterTurn schedules the post-response distillation without blocking:
+	// urgent and forced when urgent is set (the turn needed layer ≥ 2), else
+	// a background one when enough messages are undistilled.
+	AfterTurn(ctx context.Context, sessionID string, urgent bool)
+	// DistillNow runs a forced urgent distillation and returns when its
+	// rows are stored (overflow recovery, compaction).
+	DistillNow(ctx context.Context, sessionID string) error
+}
+
+// plan is one turn's transformed request.
+type plan struct {
+	state  gradient.State
+	result gradient.Result
+	body   []byte
+}
+
+// loadState decodes the session's gradient state and applies idle resume:
+// a session whose last turn is older than idle_resume has a cold prompt
+// cache, so its next window is compacted (SPEC §7).
+func (h *Handler) loadState(sess *store.Session, now time.Time) gradient.State {
+	var st gradient.State
+	if sess == nil {
+		return st
+	}
+	if len(sess.Gradient) > 0 {
+		if err := json.Unmarshal(sess.Gradient, &st); err != nil {
+			h.log.Warn("session gradient state unreadable; starting afresh", zap.String("session", sess.ID), zap.Error(err))
+			st = gradient.State{}
+		}
+	}
+	if h.cfg.IdleResume > 0 && !sess.LastRequest.IsZero() && st.TransformCount > 0 &&
+		now.Sub(sess.LastRequest) > h.cfg.IdleResume {
+		st.IdleReset()
+	}
+	return st
+}
+
+// rows loads the session's distillations; none without a distiller or state.
+func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Distillation {
+	if h.cfg.Distiller == nil || sess == nil {
+		return nil
+	}
+	rows, err := h.cfg.Distiller.Rows(ctx, sess.ID)
+	if err != nil {
+		h.log.Debug("distillations unavailable for this turn", zap.String("session", sess.ID), zap.Error(err))
+		return nil
+	}
+	return rows
+}
+
+// transform runs the gradient and builds the upstream body: the client's
+// body with only `messages` and `system` replaced, every other field (known
+// or not) forwarded byte for byte.
+func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation) (*plan, error) {
+	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
+	p := &plan{state: st}
+	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows})
+
+	fixed := gradient.CountCacheControl(req.Tools)
+	if req.TopCacheControl {
+		fixed++
+	}
+	system, out := gradient.ApplyCacheBreakpoints(req.System, p.result.Messages, fixed)
+	encoded, err := encodeMessages(out, len(req.Messages))
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string][]byte{"messages": encoded}
+	if len(bytes.TrimSpace(system)) > 0 && !bytes.Equal(system, req.System) {
+		fields["system"] = system
+	}
+	p.body, err = translate.ReplaceFields(req.Body, fields)
+	return p, err
+}
+
+func encodeMessages(msgs []msg.Message, sizeHint int) ([]byte, error) {
+	out := make([]byte, 0, sizeHint+1024)
+	out = append(out, '[')
+	for i := range msgs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		var err error
+		if out, err = msg.AppendJSON(out, &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, ']'), nil
+}
+
+// isOverflow reports whether an upstream answer says the prompt did not fit
+// the context window (SPEC §4.6): a 400 "prompt is too long".
+func isOverflow(status int, body []byte) bool {
+	return status == http.StatusBadRequest && bytes.Contains(body, []byte("prompt is too long"))
+}
+
+// stoppedForWindow reports a 2xx answer that ended because the context window
+// was exhausted (stop_reason model_context_window_exceeded).
+func stoppedForWindow(reply *translate.Response) bool {
+	return reply != nil && reply.StopReason == "model_context_window_exceeded"
+}

@@ -1,0 +1,90 @@
+package handler
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/caddy-lore/caddy-lore/gradient"
+	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
+)
+
+// toolSession is an agent session whose old tool outputs are large: 10 tool
+// round trips of 2,000-char outputs, then a short user prompt.
+func toolSession() string {
+	var msgs []string
+	msgs = append(msgs, `{"role":"user","content":"investigate the repo"}`)
+	for i := range 10 {
+		msgs = append(msgs, fmt.Sprintf(`{"role":"assistant","content":[{"type":"tool_use","id":"toolu_%02d","name":"Bash","input":{"command":"cat f%d"}}]}`, i, i))
+		out, _ := json.Marshal(fmt.Sprintf("output %d\n", i) + strings.Repeat("x", 2000))
+		msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_%02d","content":%s}]}`, i, out))
+	}
+	msgs = append(msgs, `{"role":"assistant","content":[{"type":"text","text":"done reading"}]}`, `{"role":"user","content":"now summarise"}`)
+	sys, _ := json.Marshal(strings.Repeat("You are a coding agent. ", 30))
+	return fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":512,"system":%s,"tools":[{"name":"Bash","input_schema":{"type":"object"}},{"name":"a","input_schema":{"type":"object"}},{"name":"b","input_schema":{"type":"object"}}],"messages":[%s]}`, sys, strings.Join(msgs, ","))
+}
+
+// SPEC §4.6: a "prompt is too long" answer is retried once at a higher layer.
+func TestOverflowRetriedOnceAtHigherLayer(t *testing.T) {
+	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{keyA}, ContextLimit: 3000})
+	defer fake.Close()
+	u, _ := url.Parse(fake.URL())
+	e := newEnv(t, func(c *Config) { c.Upstream = u })
+
+	body := toolSession()
+	if n := fakeupstream.EstimateTokens([]byte(body)); n <= 3000 {
+		t.Fatalf("the session must overflow the fake's window: %d tokens", n)
+	}
+	status, _, resp := e.post("/v1/messages", body, "x-api-key", keyA)
+	if status != 200 {
+		t.Fatalf("the retry should fit: %d %s", status, resp)
+	}
+	reqs := fake.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("want the first attempt and one retry, got %d requests", len(reqs))
+	}
+	if !strings.Contains(string(reqs[1].Body), "[output omitted") || fakeupstream.EstimateTokens(reqs[1].Body) > 3000 {
+		t.Fatalf("the retry must strip old tool outputs and fit: %d tokens", fakeupstream.EstimateTokens(reqs[1].Body))
+	}
+	ids := e.sessionIDs()
+	if len(ids) != 1 {
+		t.Fatalf("sessions %v", ids)
+	}
+	sess, _ := e.store.LoadSession(t.Context(), ids[0])
+	var st gradient.State
+	if err := json.Unmarshal(sess.Gradient, &st); err != nil || st.LastLayer < 2 || st.LastKnownInput == 0 {
+		t.Fatalf("gradient state after the retry: %+v %v", st, err)
+	}
+
+	// A second overflow on the retry is relayed, not retried again.
+	fake.Reset()
+	fake.FailNext(fakeupstream.Failure{Path: "/v1/messages", Status: 400, Count: 2,
+		Body: `{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 9999 tokens > 3000 maximum"}}`})
+	status, _, resp = e.post("/v1/messages", body, "x-api-key", keyA)
+	if status != 400 || !strings.Contains(resp, "prompt is too long") || len(fake.Requests()) != 2 {
+		t.Fatalf("second overflow: %d %s after %d requests", status, resp, len(fake.Requests()))
+	}
+	// Any other 400 is relayed at once.
+	fake.Reset()
+	fake.FailNext(fakeupstream.Failure{Path: "/v1/messages", Status: 400,
+		Body: `{"type":"error","error":{"type":"invalid_request_error","message":"messages.0: bad"}}`})
+	status, _, resp = e.post("/v1/messages", body, "x-api-key", keyA)
+	if status != 400 || !strings.Contains(resp, "messages.0: bad") || len(fake.Requests()) != 1 {
+		t.Fatalf("plain 400: %d %s after %d requests", status, resp, len(fake.Requests()))
+	}
+}
+
+func TestGradientStatePersistsAcrossTurns(t *testing.T) {
+	e := newEnv(t)
+	for turns := 1; turns <= 3; turns++ {
+		e.post("/v1/messages", conversation("persist", turns, ""), "x-api-key", keyA)
+	}
+	ids := e.sessionIDs()
+	sess, _ := e.store.LoadSession(t.Context(), ids[0])
+	var st gradient.State
+	if err := json.Unmarshal(sess.Gradient, &st); err != nil || st.TransformCount != 3 || st.LastKnownInput == 0 {
+		t.Fatalf("state %+v %v", st, err)
+	}
+}
