@@ -1,139 +1,243 @@
 package msg
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
-// wireMessage is the Anthropic JSON shape of one message.
-type wireMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-}
-
-// wireBlock holds the fields of a content block the pipeline reads.
-type wireBlock struct {
-	Type      string          `json:"type"`
-	Text      string          `json:"text"`
-	Thinking  string          `json:"thinking"`
-	Signature string          `json:"signature"`
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Input     json.RawMessage `json:"input"`
-	ToolUseID string          `json:"tool_use_id"`
-	Content   json.RawMessage `json:"content"`
-	IsError   bool            `json:"is_error"`
-}
-
-// Decode parses an Anthropic `messages` array. Blocks keep their raw bytes,
-// and ids are assigned by position.
+// Decode parses an Anthropic `messages` array reading each byte once: blocks
+// keep their raw bytes (sub-slices of raw, not copies), ids are assigned by
+// position, and only the fields the pipeline reads are decoded.
 func Decode(raw json.RawMessage) ([]Message, error) {
-	var wire []json.RawMessage
-	if err := json.Unmarshal(raw, &wire); err != nil {
-		return nil, fmt.Errorf("messages: %w", err)
-	}
-	out := make([]Message, len(wire))
-	for i, w := range wire {
-		m, err := DecodeMessage(w, i)
+	out := make([]Message, 0, 16)
+	_, err := jsonscan.Array(raw, 0, func(start int) (int, error) {
+		m, end, err := decodeMessageAt(raw, start, len(out))
 		if err != nil {
-			return nil, fmt.Errorf("messages[%d]: %w", i, err)
+			return -1, fmt.Errorf("messages[%d]: %w", len(out), err)
 		}
-		out[i] = m
+		out = append(out, m)
+		return end, nil
+	})
+	if err != nil {
+		if errors.Is(err, jsonscan.ErrSyntax) && !strings.HasPrefix(err.Error(), "messages[") {
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		return nil, err
 	}
 	return out, nil
 }
 
 // DecodeMessage parses one message at the given position.
 func DecodeMessage(raw json.RawMessage, position int) (Message, error) {
-	var w wireMessage
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Message{}, err
+	m, end, err := decodeMessageAt(raw, 0, position)
+	if err == nil && jsonscan.SkipSpace(raw, end) != len(raw) {
+		err = jsonscan.ErrSyntax
 	}
-	role := RoleUser
-	if w.Role == RoleAssistant {
-		role = RoleAssistant
-	}
-	content := bytes.TrimSpace(w.Content)
-	m := Message{Role: role, Raw: raw, Content: content}
-	switch {
-	case len(content) == 0 || bytes.Equal(content, []byte("null")):
-	case content[0] == '"':
-		var s string
-		if err := json.Unmarshal(content, &s); err != nil {
-			return Message{}, err
-		}
-		m.StringContent = true
-		m.Blocks = []Block{{Type: TypeText, Text: s, Raw: content}}
-	case content[0] == '[':
-		var blocks []json.RawMessage
-		if err := json.Unmarshal(content, &blocks); err != nil {
-			return Message{}, err
-		}
-		m.Blocks = make([]Block, len(blocks))
-		for j, b := range blocks {
-			blk, err := decodeBlock(b)
-			if err != nil {
-				return Message{}, fmt.Errorf("content[%d]: %w", j, err)
+	return m, err
+}
+
+func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
+	m := Message{Role: RoleUser}
+	var ferr error
+	end, err := jsonscan.Object(b, start, func(key []byte, s int) int {
+		switch string(key) {
+		case "role":
+			e := jsonscan.SkipValue(b, s)
+			if e > s && string(b[s:e]) == `"assistant"` {
+				m.Role = RoleAssistant
 			}
-			m.Blocks[j] = blk
+			return e
+		case "content":
+			e, err := m.decodeContent(b, s)
+			if err != nil {
+				ferr = err
+				return len(b) + 1 // stops the walk as a syntax error
+			}
+			return e
 		}
+		return -1
+	})
+	if ferr != nil {
+		return Message{}, -1, ferr
+	}
+	if err != nil {
+		return Message{}, -1, err
+	}
+	m.Raw = b[jsonscan.SkipSpace(b, start):end]
+	m.ID = ComputeID(m.Role, position, m.Content)
+	return m, end, nil
+}
+
+// decodeContent reads a message's content (string or block array) at b[s].
+func (m *Message) decodeContent(b []byte, s int) (int, error) {
+	m.Blocks, m.Content, m.StringContent = nil, nil, false // a repeated key: the last wins
+	switch {
+	case s < len(b) && b[s] == '"':
+		text, e, err := jsonscan.StringAt(b, s)
+		if err != nil {
+			return -1, err
+		}
+		m.Content, m.StringContent = b[s:e], true
+		m.Blocks = []Block{{Type: TypeText, Text: text, Raw: b[s:e]}}
+		return e, nil
+	case s < len(b) && b[s] == '[':
+		m.Blocks = make([]Block, 0, 4)
+		e, err := jsonscan.Array(b, s, func(bs int) (int, error) {
+			blk, be, err := decodeBlockAt(b, bs)
+			if err != nil {
+				return -1, fmt.Errorf("content[%d]: %w", len(m.Blocks), err)
+			}
+			m.Blocks = append(m.Blocks, blk)
+			return be, nil
+		})
+		if err != nil {
+			return -1, err
+		}
+		m.Content = b[s:e]
+		return e, nil
 	default:
-		return Message{}, fmt.Errorf("content must be a string or an array of blocks")
+		e := jsonscan.SkipValue(b, s)
+		if e < 0 || string(b[s:e]) != "null" {
+			return -1, errors.New("content must be a string or an array of blocks")
+		}
+		return e, nil
 	}
-	m.ID = ComputeID(role, position, content)
-	return m, nil
 }
 
-func decodeBlock(raw json.RawMessage) (Block, error) {
-	var w wireBlock
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return Block{}, err
+// decodeBlockAt reads one content block at b[s]. Fields are decoded as they
+// are met; which of them matter depends on the type, which may come last, so
+// strings are decoded for every known field and the irrelevant ones dropped.
+func decodeBlockAt(b []byte, s int) (Block, int, error) {
+	var blk Block
+	var text, thinking, id, toolUseID string
+	var ferr error
+	str := func(at int) (string, int) {
+		if at >= len(b) || b[at] != '"' {
+			return "", -1
+		}
+		v, e, err := jsonscan.StringAt(b, at)
+		if err != nil {
+			ferr = err
+			return "", len(b) + 1
+		}
+		return v, e
 	}
-	b := Block{Type: w.Type, Raw: raw}
-	switch w.Type {
+	end, err := jsonscan.Object(b, s, func(key []byte, vs int) int {
+		var e int
+		switch string(key) {
+		case "type":
+			blk.Type, e = str(vs)
+		case "text":
+			text, e = str(vs)
+		case "thinking":
+			thinking, e = str(vs)
+		case "signature":
+			blk.Signature, e = str(vs)
+		case "id":
+			id, e = str(vs)
+		case "name":
+			blk.ToolName, e = str(vs)
+		case "tool_use_id":
+			toolUseID, e = str(vs)
+		case "content":
+			var out string
+			out, e, ferr = resultTextAt(b, vs)
+			blk.Output = out
+		case "input":
+			e = jsonscan.SkipValue(b, vs)
+			if e > vs {
+				blk.Input = b[vs:e]
+			}
+		case "is_error":
+			e = jsonscan.SkipValue(b, vs)
+			blk.IsError = e > vs && string(b[vs:e]) == "true"
+		default:
+			return -1
+		}
+		if ferr != nil {
+			return len(b) + 1
+		}
+		return e
+	})
+	if ferr != nil {
+		return Block{}, -1, ferr
+	}
+	if err != nil {
+		return Block{}, -1, err
+	}
+	blk.Raw = b[jsonscan.SkipSpace(b, s):end]
+	switch blk.Type {
 	case TypeText:
-		b.Text = w.Text
+		blk.Text = text
 	case TypeThinking:
-		b.Text, b.Signature = w.Thinking, w.Signature
+		blk.Text = thinking
 	case TypeToolUse:
-		b.ToolID, b.ToolName, b.Input = w.ID, w.Name, w.Input
+		blk.ToolID = id
 	case TypeToolResult:
-		b.ToolID, b.IsError = w.ToolUseID, w.IsError
-		b.Output = resultText(w.Content)
+		blk.ToolID = toolUseID
 	}
-	return b, nil
+	if blk.Type != TypeThinking {
+		blk.Signature = ""
+	}
+	if blk.Type != TypeToolUse {
+		blk.ToolName, blk.Input = "", nil
+	}
+	if blk.Type != TypeToolResult {
+		blk.Output, blk.IsError = "", false
+	}
+	return blk, end, nil
 }
 
-// resultText flattens tool_result content (a string, or text blocks) to text.
-func resultText(content json.RawMessage) string {
-	content = bytes.TrimSpace(content)
-	if len(content) == 0 {
-		return ""
+// resultTextAt flattens tool_result content at b[s] (a string, or blocks
+// whose text ones are joined with "\n") and returns the index after it.
+func resultTextAt(b []byte, s int) (string, int, error) {
+	if s < len(b) && b[s] == '"' {
+		return jsonscan.StringAt(b, s)
 	}
-	if content[0] == '"' {
-		var s string
-		_ = json.Unmarshal(content, &s)
-		return s
+	if s >= len(b) || b[s] != '[' {
+		return "", -1, nil // let the walk skip it
 	}
-	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	}
-	if json.Unmarshal(content, &parts) != nil {
-		return ""
-	}
-	var buf bytes.Buffer
-	for _, p := range parts {
-		if p.Type != TypeText {
-			continue
+	var buf []byte
+	n := 0
+	end, err := jsonscan.Array(b, s, func(es int) (int, error) {
+		var typ, text string
+		var serr error
+		e, err := jsonscan.Object(b, es, func(key []byte, vs int) int {
+			if (string(key) != "type" && string(key) != "text") || vs >= len(b) || b[vs] != '"' {
+				return -1
+			}
+			v, ve, err := jsonscan.StringAt(b, vs)
+			if err != nil {
+				serr = err
+				return len(b) + 1
+			}
+			if string(key) == "type" {
+				typ = v
+			} else {
+				text = v
+			}
+			return ve
+		})
+		if serr != nil {
+			return -1, serr
 		}
-		if buf.Len() > 0 {
-			buf.WriteByte('\n')
+		if err != nil {
+			return -1, err
 		}
-		buf.WriteString(p.Text)
-	}
-	return buf.String()
+		if typ == TypeText {
+			if n > 0 {
+				buf = append(buf, '\n')
+			}
+			buf = append(buf, text...)
+			n++
+		}
+		return e, nil
+	})
+	return string(buf), end, err
 }
 
 // AppendJSON appends the Anthropic JSON of m to dst. An unmodified message is

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
 // Request is the part of an Anthropic Messages request body the pipeline
@@ -24,44 +26,51 @@ type Request struct {
 	Body            []byte
 }
 
-type envelope struct {
-	Model    string          `json:"model"`
-	Stream   json.RawMessage `json:"stream"`
-	System   json.RawMessage `json:"system"`
-	Tools    json.RawMessage `json:"tools"`
-	CacheCtl json.RawMessage `json:"cache_control"`
-	Messages json.RawMessage `json:"messages"`
-	Metadata struct {
-		UserID string `json:"user_id"`
-	} `json:"metadata"`
-}
-
 // ErrInvalidJSON is returned for a body that is not a JSON object.
 var ErrInvalidJSON = errors.New("invalid JSON body")
 
-// ParseRequest reads the envelope of a Messages request. It fails only when the
-// body is not a JSON object with a messages array; field-level validation is
-// the upstream's job, so its error messages reach the client unchanged.
+// ParseRequest reads the envelope of a Messages request in one pass over its
+// top level, skipping the values it does not need (a 300-turn session body is
+// megabytes). It fails only when the body is not a JSON object; field-level
+// validation is the upstream's job, so its error messages reach the client
+// unchanged, in its own words.
 func ParseRequest(body []byte) (*Request, error) {
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	r := &Request{Body: body}
+	var metadata []byte
+	end, err := jsonscan.Fields(body, 0, func(key []byte, s, e int) {
+		v := body[s:e]
+		switch string(key) {
+		case "model":
+			r.Model, _ = jsonscan.String(v)
+		case "stream":
+			r.Stream = string(v) == "true"
+		case "system":
+			r.System = v
+		case "tools":
+			r.Tools = v
+		case "messages":
+			r.Messages = v
+		case "cache_control":
+			r.TopCacheControl = string(v) != "null"
+		case "metadata":
+			metadata = v
+		}
+	})
+	if err != nil || jsonscan.SkipSpace(body, end) != len(body) {
 		return nil, ErrInvalidJSON
 	}
-	r := &Request{
-		Model:           env.Model,
-		Stream:          bytes.Equal(bytes.TrimSpace(env.Stream), []byte("true")),
-		System:          env.System,
-		Tools:           env.Tools,
-		TopCacheControl: len(env.CacheCtl) > 0 && string(env.CacheCtl) != "null",
-		Messages:        env.Messages,
-		MetadataUserID:  env.Metadata.UserID,
-		Body:            body,
+	if len(metadata) > 0 && metadata[0] == '{' {
+		_, _ = jsonscan.Fields(metadata, 0, func(key []byte, s, e int) {
+			if string(key) == "user_id" {
+				r.MetadataUserID, _ = jsonscan.String(metadata[s:e])
+			}
+		})
 	}
-	if msgs := bytes.TrimSpace(env.Messages); len(msgs) > 0 && msgs[0] == '[' {
-		r.MessageCount = countArray(msgs)
+	if len(r.Messages) > 0 && r.Messages[0] == '[' {
+		r.MessageCount = max(jsonscan.Count(r.Messages, 0), 0)
 	}
-	if tools := bytes.TrimSpace(env.Tools); len(tools) > 0 && tools[0] == '[' {
-		r.ToolCount = countArray(tools)
+	if len(r.Tools) > 0 && r.Tools[0] == '[' {
+		r.ToolCount = max(jsonscan.Count(r.Tools, 0), 0)
 	}
 	return r, nil
 }
@@ -96,50 +105,4 @@ func (r *Request) SystemText() string {
 		b.WriteString(blk.Text)
 	}
 	return b.String()
-}
-
-// countArray counts the top-level elements of a JSON array already known to
-// be valid, without decoding them.
-func countArray(arr []byte) int {
-	depth, n, inString, escaped, empty := 0, 0, false, false, true
-	for _, c := range arr {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-			if depth == 1 {
-				empty = false
-			}
-		case '[', '{':
-			if depth == 1 {
-				empty = false
-			}
-			depth++
-		case ']', '}':
-			depth--
-		case ',':
-			if depth == 1 {
-				n++
-			}
-		case ' ', '\t', '\n', '\r':
-		default:
-			if depth == 1 {
-				empty = false
-			}
-		}
-	}
-	if empty {
-		return 0
-	}
-	return n + 1
 }

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"os"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,7 +14,13 @@ import (
 // tool calls whose results are large file reads and command outputs.
 func agentSession(n int) []byte {
 	var msgs []string
-	out := strings.Repeat("func main() {\n\tfmt.Println(\"hello\")\n}\n", 100) // ~4 KB
+	// Tool outputs are real source text (this repository's SSE reader,
+	// ~4 KB): newlines, tabs and quotes at their natural density.
+	src, err := os.ReadFile("sse.go")
+	if err != nil {
+		panic(err)
+	}
+	out := string(src[:min(len(src), 4096)])
 	for i := 0; i < n; i++ {
 		switch {
 		case i == 0:

@@ -1,0 +1,315 @@
+// Package jsonscan walks JSON that is already known to be well formed, or
+// that an upstream will judge anyway, without decoding what it does not need.
+// Request bodies reach megabytes and are mostly long strings (tool outputs,
+// file contents); skipping a string is a memchr for its closing quote, which
+// is an order of magnitude faster than encoding/json's byte-at-a-time scanner.
+//
+// Malformed input makes a function return an error (or -1); it never panics.
+package jsonscan
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// ErrSyntax reports input that is not the JSON shape the caller asked for.
+var ErrSyntax = errors.New("malformed JSON")
+
+// SkipSpace returns the index of the first non-whitespace byte at or after i.
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// SkipString returns the index just after the string starting at b[i] ('"'),
+// or -1.
+func SkipString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		// The quote is escaped when an odd number of backslashes precede it.
+		k := i - 1
+		for k >= 0 && b[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i + 1
+		}
+		i++
+	}
+}
+
+// SkipValue returns the index just after the value starting at b[i], or -1.
+func SkipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return SkipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = SkipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	default: // number, true, false, null
+		start := i
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				if i == start {
+					return -1
+				}
+				return i
+			}
+			i++
+		}
+		if i == start {
+			return -1
+		}
+		return i
+	}
+}
+
+// Object walks the object starting at b[i] (after optional whitespace) and
+// returns the index after it. For each field fn gets the raw key (without
+// quotes, still escaped) and the start of the value; it returns the index
+// just after the value if it consumed it, or -1 to have the walk skip it.
+// A value is therefore read once, however deep the caller's decoding goes.
+func Object(b []byte, i int, fn func(key []byte, start int) int) (int, error) {
+	i = SkipSpace(b, i)
+	if i >= len(b) || b[i] != '{' {
+		return -1, ErrSyntax
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		ke := SkipString(b, i)
+		if ke < 0 {
+			return -1, ErrSyntax
+		}
+		key := b[i+1 : ke-1]
+		i = SkipSpace(b, ke)
+		if i >= len(b) || b[i] != ':' {
+			return -1, ErrSyntax
+		}
+		vs := SkipSpace(b, i+1)
+		ve := fn(key, vs)
+		if ve < 0 {
+			ve = SkipValue(b, vs)
+		}
+		if ve < 0 || ve < vs {
+			return -1, ErrSyntax
+		}
+		i = SkipSpace(b, ve)
+		if i >= len(b) {
+			return -1, ErrSyntax
+		}
+		switch b[i] {
+		case ',':
+			i = SkipSpace(b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return -1, ErrSyntax
+		}
+	}
+}
+
+// Fields is Object for callers that only need each value's span.
+func Fields(b []byte, i int, fn func(key []byte, start, end int)) (int, error) {
+	return Object(b, i, func(key []byte, s int) int {
+		e := SkipValue(b, s)
+		if e >= 0 {
+			fn(key, s, e)
+		}
+		return e
+	})
+}
+
+// Array walks the array starting at b[i] and returns the index after it. fn
+// gets the start of each element and returns the index just after it if it
+// consumed it, or -1 to have the walk skip it; an error stops the walk.
+func Array(b []byte, i int, fn func(start int) (int, error)) (int, error) {
+	i = SkipSpace(b, i)
+	if i >= len(b) || b[i] != '[' {
+		return -1, ErrSyntax
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		ve, err := fn(i)
+		if err != nil {
+			return -1, err
+		}
+		if ve < 0 {
+			ve = SkipValue(b, i)
+		}
+		if ve < 0 || ve < i {
+			return -1, ErrSyntax
+		}
+		i = SkipSpace(b, ve)
+		if i >= len(b) {
+			return -1, ErrSyntax
+		}
+		switch b[i] {
+		case ',':
+			i = SkipSpace(b, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return -1, ErrSyntax
+		}
+	}
+}
+
+// Count returns the number of elements of the array at b[i], or -1.
+func Count(b []byte, i int) int {
+	n := 0
+	if _, err := Array(b, i, func(int) (int, error) { n++; return -1, nil }); err != nil {
+		return -1
+	}
+	return n
+}
+
+// StringAt decodes the string starting at b[i] and returns it with the index
+// just after it, reading each byte once: runs without escapes are found with
+// memchr and copied whole.
+func StringAt(b []byte, i int) (string, int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return "", -1, ErrSyntax
+	}
+	i++
+	var out []byte
+	q := -1 // absolute index of the next unescaped-looking quote, reused across escapes
+	for {
+		if q < i {
+			n := bytes.IndexByte(b[i:], '"')
+			if n < 0 {
+				return "", -1, ErrSyntax
+			}
+			q = i + n
+		}
+		bs := bytes.IndexByte(b[i:q], '\\')
+		if bs < 0 {
+			if out == nil {
+				return string(b[i:q]), q + 1, nil
+			}
+			out = append(out, b[i:q]...)
+			return string(out), q + 1, nil
+		}
+		if out == nil {
+			out = make([]byte, 0, q-i+64)
+		}
+		out = append(out, b[i:i+bs]...)
+		i += bs
+		n, err := appendEscape(&out, b[i:])
+		if err != nil {
+			return "", -1, err
+		}
+		i += n
+	}
+}
+
+// appendEscape decodes the escape sequence at the start of b (b[0] == '\\')
+// onto out and returns the bytes consumed.
+func appendEscape(out *[]byte, b []byte) (int, error) {
+	if len(b) < 2 {
+		return 0, ErrSyntax
+	}
+	switch b[1] {
+	case '"', '\\', '/':
+		*out = append(*out, b[1])
+	case 'b':
+		*out = append(*out, '\b')
+	case 'f':
+		*out = append(*out, '\f')
+	case 'n':
+		*out = append(*out, '\n')
+	case 'r':
+		*out = append(*out, '\r')
+	case 't':
+		*out = append(*out, '\t')
+	case 'u':
+		r, n, ok := unicodeEscape(b)
+		if !ok {
+			return 0, ErrSyntax
+		}
+		*out = utf8.AppendRune(*out, r)
+		return n, nil
+	default:
+		return 0, ErrSyntax
+	}
+	return 2, nil
+}
+
+// String decodes a JSON string literal (with its quotes) that spans all of raw.
+func String(raw []byte) (string, error) {
+	str, end, err := StringAt(raw, 0)
+	if err != nil || end != len(raw) {
+		return "", ErrSyntax
+	}
+	return str, nil
+}
+
+// unicodeEscape decodes \uXXXX (and a following low surrogate) at the start
+// of b, returning the rune and the bytes consumed.
+func unicodeEscape(b []byte) (rune, int, bool) {
+	hex := func(s []byte) (rune, bool) {
+		if len(s) < 4 {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(s[:4]), 16, 32)
+		return rune(v), err == nil
+	}
+	r, ok := hex(b[2:])
+	if !ok {
+		return 0, 0, false
+	}
+	if utf16.IsSurrogate(r) {
+		if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+			if r2, ok := hex(b[8:]); ok {
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					return dec, 12, true
+				}
+			}
+		}
+		return utf8.RuneError, 6, true
+	}
+	return r, 6, true
+}
+
+// Equal reports whether a raw key equals name (keys with escapes never do,
+// which is fine for the plain ASCII field names callers look for).
+func Equal(key []byte, name string) bool { return string(key) == name }
