@@ -1,0 +1,329 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Distillation storage (keys in keys_distill.go).
+//
+// Coverage is tracked by list index — a stored message's place in the
+// session's message list, in append order — not by its conversation
+// position: the handler skips empty messages (positions with holes) and
+// re-stores the newest message after a client rewinds (positions that
+// repeat), while list indices are dense and only grow. The watermark is a
+// count: entries [0, mark) are covered by live rows.
+//
+// Every write is one Lua script over keys of one hash slot, so it is atomic
+// on a single node, sentinel or cluster alike.
+
+// DistillRow is one distillation. First/Last are the list indices of the
+// messages it covers (inclusive); FirstPos/LastPos their conversation
+// positions, SourceIDs their message ids, for recall and admin output.
+type DistillRow struct {
+	ID           string   `json:"id"`
+	Generation   int      `json:"gen"`
+	Observations string   `json:"obs"`
+	First        int      `json:"first"`
+	Last         int      `json:"last"`
+	FirstPos     int      `json:"first_pos"`
+	LastPos      int      `json:"last_pos"`
+	SourceIDs    []string `json:"src,omitempty"`
+	CreatedAt    int64    `json:"at"` // unix ms
+	// Archived is set on rows read from the archive (merged into a meta
+	// row); it is where a row lives, not a stored field.
+	Archived bool `json:"-"`
+}
+
+// Span is a range of list indices, inclusive.
+type Span struct{ First, Last int }
+
+// PendingDistill is what a distillation run works on.
+type PendingDistill struct {
+	Mark     int             // the watermark; Messages[0] is list entry Mark
+	Messages []StoredMessage // entries Mark..end, including any in Ahead
+	Ahead    []Span          // ranges above Mark already distilled out of order, sorted
+}
+
+// StoreOutcome says what StoreDistillation did with a row.
+type StoreOutcome int
+
+const (
+	// RowRejected: the row overlaps rows already stored (a duplicate or a
+	// stale result); nothing was written.
+	RowRejected StoreOutcome = iota
+	// RowStored: the row continued the watermark and is live.
+	RowStored
+	// RowAhead: the row starts above the watermark; it is kept aside until
+	// the rows before it arrive.
+	RowAhead
+	// RowNoSession: the session's messages are gone (expired).
+	RowNoSession
+)
+
+// ErrGuardLost means the in-flight guard is no longer the caller's (it
+// expired, possibly taken over by another run).
+var ErrGuardLost = errors.New("store: distillation guard lost")
+
+// ErrRefReleased means the guard reference was released already.
+var ErrRefReleased = errors.New("store: distillation guard reference already released")
+
+// evalDistill executes a script for session sid after validating the id.
+func (s *Store) evalDistill(ctx context.Context, sid string, sc *redis.Script, keys []string, args ...any) (any, error) {
+	if err := checkID(sid); err != nil {
+		return nil, err
+	}
+	var out any
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		out, err = sc.Run(ctx, c, keys, args...).Result()
+		return err
+	})
+	return out, err
+}
+
+// AcquireDistillGuard takes the session's in-flight distillation guard,
+// holding reference ref (the caller's own hold), if nobody holds it. It is
+// visible to every instance on the same Redis and expires after ttl unless
+// refreshed by AddDistillRef.
+func (s *Store) AcquireDistillGuard(ctx context.Context, sid, token, ref string, ttl time.Duration) (bool, error) {
+	out, err := s.evalDistill(ctx, sid, acquireGuardScript, []string{s.keys.distGuard(sid)}, token, ref, ttl.Milliseconds())
+	if err != nil {
+		return false, err
+	}
+	n, err := distillInt(out)
+	return n == 1, err
+}
+
+// AddDistillRef adds reference ref (one outstanding worker call) to the
+// guard held under token and refreshes its TTL. It returns the references
+// now held.
+func (s *Store) AddDistillRef(ctx context.Context, sid, token, ref string, ttl time.Duration) (int, error) {
+	out, err := s.evalDistill(ctx, sid, addRefScript, []string{s.keys.distGuard(sid)}, token, ref, ttl.Milliseconds())
+	if err != nil {
+		return 0, err
+	}
+	n, err := distillInt(out)
+	if err == nil && n < 0 {
+		err = ErrGuardLost
+	}
+	return n, err
+}
+
+// ReleaseDistillRef drops reference ref; the guard is deleted when none is
+// left. It returns the references left (0: released). Releasing a reference
+// that is already gone returns ErrRefReleased and changes nothing.
+func (s *Store) ReleaseDistillRef(ctx context.Context, sid, token, ref string) (int, error) {
+	out, err := s.evalDistill(ctx, sid, releaseRefScript, []string{s.keys.distGuard(sid)}, token, ref)
+	if err != nil {
+		return 0, err
+	}
+	n, err := distillInt(out)
+	switch {
+	case err != nil:
+	case n == -1:
+		err = ErrGuardLost
+	case n < 0:
+		err = ErrRefReleased
+	}
+	return max(n, 0), err
+}
+
+// distillInt reads an integer script reply.
+func distillInt(v any) (int, error) {
+	n, ok := v.(int64)
+	if !ok {
+		return 0, fmt.Errorf("store: unexpected script reply %T", v)
+	}
+	return int(n), nil
+}
+
+// PendingDistill returns the messages at and after the watermark and the
+// ranges among them that out-of-order rows already cover, in one round trip.
+func (s *Store) PendingDistill(ctx context.Context, sid string) (*PendingDistill, error) {
+	out, err := s.evalDistill(ctx, sid, pendingScript, []string{s.keys.msgs(sid), s.keys.distMark(sid), s.keys.distAheadIdx(sid)})
+	if err != nil {
+		return nil, err
+	}
+	parts, _ := out.([]any)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("store: session %s: unexpected pending-distillation reply", sid)
+	}
+	mark, err := distillInt(parts[0])
+	if err != nil {
+		return nil, err
+	}
+	p := &PendingDistill{Mark: mark}
+	if p.Ahead, err = parseSpans(parts[1]); err != nil {
+		return nil, fmt.Errorf("store: session %s: %w", sid, err)
+	}
+	raw, _ := parts[2].([]any)
+	p.Messages = make([]StoredMessage, len(raw))
+	for i, r := range raw {
+		str, _ := r.(string)
+		if err := json.Unmarshal([]byte(str), &p.Messages[i]); err != nil {
+			return nil, fmt.Errorf("store: session %s: a stored message is not valid JSON", sid)
+		}
+	}
+	return p, nil
+}
+
+// UndistilledCount is the number of stored messages no row covers yet.
+func (s *Store) UndistilledCount(ctx context.Context, sid string) (int, error) {
+	out, err := s.evalDistill(ctx, sid, countScript, []string{s.keys.msgs(sid), s.keys.distMark(sid), s.keys.distAheadIdx(sid)})
+	if err != nil {
+		return 0, err
+	}
+	parts, _ := out.([]any)
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("store: session %s: unexpected undistilled-count reply", sid)
+	}
+	spans, err := parseSpans(parts[2])
+	if err != nil {
+		return 0, fmt.Errorf("store: session %s: %w", sid, err)
+	}
+	mark, err1 := distillInt(parts[0])
+	total, err2 := distillInt(parts[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	n := total - mark
+	for _, sp := range spans {
+		n -= sp.Last - sp.First + 1
+	}
+	return max(n, 0), nil
+}
+
+// parseSpans reads the "<first>:<last>:<id>" members of dist:ahead:idx.
+func parseSpans(v any) ([]Span, error) {
+	members, _ := v.([]any)
+	out := make([]Span, 0, len(members))
+	for _, m := range members {
+		str, _ := m.(string)
+		f, rest, ok1 := strings.Cut(str, ":")
+		l, _, ok2 := strings.Cut(rest, ":")
+		first, err1 := strconv.Atoi(f)
+		last, err2 := strconv.Atoi(l)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("malformed out-of-order distillation entry %q", str)
+		}
+		out = append(out, Span{first, last})
+	}
+	return out, nil
+}
+
+// StoreDistillation stores a gen-0 row covering list entries
+// [row.First, row.Last] and returns what happened and the watermark after.
+// See storeRowScript for the rules; RowRejected is not an error.
+func (s *Store) StoreDistillation(ctx context.Context, sid string, row DistillRow) (StoreOutcome, int, error) {
+	b, err := json.Marshal(&row)
+	if err != nil {
+		return RowRejected, 0, err
+	}
+	keys := []string{s.keys.msgs(sid), s.keys.distMark(sid), s.keys.distRows(sid), s.keys.distAhead(sid), s.keys.distAheadIdx(sid)}
+	out, err := s.evalDistill(ctx, sid, storeRowScript, keys, row.ID, row.First, row.Last, b)
+	if err != nil {
+		return RowRejected, 0, err
+	}
+	parts, _ := out.([]any)
+	if len(parts) != 2 {
+		return RowRejected, 0, fmt.Errorf("store: session %s: unexpected store-distillation reply", sid)
+	}
+	outcome, err1 := distillInt(parts[0])
+	mark, err2 := distillInt(parts[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return RowRejected, 0, err
+	}
+	return StoreOutcome(outcome), mark, nil
+}
+
+// ReplaceWithMeta stores a meta row and archives the rows it merges, in one
+// script: either all of it happens or, if any merged row is no longer live
+// (another meta got there first), nothing does and it returns false.
+func (s *Store) ReplaceWithMeta(ctx context.Context, sid string, meta DistillRow, merged []string) (bool, error) {
+	b, err := json.Marshal(&meta)
+	if err != nil {
+		return false, err
+	}
+	args := make([]any, 0, len(merged)+2)
+	args = append(args, meta.ID, b)
+	for _, id := range merged {
+		args = append(args, id)
+	}
+	keys := []string{s.keys.msgs(sid), s.keys.distRows(sid), s.keys.distArchive(sid)}
+	out, err := s.evalDistill(ctx, sid, metaScript, keys, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := distillInt(out)
+	return n == 1, err
+}
+
+// Distillations returns the session's live rows (not archived, not waiting
+// out of order), oldest first: by first covered entry, a meta row before
+// the gen-0 rows it starts with. One HGETALL: live rows stay few, since
+// meta-distillation folds them.
+func (s *Store) Distillations(ctx context.Context, sid string) ([]DistillRow, error) {
+	return s.loadRows(ctx, sid, s.keys.distRows(sid), false)
+}
+
+// ArchivedDistillations returns the rows merged into meta rows, oldest first.
+func (s *Store) ArchivedDistillations(ctx context.Context, sid string) ([]DistillRow, error) {
+	return s.loadRows(ctx, sid, s.keys.distArchive(sid), true)
+}
+
+func (s *Store) loadRows(ctx context.Context, sid, key string, archived bool) ([]DistillRow, error) {
+	if err := checkID(sid); err != nil {
+		return nil, err
+	}
+	var raw map[string]string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		raw, err = c.HGetAll(ctx, key).Result()
+		return err
+	})
+	if err != nil || len(raw) == 0 {
+		return nil, err
+	}
+	rows := make([]DistillRow, 0, len(raw))
+	for _, v := range raw {
+		var r DistillRow
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			return nil, fmt.Errorf("store: session %s: a distillation row is not valid JSON", sid)
+		}
+		r.Archived = archived
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b DistillRow) int {
+		return cmp.Or(cmp.Compare(a.First, b.First), cmp.Compare(b.Generation, a.Generation),
+			cmp.Compare(a.CreatedAt, b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return rows, nil
+}
+
+// DistilledUpTo returns the watermark: the number of stored messages (list
+// entries) the live rows cover.
+func (s *Store) DistilledUpTo(ctx context.Context, sid string) (int, error) {
+	if err := checkID(sid); err != nil {
+		return 0, err
+	}
+	var n int
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		n, err = c.Get(ctx, s.keys.distMark(sid)).Int()
+		if errors.Is(err, redis.Nil) {
+			n, err = 0, nil
+		}
+		return err
+	})
+	return n, err
+}
