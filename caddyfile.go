@@ -44,6 +44,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        pool_size     <n>
 //	    }
 //	    credential_key    <secret>     # >= 32 chars; required with an external redis
+//	    worker_model      <model>      # default claude-haiku-4-5
 //	    worker_credential <key> | bearer <token>
 //	    max_body          <size>       # default 32MiB
 //	    retention         <duration>   # default 720h
@@ -65,7 +66,7 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "worker_model":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -105,6 +106,8 @@ func (l *Lore) stringField(name string) *string {
 		return &l.MaxBody
 	case "idle_resume":
 		return &l.IdleResume
+	case "worker_model":
+		return &l.WorkerModel
 	default: // retention
 		return &l.Retention
 	}

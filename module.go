@@ -18,7 +18,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler"
+	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -54,15 +56,20 @@ type Lore struct {
 	// so its next turn gets a compact window (SPEC §7). Default "5m"; "0"
 	// disables.
 	IdleResume string `json:"idle_resume,omitempty"`
+	// Model for the gateway's own calls (distillation, compaction). Default
+	// claude-haiku-4-5.
+	WorkerModel string `json:"worker_model,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
 	MaxBody string `json:"max_body,omitempty"`
 	// How long sessions and their data are kept after their last turn, e.g.
 	// "720h" (default, 30 days).
 	Retention string `json:"retention,omitempty"`
 
-	handler *handler.Handler
-	store   *store.Store
-	logger  *zap.Logger
+	handler    *handler.Handler
+	store      *store.Store
+	worker     *llm.Worker
+	background *background
+	logger     *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -134,7 +141,22 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("credential_key: %w", err)
 	}
 
+	transport := handler.NewTransport()
+	l.worker = llm.New(llm.Config{
+		Upstream:  upstream,
+		Transport: transport,
+		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),
+		Keys:      keys,
+		Blobs:     l.store,
+		Service:   workerCred,
+		Logger:    l.logger.Named("worker"),
+	})
+	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
+	l.background = newBackground(ctx, distiller, l.logger.Named("distill"))
+
 	l.handler = handler.New(handler.Config{
+		Transport:        transport,
+		Distiller:        l.background,
 		Upstream:         upstream,
 		OpenAIUpstream:   openaiUpstream,
 		MaxBody:          maxBody,
@@ -159,6 +181,12 @@ func (l *Lore) Validate() error {
 // Cleanup releases the shared Redis client and idle upstream connections. It
 // copes with a Provision that failed half way.
 func (l *Lore) Cleanup() error {
+	if l.background != nil {
+		l.background.stop()
+	}
+	if l.worker != nil {
+		l.worker.Close()
+	}
 	if l.handler != nil {
 		l.handler.Close()
 	}

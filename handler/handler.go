@@ -52,15 +52,15 @@ func New(cfg Config) *Handler {
 		h.log = zap.NewNop()
 	}
 	if h.transport == nil {
-		h.transport = newTransport()
+		h.transport = NewTransport()
 	}
 	return h
 }
 
-// newTransport keeps connections to the upstream alive and reuses them (HTTP/2
+// NewTransport keeps connections to the upstream alive and reuses them (HTTP/2
 // where the upstream offers it). No response header timeout: a long generation
 // may take minutes before its first byte on a non-streamed call.
-func newTransport() *http.Transport {
+func NewTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

@@ -27,6 +27,9 @@ type Distiller interface {
 	// DistillNow runs a forced urgent distillation and returns when its
 	// rows are stored (overflow recovery, compaction).
 	DistillNow(ctx context.Context, sessionID string) error
+	// Compact distils everything pending and writes a summary of the whole
+	// session for a client's compaction request (urgent).
+	Compact(ctx context.Context, sessionID, previousSummary string) (string, error)
 }
 
 // plan is one turn's transformed request.

@@ -38,8 +38,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	msgs, decodeErr := msg.Decode(req.Messages)
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
-	case decodeErr != nil || c != classTurn:
+	case decodeErr != nil || c == classUtility:
 		h.forwardUnchanged(w, r, body, cred)
+	case c == classCompaction:
+		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred)
 	}

@@ -2,8 +2,8 @@ package translate
 
 import (
 	"encoding/json"
-	"os"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
