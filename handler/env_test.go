@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,3 +184,5 @@ func conversation(first string, turns int, extra string) string {
 }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

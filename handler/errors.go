@@ -19,13 +19,24 @@ const (
 func writeError(w http.ResponseWriter, fl flavor, status int, message string) {
 	var body []byte
 	if fl == openAIFlavor {
-		body, _ = json.Marshal(map[string]any{"error": map[string]any{
-			"message": message, "type": openAIErrorType(status), "param": nil, "code": nil,
-		}})
+		type oaiError struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Param   *string `json:"param"`
+			Code    *string `json:"code"`
+		}
+		body, _ = json.Marshal(struct {
+			Error oaiError `json:"error"`
+		}{oaiError{Message: message, Type: openAIErrorType(status)}})
 	} else {
-		body, _ = json.Marshal(map[string]any{"type": "error", "error": map[string]any{
-			"type": anthropicErrorType(status), "message": message,
-		}})
+		type anthError struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		}
+		body, _ = json.Marshal(struct {
+			Type  string    `json:"type"`
+			Error anthError `json:"error"`
+		}{"error", anthError{anthropicErrorType(status), message}})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Lore-Error", "1")

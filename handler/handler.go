@@ -80,8 +80,8 @@ func (h *Handler) Close() {
 	}
 }
 
-// ServeHTTP routes a request: Anthropic Messages through the pipeline, OpenAI
-// chat completions to the OpenAI upstream, any other /v1/* forwarded as is,
+// ServeHTTP routes a request: Anthropic Messages and OpenAI chat completions
+// through the pipeline, any other /v1/* forwarded as is,
 // everything else to the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
@@ -89,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/v1/messages" && r.Method == http.MethodPost:
 		h.serveMessages(w, r)
 	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
-		h.passthrough(w, r, h.cfg.OpenAIUpstream, openAIFlavor)
+		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
 	default:

@@ -114,9 +114,11 @@ func encodeMessages(msgs []msg.Message, sizeHint int) ([]byte, error) {
 }
 
 // isOverflow reports whether an upstream answer says the prompt did not fit
-// the context window (SPEC §4.6): a 400 "prompt is too long".
+// the context window (SPEC §4.6): Anthropic's 400 "prompt is too long", or an
+// OpenAI-compatible upstream's context_length_exceeded.
 func isOverflow(status int, body []byte) bool {
-	return status == http.StatusBadRequest && bytes.Contains(body, []byte("prompt is too long"))
+	return status == http.StatusBadRequest &&
+		(bytes.Contains(body, []byte("prompt is too long")) || bytes.Contains(body, []byte("context_length_exceeded")))
 }
 
 // stoppedForWindow reports a 2xx answer that ended because the context window

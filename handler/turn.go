@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -43,7 +45,7 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	case c == classCompaction:
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
-		h.serveTurn(w, r, req, msgs, cred)
+		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
 	}
 }
 
@@ -93,29 +95,57 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 	h.relay(w, resp, nil)
 }
 
+// egress is how a turn leaves and how its answer comes back: the Anthropic
+// route relays Messages as they are; the OpenAI route translates (see
+// openai.go). The pipeline in between is the same.
+type egress struct {
+	flavor flavor   // error shape of gateway-made errors
+	base   *url.URL // upstream base URL
+	openAI bool     // the upstream speaks OpenAI chat completions (credential as Bearer)
+	// body turns the pipeline's Messages body into the upstream body.
+	body func(messagesBody []byte) ([]byte, error)
+	// relayError, stream and json answer the client; stream and json return
+	// the reply to store, nil when it is incomplete or unreadable.
+	relayError func(w http.ResponseWriter, resp *http.Response)
+	stream     func(w http.ResponseWriter, resp *http.Response) *translate.Response
+	json       func(w http.ResponseWriter, resp *http.Response) *translate.Response
+}
+
+// anthropicEgress relays Messages answers unchanged.
+func (h *Handler) anthropicEgress() egress {
+	return egress{
+		flavor:     anthropicFlavor,
+		base:       h.cfg.Upstream,
+		body:       func(b []byte) ([]byte, error) { return b, nil },
+		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
+		stream:     h.streamTurn,
+		json:       h.jsonTurn,
+	}
+}
+
 // serveTurn runs a conversation turn: identify the session, fit the history
 // into the window (the gradient), forward, answer the client as the upstream
 // answers, and store the turn once the upstream has accepted the credential
-// (2xx) and the answer is complete. A "prompt is too long" answer is retried
-// once at the next layer after an urgent distillation (SPEC §4.6).
-func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
+// (2xx) and the answer is complete. A context-overflow answer is retried once
+// at the next layer after an urgent distillation (SPEC §4.6).
+func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential, eg egress) {
 	ctx := r.Context()
 	sess := h.identify(ctx, r.Header, req, msgs, cred)
-	p, ok := h.plan(w, r, req, msgs, h.loadState(sess, h.now()), sess)
+	p, ok := h.plan(w, r, req, msgs, h.loadState(sess, h.now()), sess, eg)
 	if !ok {
 		return
 	}
-	resp := h.sendTurn(w, r, p.body, cred)
+	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {
 		return
 	}
 	retried := false
 	if overflow, peeked := h.checkOverflow(resp); overflow {
 		resp.Body.Close()
-		if p, ok = h.replan(w, r, req, msgs, p, sess); !ok {
+		if p, ok = h.replan(w, r, req, msgs, p, sess, eg); !ok {
 			return
 		}
-		if resp = h.sendTurn(w, r, p.body, cred); resp == nil {
+		if resp = h.sendTurn(w, r, p.body, cred, eg); resp == nil {
 			return
 		}
 		retried = true
@@ -125,14 +155,14 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	defer resp.Body.Close()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		h.relay(w, resp, nil) // errors reach the client unchanged; nothing is stored
+		eg.relayError(w, resp) // errors reach the client unchanged; nothing is stored
 		return
 	}
 	var reply *translate.Response
 	if isEventStream(resp.Header) {
-		reply = h.streamTurn(w, resp)
+		reply = eg.stream(w, resp)
 	} else {
-		reply = h.jsonTurn(w, resp)
+		reply = eg.json(w, resp)
 	}
 	if reply == nil || sess == nil {
 		return
@@ -147,11 +177,14 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 }
 
 // plan transforms the turn; on an internal failure the client is answered.
-func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session) (*plan, bool) {
+func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	p, err := h.transform(st, r, req, msgs, h.rows(r.Context(), sess))
+	if err == nil {
+		p.body, err = eg.body(p.body)
+	}
 	if err != nil {
 		h.log.Error("transforming the turn failed", zap.Error(err))
-		writeError(w, anthropicFlavor, http.StatusInternalServerError, "the gateway could not prepare this request")
+		writeError(w, eg.flavor, http.StatusInternalServerError, "the gateway could not prepare this request")
 		return nil, false
 	}
 	return p, true
@@ -159,7 +192,7 @@ func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Re
 
 // replan is the overflow recovery: distil what is pending now, then force
 // the layer above the one that did not fit.
-func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, prev *plan, sess *store.Session) (*plan, bool) {
+func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, prev *plan, sess *store.Session, eg egress) (*plan, bool) {
 	if h.cfg.Distiller != nil && sess != nil {
 		if err := h.cfg.Distiller.DistillNow(r.Context(), sess.ID); err != nil {
 			h.log.Info("urgent distillation before the overflow retry failed", zap.String("session", sess.ID), zap.Error(err))
@@ -169,18 +202,30 @@ func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.
 	st.ForceNextLayer()
 	h.log.Info("prompt too long upstream; retrying once at a higher layer",
 		zap.Int("failed_layer", prev.result.Layer), zap.Int("forced_layer", st.ForceMinLayer))
-	return h.plan(w, r, req, msgs, st, sess)
+	return h.plan(w, r, req, msgs, st, sess, eg)
 }
 
-// sendTurn forwards the planned body to the Anthropic upstream.
-func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential) *http.Response {
-	upReq, err := newUpstreamRequest(r.Context(), r, h.cfg.Upstream, body, cred, anthropicFlavor)
+// sendTurn forwards the planned body upstream.
+func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential, eg egress) *http.Response {
+	upFlavor := anthropicFlavor // decides how the credential is presented
+	if eg.openAI {
+		upFlavor = openAIFlavor
+	}
+	upReq, err := newUpstreamRequest(r.Context(), r, eg.base, body, cred, upFlavor)
 	if err != nil {
-		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
+		writeError(w, eg.flavor, http.StatusBadRequest, "the request could not be forwarded")
 		return nil
 	}
+	upReq.URL.Path = strings.TrimRight(eg.base.Path, "/") + upstreamPath(eg.openAI)
 	upReq.Header.Set("Content-Type", "application/json")
-	return h.send(w, upReq, anthropicFlavor)
+	return h.send(w, upReq, eg.flavor)
+}
+
+func upstreamPath(openAI bool) string {
+	if openAI {
+		return "/v1/chat/completions"
+	}
+	return "/v1/messages"
 }
 
 // maxErrorPeek bounds how much of a 400 answer is read to look for the

@@ -1,0 +1,119 @@
+package handler
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+)
+
+func openAIClient(e *env, key string) openai.Client {
+	return openai.NewClient(option.WithBaseURL(e.srv.URL+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+}
+
+func chatParams(model string, extra ...openai.ChatCompletionMessageParamUnion) openai.ChatCompletionNewParams {
+	msgs := []openai.ChatCompletionMessageParamUnion{
+		openai.SystemMessage("You are a coding agent. " + strings.Repeat("Be precise. ", 50)),
+		openai.UserMessage("refactor the parser"),
+	}
+	msgs = append(msgs, extra...)
+	return openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: msgs,
+		Tools: []openai.ChatCompletionToolParam{
+			{Function: openai.FunctionDefinitionParam{Name: "bash"}},
+			{Function: openai.FunctionDefinitionParam{Name: "read"}},
+			{Function: openai.FunctionDefinitionParam{Name: "edit"}},
+		},
+	}
+}
+
+// SPEC §1 row 2: OpenAI clients get the whole pipeline; Claude models go to
+// the Anthropic upstream, translated both ways.
+func TestOpenAIRouteClaude(t *testing.T) {
+	e := newEnv(t)
+	c := openAIClient(e, keyA)
+	resp, err := c.Chat.Completions.New(context.Background(), chatParams("claude-sonnet-4-5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(resp.ID, "chatcmpl-") || resp.Choices[0].Message.Content != "ok (turn 1)" ||
+		resp.Choices[0].FinishReason != "stop" || resp.Usage.TotalTokens != resp.Usage.PromptTokens+resp.Usage.CompletionTokens {
+		t.Fatalf("response %+v", resp)
+	}
+	up := e.lastUpstream("/v1/messages")
+	if up.Header.Get("X-Api-Key") != keyA || up.Header.Get("Authorization") != "" {
+		t.Fatalf("an Anthropic key sent as Bearer goes upstream as x-api-key: %v", up.Header)
+	}
+
+	// Streaming with a tool call, then the tool result round trip.
+	stream := c.Chat.Completions.NewStreaming(context.Background(), chatParams("claude-sonnet-4-5",
+		openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("run it [[tool:bash]]")))
+	acc := openai.ChatCompletionAccumulator{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	calls := acc.Choices[0].Message.ToolCalls
+	if len(calls) != 1 || calls[0].Function.Name != "bash" || acc.Choices[0].FinishReason != "tool_calls" {
+		t.Fatalf("streamed tool call: %+v", acc.Choices)
+	}
+	params := chatParams("claude-sonnet-4-5", openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("run it [[tool:bash]]"),
+		acc.Choices[0].Message.ToParam(), openai.ToolMessage("hi\n", calls[0].ID))
+	resp, err = c.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := string(e.lastUpstream("/v1/messages").Body)
+	if !strings.Contains(sent, `"type":"tool_result"`) || !strings.Contains(sent, calls[0].ID) {
+		t.Fatalf("the tool result must reach the upstream: %s", sent)
+	}
+	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 6 {
+		t.Fatalf("one session with the whole conversation expected: %v", ids)
+	}
+
+	// Errors in OpenAI's shape.
+	wrong := openAIClient(e, "sk-ant-api03-wrong")
+	_, err = wrong.Chat.Completions.New(context.Background(), chatParams("claude-sonnet-4-5"))
+	var apiErr *openai.Error
+	if !errorsAs(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Fatalf("refused credential: %v", err)
+	}
+	status, _, body := e.post("/v1/chat/completions", `{"model":`, "Authorization", "Bearer "+keyA)
+	if status != 400 || !strings.Contains(body, `"error":{"message"`) {
+		t.Fatalf("malformed: %d %s", status, body)
+	}
+}
+
+func TestOpenAIRouteOtherModel(t *testing.T) {
+	e := newEnv(t)
+	c := openAIClient(e, keyB)
+	resp, err := c.Chat.Completions.New(context.Background(), chatParams("gpt-5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "ok (turn 1)" {
+		t.Fatalf("%+v", resp)
+	}
+	up := e.lastUpstream("/v1/chat/completions")
+	if up.Header.Get("Authorization") != "Bearer "+keyB || up.Header.Get("X-Api-Key") != "" {
+		t.Fatalf("OpenAI upstreams always get Bearer: %v", up.Header)
+	}
+	stream := c.Chat.Completions.NewStreaming(context.Background(), chatParams("gpt-5", openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("again")))
+	var text strings.Builder
+	for stream.Next() {
+		if ch := stream.Current(); len(ch.Choices) > 0 {
+			text.WriteString(ch.Choices[0].Delta.Content)
+		}
+	}
+	if stream.Err() != nil || text.String() != "ok (turn 2)" {
+		t.Fatalf("stream %q %v", text.String(), stream.Err())
+	}
+	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 4 {
+		t.Fatalf("OpenAI-upstream turns are stored too: %v", ids)
+	}
+}
