@@ -46,9 +46,14 @@ func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
 	end, err := jsonscan.Object(b, start, func(key []byte, s int) int {
 		switch string(key) {
 		case "role":
-			e := jsonscan.SkipValue(b, s)
-			if e > s && string(b[s:e]) == `"assistant"` {
+			role, e, err := jsonscan.StringAt(b, s)
+			switch {
+			case err != nil:
+				return jsonscan.SkipValue(b, s)
+			case role == RoleAssistant:
 				m.Role = RoleAssistant
+			case role != RoleUser:
+				m.WireRole = role
 			}
 			return e
 		case "content":
@@ -68,7 +73,7 @@ func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
 		return Message{}, -1, err
 	}
 	m.Raw = b[jsonscan.SkipSpace(b, start):end]
-	m.ID = ComputeID(m.Role, position, m.Content)
+	m.ID = ComputeID(m.role(), position, m.Content)
 	return m, end, nil
 }
 
@@ -247,7 +252,7 @@ func AppendJSON(dst []byte, m *Message) ([]byte, error) {
 		return append(dst, m.Raw...), nil
 	}
 	dst = append(dst, `{"role":`...)
-	dst = appendString(dst, m.Role)
+	dst = appendString(dst, m.role())
 	dst = append(dst, `,"content":[`...)
 	for i := range m.Blocks {
 		if i > 0 {
@@ -259,6 +264,14 @@ func AppendJSON(dst []byte, m *Message) ([]byte, error) {
 		}
 	}
 	return append(dst, "]}"...), nil
+}
+
+// role is the role to send: the wire role when it is not user/assistant.
+func (m *Message) role() string {
+	if m.WireRole != "" {
+		return m.WireRole
+	}
+	return m.Role
 }
 
 func (m *Message) modified() bool {

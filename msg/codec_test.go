@@ -105,3 +105,25 @@ func TestDecodeErrors(t *testing.T) {
 		t.Fatalf("missing content: %v", err)
 	}
 }
+
+// Claude Code's mid-conversation system messages keep their role through a
+// rewrite (the gradient re-encodes the last message to add a breakpoint).
+func TestSystemRoleKept(t *testing.T) {
+	msgs, err := Decode(json.RawMessage(`[{"role":"user","content":"a"},{"role":"system","content":[{"type":"text","text":"mode: plan"}]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msgs[1]
+	if m.Role != RoleUser || m.WireRole != "system" {
+		t.Fatalf("role %q wire %q", m.Role, m.WireRole)
+	}
+	m.Blocks = append([]Block(nil), m.Blocks...)
+	m.Blocks[0].Modified = true
+	out, _ := AppendJSON(nil, &m)
+	if string(out) != `{"role":"system","content":[{"type":"text","text":"mode: plan"}]}` {
+		t.Fatalf("%s", out)
+	}
+	if ComputeID("user", 1, m.Content) == m.ID {
+		t.Fatal("a system message must not share a user message's id")
+	}
+}

@@ -47,8 +47,12 @@ type Block struct {
 
 // Message is one conversation message.
 type Message struct {
-	ID     string // deterministic, see ComputeID
-	Role   string
+	ID   string // deterministic, see ComputeID
+	Role string // RoleUser or RoleAssistant: what the pipeline reasons with
+	// WireRole is the role as the client sent it when it is neither user nor
+	// assistant — Claude Code's mid-conversation "system" messages. They are
+	// handled as user-side messages but re-encoded with their own role.
+	WireRole string
 	Blocks []Block
 	// StringContent is true when the client sent content as a plain string;
 	// an unmodified message is then re-emitted as a string.

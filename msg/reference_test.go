@@ -169,6 +169,9 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 		}
 		for i := range want {
 			w, g := want[i], got[i]
+			if g.WireRole != "" { // the oracle predates wire roles: ids differ by design
+				w.ID, g.ID = "", ""
+			}
 			if w.ID != g.ID || w.Role != g.Role || w.StringContent != g.StringContent || len(w.Blocks) != len(g.Blocks) {
 				t.Fatalf("%q message %d: got %+v want %+v", s, i, g, w)
 			}

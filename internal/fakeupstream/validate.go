@@ -92,8 +92,10 @@ func (p *msgRequest) parseMessageList() *apiError {
 			return invalidRequest("messages.%d: Input should be a valid dictionary", i)
 		}
 		msg := message{Role: str(m, "role")}
-		if msg.Role != "user" && msg.Role != "assistant" {
-			return invalidRequest("messages.%d.role: Input should be 'user' or 'assistant'", i)
+		// "system" is the mid-conversation system message newer Claude Code
+		// versions send (beta mid-conversation-system-2026-04-07).
+		if msg.Role != "user" && msg.Role != "assistant" && msg.Role != "system" {
+			return invalidRequest("messages.%d.role: Input should be 'user', 'assistant' or 'system'", i)
 		}
 		var texts []string
 		switch c := m["content"].(type) {

@@ -12,7 +12,7 @@ func TestValidation(t *testing.T) {
 		{"max_tokens", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, "max_tokens: Field required"},
 		{"messages", `{"model":"m","max_tokens":1}`, "messages: Field required"},
 		{"empty messages", `{"model":"m","max_tokens":1,"messages":[]}`, "messages: at least one message is required"},
-		{"bad role", `{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]}`, "messages.0.role: Input should be 'user' or 'assistant'"},
+		{"bad role", `{"model":"m","max_tokens":1,"messages":[{"role":"tool","content":"x"}]}`, "messages.0.role: Input should be 'user', 'assistant' or 'system'"},
 		{"empty content", `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":""}]}`, "messages.0: all messages must have non-empty content except for the optional final assistant message"},
 		{"orphan tool_result", `{"model":"m","max_tokens":1,"messages":[
 			{"role":"user","content":"a"},
