@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# bench/bench.sh — lore vs plain reverse_proxy in the same Caddy, same run.
+#
+# Starts (all on 127.0.0.1, all stopped on exit):
+#   - the fake upstream binary (cmd/fakeupstream, zero delay),
+#   - redis-server if installed (else lore uses its embedded store; the report says which),
+#   - one Caddy (bin/caddy, built by scripts/build.sh when missing or stale) with two sites:
+#     plain `reverse_proxy` to the fake (flush_interval -1, header_up Host) and `lore` to the fake.
+# Then runs wrk at each concurrency for each case against both sites, interleaved:
+#   title   tiny request (1 message, short system) — lore passes it through untouched
+#   turn    stored conversation turn (system ≥ 500 chars, 7 messages with tool use), JSON
+#   stream  the same turn with "stream": true (SSE)
+# and prints p50/p99 latency, requests/s and the lore/reverse_proxy ratios.
+#
+# Env: BENCH_DURATION (default 10s per run), BENCH_CONNS (default "1 64"),
+#      BENCH_CASES (default "title turn stream"), BENCH_STORE (auto|redis|embedded),
+#      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+DURATION="${BENCH_DURATION:-10s}"
+CONNS="${BENCH_CONNS:-1 64}"
+CASES="${BENCH_CASES:-title turn stream}"
+STORE_WANT="${BENCH_STORE:-auto}"
+CADDY="${CADDY_BIN:-$ROOT/bin/caddy}"
+
+WORK="$(mktemp -d /tmp/lore-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+	local rc=$?
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${PIDS[$i]}" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [[ "${BENCH_KEEP:-0}" == 1 || $rc -ne 0 || "${ERRORS:-0}" == 1 ]]; then
+		echo "bench: work dir kept: $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	log "no free port found"
+	return 1
+}
+
+wait_port() { # host:port, seconds
+	local hp=$1 secs=${2:-20} i
+	for ((i = 0; i < secs * 10; i++)); do
+		if (exec 3<>"/dev/tcp/${hp%:*}/${hp#*:}") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "nothing listening on $hp after ${secs}s"
+	return 1
+}
+
+# ---- tools
+if ! command -v wrk >/dev/null 2>&1; then
+	if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		log "installing wrk"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	else
+		log "wrk not found (apt-get install wrk)"
+		exit 1
+	fi
+fi
+command -v curl >/dev/null 2>&1 || { log "curl not found"; exit 1; }
+
+if [[ ! -x "$CADDY" ]] || [[ -n "$(find "$ROOT" -name '*.go' -not -name '*_test.go' -not -path '*/e2e/*' -not -path '*/.git/*' -newer "$CADDY" -print -quit 2>/dev/null)" ]] ||
+	[[ "$ROOT/go.mod" -nt "$CADDY" ]]; then
+	if [[ -z "${CADDY_BIN:-}" ]]; then
+		log "building bin/caddy"
+		"$ROOT/scripts/build.sh" >&2
+	fi
+fi
+[[ -x "$CADDY" ]] || { log "no caddy binary at $CADDY"; exit 1; }
+
+log "building the fake upstream"
+(cd "$ROOT" && go build -o "$WORK/fakeupstream" ./cmd/fakeupstream)
+
+# ---- processes
+KEY="sk-ant-api03-bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+FAKE_PORT=$(free_port)
+"$WORK/fakeupstream" -listen "127.0.0.1:$FAKE_PORT" -keys "$KEY" >"$WORK/fake.log" 2>&1 &
+PIDS+=($!)
+wait_port "127.0.0.1:$FAKE_PORT"
+
+# The fake records every request (with its body) for test assertions; clear
+# that every second so its heap and GC work stay flat during long runs.
+(while sleep 1; do curl -sS -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_fake/reset" 2>/dev/null || true; done) &
+PIDS+=($!)
+
+STORE=embedded
+CADDYFILE="$BENCH/Caddyfile.embedded"
+if [[ "$STORE_WANT" != embedded ]] && command -v redis-server >/dev/null 2>&1; then
+	REDIS_PORT=$(free_port)
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
+		--daemonize no >"$WORK/redis.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "127.0.0.1:$REDIS_PORT"
+	STORE="redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)"
+	CADDYFILE="$BENCH/Caddyfile"
+	export BENCH_REDIS_ADDR="127.0.0.1:$REDIS_PORT"
+elif [[ "$STORE_WANT" == redis ]]; then
+	log "BENCH_STORE=redis but redis-server is not installed"
+	exit 1
+fi
+
+RP_PORT=$(free_port)
+LORE_PORT=$(free_port)
+export BENCH_DIR="$WORK" BENCH_ADMIN="127.0.0.1:$(free_port)" BENCH_RP_PORT="$RP_PORT" BENCH_LORE_PORT="$LORE_PORT"
+export BENCH_UPSTREAM_HOSTPORT="127.0.0.1:$FAKE_PORT"
+BENCH_CREDENTIAL_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BENCH_CREDENTIAL_KEY
+(cd "$WORK" && HOME="$WORK" XDG_DATA_HOME="$WORK/xdg" XDG_CONFIG_HOME="$WORK/xdg" \
+	exec "$CADDY" run --config "$CADDYFILE" --adapter caddyfile) >"$WORK/caddy.log" 2>&1 &
+PIDS+=($!)
+wait_port "127.0.0.1:$RP_PORT" || { tail -n 30 "$WORK/caddy.log" >&2; exit 1; }
+wait_port "127.0.0.1:$LORE_PORT" || { tail -n 30 "$WORK/caddy.log" >&2; exit 1; }
+
+RP_URL="http://127.0.0.1:$RP_PORT"
+LORE_URL="http://127.0.0.1:$LORE_PORT"
+
+# ---- sanity: every case answers 200 on both sites
+for c in $CASES; do
+	for url in "$RP_URL" "$LORE_URL"; do
+		code=$(sed "s/@@SID@@/sanity-$RANDOM/" "$BENCH/$c.json" | curl -sS -o "$WORK/sanity.out" -w '%{http_code}' \
+			-H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' -H "x-api-key: $KEY" \
+			--data-binary @- "$url/v1/messages")
+		if [[ "$code" != 200 ]]; then
+			log "sanity check $c on $url: HTTP $code: $(head -c 300 "$WORK/sanity.out")"
+			tail -n 20 "$WORK/caddy.log" >&2
+			exit 1
+		fi
+	done
+done
+
+# ---- wrk
+to_ms() { # "123.45us" | "1.2ms" | "1.5s" | "2m" -> ms
+	awk -v v="$1" 'BEGIN {
+		n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
+		if (u == "us") n = n / 1000; else if (u == "s") n = n * 1000; else if (u == "m") n = n * 60000
+		printf "%.3f", n }'
+}
+
+# run_wrk URL CONNS CASE -> "p50_ms p99_ms rps errors"
+run_wrk() {
+	local url=$1 conns=$2 case=$3 threads session=none out
+	threads=$((conns < 2 ? conns : 2))
+	curl -sS -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_fake/reset"
+	[[ "$case" == title ]] || session=unique
+	out=$(BENCH_BODY="$BENCH/$case.json" BENCH_KEY="$KEY" BENCH_SESSION=$session BENCH_RUN="$RANDOM$RANDOM" \
+		wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$BENCH/post.lua" "$url")
+	echo "$out" >>"$WORK/wrk.log"
+	local p50 p99 rps errs
+	p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+	p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+	rps=$(echo "$out" | awk '$1 == "Requests/sec:" {print $2}')
+	# "<non-2xx>/<socket errors: connect+read+write+timeout>"
+	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {h += $NF} /Socket errors:/ {gsub(/,/, ""); s += $4 + $6 + $8 + $10} END {printf "%d/%d", h, s}')
+	echo "$(to_ms "$p50") $(to_ms "$p99") ${rps:-0} $errs"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+log "store: $STORE; duration $DURATION per run; cases: $CASES; concurrency: $CONNS; load average $LOAD_START"
+if awk -v l="${LOAD_START%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+	log "WARNING: the machine is busy (load $LOAD_START on $(nproc) cpus); figures will be noisy"
+fi
+log "warming up"
+for c in $CASES; do
+	for url in "$RP_URL" "$LORE_URL"; do
+		BENCH_BODY="$BENCH/$c.json" BENCH_KEY="$KEY" BENCH_SESSION=unique BENCH_RUN="warm$RANDOM" \
+			wrk -t2 -c8 -d2s -s "$BENCH/post.lua" "$url" >/dev/null
+	done
+done
+
+ROWS=()
+ERRORS=0
+for c in $CASES; do
+	for n in $CONNS; do
+		log "$c c=$n: reverse_proxy"
+		read -r rp50 rp99 rprps rperr <<<"$(run_wrk "$RP_URL" "$n" "$c")"
+		log "$c c=$n: lore"
+		read -r lo50 lo99 lorps loerr <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
+		status=ok
+		if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
+			status="errors non2xx/socket: rp=$rperr lore=$loerr"
+			ERRORS=1
+		fi
+		ROWS+=("$(printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s' \
+			"$c" "$n" "$rp50" "$lo50" "$(ratio "$lo50" "$rp50")" "$rp99" "$lo99" "$(ratio "$lo99" "$rp99")" \
+			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
+	done
+done
+
+CPU="$(nproc) cpu, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//')"
+echo
+echo "lore vs reverse_proxy — $("$CADDY" version | awk '{print $1}'), lore store: $STORE, wrk ${DURATION}/run, $CPU"
+echo "load average before/after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (wrk, Caddy, fake upstream and redis share the machine)"
+echo "latency in ms; ratio = lore / reverse_proxy (targets: title p50 ≤ 1.10, turn p50 ≤ 1.5)"
+printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s\n' \
+	case conns "rp p50" "lore p50" ratio "rp p99" "lore p99" ratio "rp rps" "lore rps" ratio status
+printf '%s\n' "--------------+---------------------------+---------------------------+---------------------------+-------"
+printf '%s\n' "${ROWS[@]}"
+if [[ $ERRORS == 1 ]]; then
+	echo "some runs had errors (wrk's timeout is 2s); wrk output and logs are in $WORK"
+fi

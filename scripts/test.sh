@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The project's test command (README "The two commands"; .ci/run calls it):
+#   1. builds bin/caddy with xcaddy (scripts/build.sh),
+#   2. unit + caddytest integration tests: go test -race -count=1 ./...
+#   3. end-to-end tests against bin/caddy, a real redis-server and real
+#      clients (anthropic-sdk-go, openai-go, Claude Code from npm):
+#        LORE_E2E=1 go test -count=1 -p 1 ./e2e/ -v
+#   4. prints "tests: N passed, N failed" and exits non-zero on any failure.
+# Needs redis-server on PATH (and node/npm for the Claude Code check); the
+# e2e tests start and stop their own redis-server and Caddy on loopback.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+LOG_DIR="${LORE_TEST_LOGS:-$(mktemp -d /tmp/lore-test.XXXXXX)}"
+mkdir -p "$LOG_DIR"
+say() { echo "test: $*"; }
+
+BUILD=FAIL UNIT=FAIL E2E=not-run
+say "building bin/caddy"
+scripts/build.sh && BUILD=ok
+
+say "go test -race -count=1 ./...   (log: $LOG_DIR/unit.log)"
+if go test -race -count=1 -v ./... >"$LOG_DIR/unit.log" 2>&1; then UNIT=ok; fi
+grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL' "$LOG_DIR/unit.log" | grep -v -- '--- PASS' | grep -v -- '--- SKIP' || true
+
+if [[ $BUILD == ok ]]; then
+	say "LORE_E2E=1 go test -count=1 -p 1 ./e2e/ -v   (log: $LOG_DIR/e2e.log)"
+	E2E=FAIL
+	if LORE_E2E=1 LORE_CADDY_BIN="$ROOT/bin/caddy" go test -count=1 -p 1 -timeout 20m ./e2e/ -v 2>&1 | tee "$LOG_DIR/e2e.log" |
+		grep -E '^(=== RUN|--- |ok|FAIL|PASS|e2e:)|^\s+--- '; then :; fi
+	grep -qE '^ok\s' "$LOG_DIR/e2e.log" && ! grep -qE '^(FAIL|--- FAIL)' "$LOG_DIR/e2e.log" && E2E=ok
+else
+	say "bin/caddy did not build: end-to-end tests not run"
+fi
+
+count() { cat "$LOG_DIR"/unit.log "$LOG_DIR"/e2e.log 2>/dev/null | grep -cE "^\s*--- $1:" || true; }
+PASSED=$(count PASS) FAILED=$(count FAIL) SKIPPED=$(count SKIP)
+say "build=$BUILD unit+integration=$UNIT e2e=$E2E"
+echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+[[ $BUILD == ok && $UNIT == ok && $E2E == ok ]]
