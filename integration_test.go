@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/anthropics/anthropic-sdk-go"
@@ -136,7 +137,12 @@ func TestIntegrationCaddyfileTurnsAndRoutes(t *testing.T) {
 	defer st.Close()
 	keys, _ := auth.NewKeyring(st.EmbeddedSecret())
 	lineage := session.Lineage(keys.Namespace(auth.Credential{Scheme: auth.SchemeAPIKey, Value: itKey}), "claude-sonnet-4-5", "", "", "first")
-	cands, err := st.Candidates(context.Background(), lineage)
+	var cands map[string]int
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cands, err = st.Candidates(context.Background(), lineage); err == nil && len(cands) == 1 {
+			break // the turn's state is written just after its answer
+		}
+	}
 	if err != nil || len(cands) != 1 {
 		t.Fatalf("candidates %v %v", cands, err)
 	}
@@ -145,7 +151,12 @@ func TestIntegrationCaddyfileTurnsAndRoutes(t *testing.T) {
 	tester.InitServer(e.caddyfile("max_body 16MiB"), "caddyfile")
 	sdkTurn(t, c, "first", "ok (turn 1)", "second", "ok (turn 2)", "third")
 	for id := range cands {
-		sess, err := st.LoadSession(context.Background(), id)
+		var sess *store.Session
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if sess, err = st.LoadSession(context.Background(), id); err == nil && sess != nil && sess.Turns == 3 {
+				break
+			}
+		}
 		if err != nil || sess == nil || sess.Turns != 3 {
 			t.Fatalf("after reload: %+v %v", sess, err)
 		}

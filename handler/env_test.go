@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,9 @@ type env struct {
 	h     *Handler
 	srv   *httptest.Server
 	logs  *observer.ObservedLogs
+	// serving counts requests inside ServeHTTP; with the handler's own
+	// background group it lets post wait for a turn's deferred commit.
+	serving sync.WaitGroup
 }
 
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
@@ -74,6 +78,8 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 		_, _ = io.WriteString(w, "next handler")
 	})
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.serving.Add(1)
+		defer e.serving.Done()
 		if err := e.h.ServeHTTP(w, r, nextHandler{next}); err != nil {
 			t.Errorf("ServeHTTP returned %v", err)
 		}
@@ -103,7 +109,15 @@ func (e *env) post(path string, body string, hdr ...string) (int, http.Header, s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	e.settle()
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// settle waits until every request has left ServeHTTP and its post-answer
+// work (the turn's commit, distillation triggers) has finished.
+func (e *env) settle() {
+	e.serving.Wait()
+	e.h.bgWG.Wait()
 }
 
 // lastUpstream returns the last request the fake received on path.

@@ -4,10 +4,12 @@
 package handler
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -43,11 +45,17 @@ type Handler struct {
 	log       *zap.Logger
 	transport http.RoundTripper
 	now       func() time.Time
+
+	pending  pendingCommits
+	bgCtx    context.Context // post-answer work (commits); canceled by Close
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
 }
 
 // New builds a handler.
 func New(cfg Config) *Handler {
 	h := &Handler{cfg: cfg, log: cfg.Logger, transport: cfg.Transport, now: time.Now}
+	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -73,8 +81,11 @@ func NewTransport() *http.Transport {
 	}
 }
 
-// Close drops idle upstream connections.
+// Close waits for post-answer writes still running (each bounded by its own
+// timeout), then drops idle upstream connections.
 func (h *Handler) Close() {
+	h.bgWG.Wait()
+	h.bgCancel()
 	if t, ok := h.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}

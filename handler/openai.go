@@ -89,9 +89,9 @@ func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, inter
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		eg.relayError(w, resp)
 	case isEventStream(resp.Header):
-		eg.stream(w, resp)
+		eg.stream(w, resp, nil)
 	default:
-		eg.json(w, resp)
+		eg.json(w, resp, nil)
 	}
 }
 
@@ -127,7 +127,7 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 			w.WriteHeader(resp.StatusCode)
 			_, _ = w.Write(translate.AnthropicErrorToOpenAI(body))
 		},
-		stream: func(w http.ResponseWriter, resp *http.Response) *translate.Response {
+		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 			copyResponseHeaders(w.Header(), resp.Header)
 			w.Header().Del("Content-Length")
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -144,6 +144,10 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 					break
 				}
 				acc.Add(ev)
+				if acc.Done() && final != nil {
+					final()
+					final = nil
+				}
 				if tr.Event(ev) != nil {
 					return nil
 				}
@@ -154,7 +158,7 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 			}
 			return acc.Response()
 		},
-		json: func(w http.ResponseWriter, resp *http.Response) *translate.Response {
+		json: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 			if err != nil {
 				return nil
@@ -167,9 +171,12 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 				writeError(w, openAIFlavor, http.StatusBadGateway, "the upstream answer could not be translated")
 				return nil
 			}
+			reply, perr := translate.ParseResponse(body)
+			if perr == nil && final != nil {
+				final()
+			}
 			w.WriteHeader(resp.StatusCode)
 			_, _ = w.Write(out)
-			reply, perr := translate.ParseResponse(body)
 			if perr != nil {
 				return nil
 			}
@@ -187,7 +194,7 @@ func (h *Handler) openAIEgress(oreq *translate.OpenAIRequest) egress {
 		openAI:     true,
 		body:       oreq.ToOpenAI,
 		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
-		stream: func(w http.ResponseWriter, resp *http.Response) *translate.Response {
+		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 			copyResponseHeaders(w.Header(), resp.Header)
 			w.Header().Del("Content-Length")
 			w.Header().Set("Cache-Control", "no-cache, no-transform")
@@ -200,28 +207,34 @@ func (h *Handler) openAIEgress(oreq *translate.OpenAIRequest) egress {
 				if err != nil {
 					break
 				}
+				isDone := bytes.Equal(bytes.TrimSpace(ev.Data), []byte("[DONE]"))
+				if !isDone {
+					acc.Add(ev.Data)
+				} else if acc.Done() && final != nil {
+					final()
+					final = nil
+				}
 				if _, werr := w.Write(ev.Raw); werr != nil {
 					return nil
 				}
 				_ = rc.Flush()
-				if !bytes.Equal(bytes.TrimSpace(ev.Data), []byte("[DONE]")) {
-					acc.Add(ev.Data)
-				}
 			}
 			if !acc.Done() {
 				return nil
 			}
 			return acc.Response()
 		},
-		json: func(w http.ResponseWriter, resp *http.Response) *translate.Response {
-			var buf bytes.Buffer
+		json: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 			copyResponseHeaders(w.Header(), resp.Header)
-			w.WriteHeader(resp.StatusCode)
-			if _, err := io.Copy(io.MultiWriter(w, &limitedBuffer{buf: &buf, left: maxResponseBody}), resp.Body); err != nil {
-				return nil
+			reply, perr := translate.ParseOpenAIResponse(body)
+			if err == nil && perr == nil && final != nil {
+				final()
 			}
-			reply, err := translate.ParseOpenAIResponse(buf.Bytes())
-			if err != nil {
+			w.WriteHeader(resp.StatusCode)
+			_, _ = w.Write(body)
+			if err != nil || perr != nil || len(body) == maxResponseBody {
+				_, _ = io.Copy(w, resp.Body)
 				return nil
 			}
 			return reply

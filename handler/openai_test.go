@@ -72,6 +72,7 @@ func TestOpenAIRouteClaude(t *testing.T) {
 	if !strings.Contains(sent, `"type":"tool_result"`) || !strings.Contains(sent, calls[0].ID) {
 		t.Fatalf("the tool result must reach the upstream: %s", sent)
 	}
+	e.settle()
 	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 6 {
 		t.Fatalf("one session with the whole conversation expected: %v", ids)
 	}
@@ -113,6 +114,7 @@ func TestOpenAIRouteOtherModel(t *testing.T) {
 	if stream.Err() != nil || text.String() != "ok (turn 2)" {
 		t.Fatalf("stream %q %v", text.String(), stream.Err())
 	}
+	e.settle()
 	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 4 {
 		t.Fatalf("OpenAI-upstream turns are stored too: %v", ids)
 	}

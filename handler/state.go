@@ -31,6 +31,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 	ns := h.cfg.Keys.Namespace(cred)
 	clientID, source := session.ClientID(req.MetadataUserID, hdr)
 	lineage := session.Lineage(ns, req.Model, source, clientID, firstUserText(msgs))
+	h.pending.wait(ctx, lineage, commitTimeout)
 
 	candidates, err := st.Candidates(ctx, lineage)
 	if err != nil {
@@ -61,7 +62,8 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // commit stores an answered turn: the request messages the session has not
 // stored yet, the assistant reply, the session state and the caller's
 // credential (encrypted, bound to the session id), in one round trip.
-func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State) {
+// It returns the number of messages the session has stored after the turn.
+func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State) int {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
@@ -119,7 +121,7 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
-		return
+		return 0
 	}
 	h.log.Debug("turn stored",
 		zap.String("session", sess.ID),
@@ -128,4 +130,5 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 		zap.Int("stored", len(stored)),
 		zap.Int64("input_tokens", usage.InputTokens),
 		zap.Int64("output_tokens", usage.OutputTokens))
+	return next.Stored
 }

@@ -105,10 +105,13 @@ type egress struct {
 	// body turns the pipeline's Messages body into the upstream body.
 	body func(messagesBody []byte) ([]byte, error)
 	// relayError, stream and json answer the client; stream and json return
-	// the reply to store, nil when it is incomplete or unreadable.
+	// the reply to store, nil when it is incomplete or unreadable. They call
+	// final (when not nil) right before writing the last bytes of a complete
+	// answer, so the turn can announce its pending commit before the client
+	// could possibly send the next one.
 	relayError func(w http.ResponseWriter, resp *http.Response)
-	stream     func(w http.ResponseWriter, resp *http.Response) *translate.Response
-	json       func(w http.ResponseWriter, resp *http.Response) *translate.Response
+	stream     func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response
+	json       func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response
 }
 
 // anthropicEgress relays Messages answers unchanged.
@@ -158,23 +161,41 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		eg.relayError(w, resp) // errors reach the client unchanged; nothing is stored
 		return
 	}
+	var final func()
+	var done chan struct{}
+	if sess != nil {
+		final = func() { done = h.pending.begin(sess.Lineage) }
+	}
 	var reply *translate.Response
 	if isEventStream(resp.Header) {
-		reply = eg.stream(w, resp)
+		reply = eg.stream(w, resp, final)
 	} else {
-		reply = eg.json(w, resp)
+		reply = eg.json(w, resp, final)
 	}
-	if reply == nil || sess == nil {
+	if done == nil {
+		return // incomplete answer or no state: nothing to store
+	}
+	if reply == nil {
+		h.pending.end(sess.Lineage, done)
 		return
 	}
-	bg := context.WithoutCancel(ctx)
+	// The client has its answer; store the turn off its critical path. The
+	// next turn of this lineage waits for it in identify.
 	u := reply.Usage
 	gradient.Calibrate(&p.state, int(u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens))
-	h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state)
-	if h.cfg.Distiller != nil {
-		h.cfg.Distiller.AfterTurn(bg, sess.ID, p.result.UrgentDistill || retried || stoppedForWindow(reply))
-	}
+	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
+	h.background(func(bg context.Context) {
+		defer h.pending.end(sess.Lineage, done)
+		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state)
+		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
+			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
+		}
+	})
 }
+
+// distillThreshold: below this many stored messages no background
+// distillation can be due (SPEC §4.7's 30 undistilled), so the check is skipped.
+const distillThreshold = 30
 
 // plan transforms the turn; on an internal failure the client is answered.
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
@@ -252,7 +273,7 @@ func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, peeked io.R
 // streamTurn forwards an SSE answer event by event as it arrives, flushing
 // after each, while accumulating the assistant message. It returns nil unless
 // the stream ran to message_stop.
-func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response) *translate.Response {
+func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	copyResponseHeaders(w.Header(), resp.Header)
 	w.Header().Del("Content-Length")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
@@ -266,11 +287,15 @@ func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response) *transl
 		if err != nil {
 			break
 		}
+		acc.Add(ev)
+		if acc.Done() && final != nil {
+			final()
+			final = nil
+		}
 		if _, werr := w.Write(ev.Raw); werr != nil {
 			return nil // client gone: the deferred Close cancels the upstream
 		}
 		_ = rc.Flush()
-		acc.Add(ev)
 	}
 	if !acc.Done() {
 		return nil
@@ -278,20 +303,32 @@ func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response) *transl
 	return acc.Response()
 }
 
-// jsonTurn relays a non-streamed answer and parses the stored copy.
-func (h *Handler) jsonTurn(w http.ResponseWriter, resp *http.Response) *translate.Response {
-	var buf bytes.Buffer
+// jsonTurn reads a non-streamed answer whole, then relays it and returns the
+// parsed copy to store. Reading first costs nothing (the client cannot use a
+// partial JSON body) and lets final run before the client has the answer.
+func (h *Handler) jsonTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	copyResponseHeaders(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	_, err := io.Copy(io.MultiWriter(w, &limitedBuffer{buf: &buf, left: maxResponseBody}), resp.Body)
 	if err != nil {
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(body)
 		return nil
 	}
-	reply, perr := translate.ParseResponse(buf.Bytes())
+	reply, perr := translate.ParseResponse(body)
+	if perr == nil && final != nil {
+		final()
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+	if len(body) == maxResponseBody { // larger than we keep: relay the rest, store nothing
+		_, _ = io.Copy(w, resp.Body)
+		return nil
+	}
 	if perr != nil {
 		h.log.Debug("upstream answer is not a Messages response; not stored", zap.Error(perr))
 		return nil
 	}
+	_ = http.NewResponseController(w).Flush()
 	return reply
 }
 

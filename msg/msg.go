@@ -53,7 +53,7 @@ type Message struct {
 	// assistant — Claude Code's mid-conversation "system" messages. They are
 	// handled as user-side messages but re-encoded with their own role.
 	WireRole string
-	Blocks []Block
+	Blocks   []Block
 	// StringContent is true when the client sent content as a plain string;
 	// an unmodified message is then re-emitted as a string.
 	StringContent bool
