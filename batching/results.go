@@ -1,0 +1,190 @@
+package batching
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// resultRow is one JSONL line of a batch's results.
+type resultRow struct {
+	CustomID string `json:"custom_id"`
+	Result   struct {
+		Type    string `json:"type"` // succeeded, errored, canceled, expired
+		Message *struct {
+			Model   string `json:"model"`
+			Content []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"content"`
+			Usage store.Usage `json:"usage"`
+		} `json:"message"`
+		Error json.RawMessage `json:"error"`
+	} `json:"result"`
+}
+
+// ErrMissing is the error a call gets when its batch ended without a row
+// for it.
+var ErrMissing = errors.New("batching: the batch ended without a result for the call")
+
+// results downloads an ended batch's JSONL results and hands each row to its
+// item: succeeded → Apply(first text block), anything else → Fail. Unknown
+// custom_ids are ignored; items without a row fail. Rows are claimed one by
+// one, so a crash midway leaves the rest for the next lease holder.
+func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Credential, obj batchObject, release func()) {
+	dctx, cancel := context.WithTimeout(ctx, q.tun.httpTimeout*5)
+	defer cancel()
+	resp, err := q.request(dctx, http.MethodGet, q.resultsURL(obj), cred, nil)
+	if err == nil {
+		defer resp.Body.Close()
+		err = checkStatus(resp)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Warn("batching: cannot fetch batch results; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
+			q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+		}
+		return
+	}
+	fresh := r.Left == r.N // nothing of this record was claimed before this run
+	matched, lines := 0, 0
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, rerr := rd.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			lines++
+			n, err := q.resultLine(ctx, r, line)
+			if err != nil {
+				if ctx.Err() == nil {
+					q.log.Warn("batching: cannot record a batch result; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
+					q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+				}
+				return
+			}
+			matched += n
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			if ctx.Err() == nil {
+				q.log.Warn("batching: batch results cut short; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(rerr))
+				q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+			}
+			return
+		}
+		if q.isStopping() {
+			q.leaveFor(r.ID, 0, release) // another instance (or the next start) continues
+			return
+		}
+	}
+	if r.Adopted && fresh && matched == 0 && r.Left > 0 {
+		// Reconciliation picked a batch that was not ours: the create never
+		// happened, the items were never submitted.
+		n, err := q.bq.Requeue(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL)
+		q.log.Warn("batching: an adopted batch holds none of the record's items; requeued them",
+			zap.String("batch", r.Batch), zap.Int("items", n), zap.Error(err))
+		return
+	}
+	rest, err := q.bq.Finish(ctx, r.ID, store.BatchFailed)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Warn("batching: cannot finish a batch", zap.String("batch", r.Batch), zap.Error(err))
+		}
+		return
+	}
+	for _, it := range rest {
+		q.fail(ctx, q.decode(it), ErrMissing)
+	}
+	q.log.Info("batching: batch done", zap.String("batch", r.Batch), zap.Int("rows", lines),
+		zap.Int("applied_or_failed", matched), zap.Int("missing", len(rest)))
+}
+
+// resultLine handles one JSONL line; it returns 1 when the line was one of
+// the record's items (now claimed and handled), 0 otherwise. An error means
+// Redis could not be reached (the row was not claimed).
+func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte) (int, error) {
+	var row resultRow
+	if err := json.Unmarshal(line, &row); err != nil || row.CustomID == "" {
+		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch),
+			zap.ByteString("line", line[:min(len(line), 200)]))
+		return 0, nil
+	}
+	counter := store.BatchFailed
+	if row.Result.Type == "succeeded" {
+		counter = store.BatchResolved
+	}
+	got, err := q.bq.Claim(ctx, r.ID, counter, row.CustomID)
+	if err != nil {
+		return 0, err
+	}
+	if len(got) == 0 {
+		return 0, nil // not ours (unknown custom_id) or already handled
+	}
+	o := q.decode(got[0])
+	switch row.Result.Type {
+	case "succeeded":
+		m := row.Result.Message
+		if m == nil {
+			q.fail(ctx, o, errors.New("batching: succeeded row without a message"))
+			return 1, nil
+		}
+		model := m.Model
+		if model == "" {
+			model = o.call.Model
+		}
+		if o.call.SessionID != "" {
+			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, 0); err != nil && ctx.Err() == nil {
+				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
+			}
+		}
+		for _, b := range m.Content {
+			if b.Type == "text" {
+				q.apply(ctx, o, b.Text)
+				return 1, nil
+			}
+		}
+		q.fail(ctx, o, errors.New("batching: the answer has no text block"))
+	case "errored":
+		err := rowError(row.Result.Error)
+		q.log.Warn("batching: batch item errored", zap.String("custom_id", o.id), zap.Error(err))
+		q.fail(ctx, o, err)
+	default:
+		q.fail(ctx, o, fmt.Errorf("batching: batch item %s", row.Result.Type))
+	}
+	return 1, nil
+}
+
+// rowError reads an errored row's error: a full error envelope
+// {type:"error", error:{type, message}} (the real API), or a bare
+// {type, message}.
+func rowError(raw json.RawMessage) error {
+	var e struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+		Error   *struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) != nil {
+		return errors.New("batching: batch item errored")
+	}
+	if e.Error != nil {
+		e.Type, e.Message = e.Error.Type, e.Error.Message
+	}
+	if e.Type == "" {
+		e.Type = "unknown"
+	}
+	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, e.Message)
+}

@@ -1,0 +1,158 @@
+package batching
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/auth"
+)
+
+const anthropicVersion = "2023-06-01"
+
+// maxJSONBody bounds a batch object or list page read into memory.
+const maxJSONBody = 16 << 20
+
+// batchObject is the part of a message_batch the queue reads.
+type batchObject struct {
+	ID               string `json:"id"`
+	ProcessingStatus string `json:"processing_status"`
+	RequestCounts    struct {
+		Processing int `json:"processing"`
+		Succeeded  int `json:"succeeded"`
+		Errored    int `json:"errored"`
+		Canceled   int `json:"canceled"`
+		Expired    int `json:"expired"`
+	} `json:"request_counts"`
+	CreatedAt  string  `json:"created_at"`
+	ResultsURL *string `json:"results_url"`
+}
+
+func (b batchObject) total() int {
+	c := b.RequestCounts
+	return c.Processing + c.Succeeded + c.Errored + c.Canceled + c.Expired
+}
+
+// statusError is a non-2xx answer. Its text has the upstream's error type
+// and message, never a header.
+type statusError struct {
+	status int
+	typ    string
+	msg    string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("upstream answered %d %s: %s", e.status, e.typ, e.msg)
+}
+
+// refused reports a 401 or 403: the credential is not accepted there.
+func (e *statusError) refused() bool {
+	return e.status == http.StatusUnauthorized || e.status == http.StatusForbidden
+}
+
+// endpoint is {upstream}/v1/messages/batches[/parts...].
+func (q *Queue) endpoint(parts ...string) *url.URL {
+	return q.cfg.Upstream.JoinPath(append([]string{"v1", "messages", "batches"}, parts...)...)
+}
+
+// request makes one upstream request with exactly cred's auth header (and
+// the OAuth beta for bearer credentials).
+func (q *Queue) request(ctx context.Context, method string, u *url.URL, cred auth.Credential, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Anthropic-Version", anthropicVersion)
+	req.Header.Set("User-Agent", "caddy-lore")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	cred.SetAnthropic(req.Header)
+	cred.EnsureOAuthBeta(req.Header)
+	return q.client.Do(req)
+}
+
+// callJSON makes a request and decodes a 2xx JSON answer into out. A non-2xx
+// answer is a *statusError; anything else is a transport (or decoding) error.
+func (q *Queue) callJSON(ctx context.Context, method string, u *url.URL, cred auth.Credential, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, q.tun.httpTimeout)
+	defer cancel()
+	resp, err := q.request(ctx, method, u, cred, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp); err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("upstream answer is not the expected JSON: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkStatus turns a non-2xx response into a *statusError (reading a
+// bounded part of its body).
+func checkStatus(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var env struct {
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	e := &statusError{status: resp.StatusCode}
+	if json.Unmarshal(raw, &env) == nil && env.Error.Type != "" {
+		e.typ, e.msg = env.Error.Type, env.Error.Message
+	} else {
+		e.msg = strings.TrimSpace(string(raw))
+	}
+	if len(e.msg) > 300 {
+		e.msg = e.msg[:300]
+	}
+	return e
+}
+
+// resultsURL is the batch's results_url when it is on the configured
+// upstream's origin (the credential is sent there), else
+// {upstream}/v1/messages/batches/{id}/results.
+func (q *Queue) resultsURL(b batchObject) *url.URL {
+	if b.ResultsURL != nil && *b.ResultsURL != "" {
+		u, err := url.Parse(*b.ResultsURL)
+		if err == nil && u.Scheme == q.cfg.Upstream.Scheme && u.Host == q.cfg.Upstream.Host {
+			return u
+		}
+		q.log.Warn("batching: results_url is not on the upstream; using the default path", zap.String("batch", b.ID))
+	}
+	return q.endpoint(b.ID, "results")
+}
+
+// parseTime reads an RFC 3339 timestamp; zero when absent or malformed.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
