@@ -46,6 +46,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    credential_key    <secret>     # >= 32 chars; required with an external redis
 //	    worker_model      <model>      # default claude-haiku-4-5
 //	    worker_credential <key> | bearer <token>
+//	    batching off | {
+//	        flush_interval <duration>  # default 30s
+//	        max_items      <n>         # default 50, 1..100000
+//	        poll_interval  <duration>  # default 60s
+//	        max_age        <duration>  # default 1h
+//	    }
 //	    max_body          <size>       # default 32MiB
 //	    retention         <duration>   # default 720h
 //	    idle_resume       <duration>   # default 5m, 0 disables
@@ -81,6 +87,12 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			l.WorkerCredential = strings.Join(args, " ")
+		case "batching":
+			b, err := parseBatching(d)
+			if err != nil {
+				return err
+			}
+			l.Batching = b
 		case "redis":
 			cfg, err := parseRedis(d)
 			if err != nil {

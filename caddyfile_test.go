@@ -76,6 +76,14 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "redis unknown option", input: "lore {\nredis a:1 {\nfoo bar\n}\n}", wantErr: `unrecognized redis option "foo"`},
 		{name: "redis bad db", input: "lore {\nredis a:1 {\ndb -1\n}\n}", wantErr: "db must be a non-negative integer"},
 		{name: "redis bad timeout", input: "lore {\nredis a:1 {\ntimeout -1s\n}\n}", wantErr: "timeout must be a positive duration"},
+		{name: "batching off", input: "lore {\nbatching off\n}", want: Lore{Batching: &BatchingConfig{Off: true}}},
+		{name: "batching block", input: "lore {\nbatching {\nflush_interval 2s\nmax_items 100\npoll_interval 3s\nmax_age 10m\n}\n}",
+			want: Lore{Batching: &BatchingConfig{FlushInterval: "2s", MaxItems: 100, PollInterval: "3s", MaxAge: "10m"}}},
+		{name: "batching bad word", input: "lore {\nbatching maybe\n}", wantErr: "expected `off` or a block"},
+		{name: "batching max_items range", input: "lore {\nbatching {\nmax_items 0\n}\n}", wantErr: "max_items must be an integer in 1..100000"},
+		{name: "batching max_items too big", input: "lore {\nbatching {\nmax_items 100001\n}\n}", wantErr: "max_items must be an integer"},
+		{name: "batching negative", input: "lore {\nbatching {\nmax_age -1s\n}\n}", wantErr: "must be positive"},
+		{name: "batching unknown", input: "lore {\nbatching {\nsize 1\n}\n}", wantErr: `unrecognized batching option "size"`},
 		{name: "placeholder durations deferred", input: "lore {\nretention {env.RET}\n}", want: Lore{Retention: "{env.RET}"}},
 	}
 	for _, tc := range tests {
@@ -102,6 +110,9 @@ func assertLoreEqual(t *testing.T, got, want Lore) {
 		got.CredentialKey != want.CredentialKey || got.WorkerCredential != want.WorkerCredential ||
 		got.MaxBody != want.MaxBody || got.Retention != want.Retention || got.IdleResume != want.IdleResume {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if !reflect.DeepEqual(got.Batching, want.Batching) {
+		t.Fatalf("batching: got %+v want %+v", got.Batching, want.Batching)
 	}
 	if (got.Redis == nil) != (want.Redis == nil) {
 		t.Fatalf("redis: got %v want %v", got.Redis, want.Redis)

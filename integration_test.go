@@ -173,13 +173,17 @@ func TestIntegrationExternalRedisReloads(t *testing.T) {
 	tester.InitServer(conf(""), "caddyfile")
 	c := sdkClient(t)
 	sdkTurn(t, c, "reload me")
-	base := mr.CurrentConnectionCount()
-	for i, extra := range []string{"max_body 8MiB", "retention 48h", "max_body 4MiB"} {
+	// A client per reload would add at least one connection per reload;
+	// the shared pool only grows with concurrent use, up to a small bound.
+	var counts []int
+	for i, extra := range []string{"max_body 8MiB", "retention 48h", "max_body 4MiB", "max_body 5MiB", "retention 49h", "max_body 6MiB"} {
 		tester.InitServer(conf(extra), "caddyfile")
 		sdkTurn(t, c, "reload me")
-		if n := mr.CurrentConnectionCount(); n > base {
-			t.Fatalf("reload %d: redis connections grew from %d to %d", i+1, base, n)
-		}
+		counts = append(counts, mr.CurrentConnectionCount())
+		t.Logf("reload %d: %d redis connections", i+1, counts[i])
+	}
+	if grown := counts[len(counts)-1] - counts[0]; grown >= 3 {
+		t.Fatalf("redis connections grew with reloads: %v", counts)
 	}
 	states := 0
 	for _, k := range mr.Keys() {

@@ -5,6 +5,7 @@
 package lore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler"
 	"github.com/caddy-lore/caddy-lore/llm"
@@ -59,6 +61,9 @@ type Lore struct {
 	// Model for the gateway's own calls (distillation, compaction). Default
 	// claude-haiku-4-5.
 	WorkerModel string `json:"worker_model,omitempty"`
+	// Background LLM work through the Message Batches API (SPEC §6); nil
+	// means on with the defaults.
+	Batching *BatchingConfig `json:"batching,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
 	MaxBody string `json:"max_body,omitempty"`
 	// How long sessions and their data are kept after their last turn, e.g.
@@ -68,6 +73,7 @@ type Lore struct {
 	handler    *handler.Handler
 	store      *store.Store
 	worker     *llm.Worker
+	queue      *batching.Queue
 	background *background
 	logger     *zap.Logger
 }
@@ -151,6 +157,9 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Service:   workerCred,
 		Logger:    l.logger.Named("worker"),
 	})
+	if l.queue, err = l.startQueue(resolve, upstream, transport, keys); err != nil {
+		return err
+	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
 	l.background = newBackground(ctx, distiller, l.logger.Named("distill"))
 
@@ -181,14 +190,23 @@ func (l *Lore) Validate() error {
 // Cleanup releases the shared Redis client and idle upstream connections. It
 // copes with a Provision that failed half way.
 func (l *Lore) Cleanup() error {
+	if l.handler != nil {
+		l.handler.Close() // waits for turns' deferred commits
+	}
 	if l.background != nil {
 		l.background.stop()
 	}
+	if l.queue != nil {
+		// Timers stop; queued items stay in Redis for the next instance
+		// (with the embedded store they run synchronously first).
+		ctx, cancel := context.WithTimeout(context.Background(), queueStopTimeout)
+		if err := l.queue.Stop(ctx); err != nil {
+			l.logger.Warn("batch queue did not stop cleanly", zap.Error(err))
+		}
+		cancel()
+	}
 	if l.worker != nil {
 		l.worker.Close()
-	}
-	if l.handler != nil {
-		l.handler.Close()
 	}
 	if l.store != nil {
 		return l.store.Close()
