@@ -110,8 +110,11 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.Usage.CacheReadTokens += usage.CacheReadTokens
 	next.Usage.CacheWriteTokens += usage.CacheWriteTokens
 
+	// A session lives under its credential's namespace, so an existing
+	// session's stored credential is this very one: seal it only once, when
+	// the session is created (its TTL is refreshed with the other keys).
 	var blob []byte
-	if !cred.IsZero() {
+	if !cred.IsZero() && sess.Turns == 0 {
 		var err error
 		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
 			h.log.Error("sealing credential failed; turn stored without it", zap.String("session", sess.ID), zap.Error(err))
