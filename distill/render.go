@@ -110,7 +110,7 @@ func messageBody(m store.StoredMessage, names map[string]string) (role, body str
 			if name == "" {
 				name = unknownTool
 			}
-			parts = append(parts, toolOutput(name, blk.Output))
+			parts = append(parts, toolOutput(name, blk.OutputText()))
 		default:
 			parts = append(parts, "["+blk.Type+"]")
 		}

@@ -60,9 +60,9 @@ func EstimateBlock(b *msg.Block) int {
 	case msg.TypeToolUse:
 		return (len(b.ToolName)+len(b.Input)+2)/3 + toolPartTokens
 	case msg.TypeToolResult:
-		n := EstimateText(b.Output) + toolPartTokens
+		n := (b.OutputLen()+2)/3 + toolPartTokens
 		if !b.Modified {
-			n += countImages(b.Raw, len(b.Output)) * imageTokens
+			n += countImages(b.Raw, b.OutputLen()) * imageTokens
 		}
 		return n
 	case "image":

@@ -1,6 +1,7 @@
 package gradient
 
 import (
+	"bytes"
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
@@ -52,7 +53,7 @@ func toolName(use *msg.Block) string {
 type deduper struct {
 	msgs    []msg.Message
 	ct      int // current-turn start
-	content map[contentKey][]string
+	content map[contentKey][][]byte
 	reads   map[string][]readRange
 }
 
@@ -76,7 +77,7 @@ func (d *deduper) feed(i int) []replacement {
 	}
 	type pending struct {
 		key   contentKey
-		text  string
+		text  []byte
 		rng   readRange
 		isRng bool
 	}
@@ -85,14 +86,16 @@ func (d *deduper) feed(i int) []replacement {
 	var out []replacement
 	for j := range m.Blocks {
 		b := &m.Blocks[j]
-		if b.Type != msg.TypeToolResult || len(b.Output) < dedupMinChars {
+		if b.Type != msg.TypeToolResult || b.OutputLen() < dedupMinChars {
 			continue
 		}
 		use := toolUseOf(d.msgs, i, b.ToolID)
 		if use == nil {
 			continue // orphan: removed later anyway
 		}
-		p := pending{key: contentKey{use.ToolName, len(b.Output)}, text: b.Output}
+		// Outputs are compared as sent (raw JSON), without decoding them.
+		key := b.OutputKey()
+		p := pending{key: contentKey{use.ToolName, len(key)}, text: key}
 		if isReadTool(use.ToolName) {
 			p.rng, p.isRng = parseReadRange(use.Input)
 		}
@@ -121,7 +124,7 @@ func (d *deduper) feed(i int) []replacement {
 	}
 	for _, p := range toRegister {
 		if d.content == nil {
-			d.content = make(map[contentKey][]string)
+			d.content = make(map[contentKey][][]byte)
 		}
 		d.content[p.key] = append(d.content[p.key], p.text)
 		if p.isRng {
@@ -135,9 +138,9 @@ func (d *deduper) feed(i int) []replacement {
 }
 
 // seen reports whether an output equal to text was fed for the same tool.
-func (d *deduper) seen(key contentKey, text string) bool {
+func (d *deduper) seen(key contentKey, text []byte) bool {
 	for _, s := range d.content[key] {
-		if s == text {
+		if bytes.Equal(s, text) {
 			return true
 		}
 	}
@@ -156,7 +159,7 @@ func stripBlocks(msgs []msg.Message, i int, blocks []msg.Block) []msg.Block {
 		if b.Type != msg.TypeToolResult || b.Modified {
 			continue
 		}
-		text := StripAnnotation(toolName(toolUseOf(msgs, i, b.ToolID)), b.Output)
+		text := StripAnnotation(toolName(toolUseOf(msgs, i, b.ToolID)), b.OutputText())
 		nb := msg.Block{Type: msg.TypeToolResult, ToolID: b.ToolID, Output: text, IsError: b.IsError, Modified: true}
 		if EstimateBlock(&nb) >= EstimateBlock(b) {
 			continue

@@ -149,9 +149,10 @@ func decodeBlockAt(b []byte, s int) (Block, int, error) {
 		case "tool_use_id":
 			toolUseID, e = str(vs)
 		case "content":
-			var out string
-			out, e, ferr = resultTextAt(b, vs)
-			blk.Output = out
+			e = jsonscan.SkipValue(b, vs)
+			if e > vs {
+				blk.OutputRaw = b[vs:e]
+			}
 		case "input":
 			e = jsonscan.SkipValue(b, vs)
 			if e > vs {
@@ -192,7 +193,7 @@ func decodeBlockAt(b []byte, s int) (Block, int, error) {
 		blk.ToolName, blk.Input = "", nil
 	}
 	if blk.Type != TypeToolResult {
-		blk.Output, blk.IsError = "", false
+		blk.OutputRaw, blk.IsError = nil, false
 	}
 	return blk, end, nil
 }

@@ -34,7 +34,7 @@ func TestDecode(t *testing.T) {
 		t.Fatalf("assistant %+v", a)
 	}
 	r := msgs[3].Blocks[0]
-	if r.ToolID != "toolu_1" || r.Output != "l1\nl2" || !r.IsError {
+	if r.ToolID != "toolu_1" || r.OutputText() != "l1\nl2" || r.OutputLen() != 5 || !r.IsError {
 		t.Fatalf("tool_result %+v", r)
 	}
 	if msgs[4].Role != RoleUser {

@@ -5,6 +5,7 @@
 package msg
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -39,7 +40,12 @@ type Block struct {
 	ToolID    string          // tool_use id, or tool_result tool_use_id
 	ToolName  string          // tool_use name
 	Input     json.RawMessage // tool_use input
-	Output    string          // tool_result content, text parts joined with "\n"
+	// Output is a tool_result's content as text when a transform set it (or
+	// a test built the block); see OutputText. A decoded block leaves it
+	// empty and keeps OutputRaw instead: tool outputs are most of a
+	// session's bytes, and most turns never need them as text.
+	Output    string
+	OutputRaw json.RawMessage // tool_result content as sent: a string or blocks
 	IsError   bool            // tool_result is_error
 	Raw       json.RawMessage // original JSON of the block
 	Modified  bool
@@ -104,6 +110,40 @@ func (m *Message) Text() string {
 		}
 	}
 	return string(buf)
+}
+
+// OutputText returns a tool_result's content as text (text parts joined
+// with "\n"), decoding it from OutputRaw when needed. It does not cache: the
+// callers (stripping, rendering) need it for few blocks.
+func (b *Block) OutputText() string {
+	if len(b.OutputRaw) == 0 || b.Output != "" {
+		return b.Output
+	}
+	text, _, _ := resultTextAt(b.OutputRaw, 0)
+	return text
+}
+
+// OutputLen is the length of OutputText without decoding a string content:
+// its raw length less the quotes and one byte per escape (exact for \n, \t,
+// \" and the like; a \uXXXX escape counts a little long).
+func (b *Block) OutputLen() int {
+	raw := b.OutputRaw
+	if len(raw) == 0 || b.Output != "" {
+		return len(b.Output)
+	}
+	if raw[0] == '"' {
+		return max(len(raw)-2-bytes.Count(raw, []byte{'\\'}), 0)
+	}
+	return len(b.OutputText())
+}
+
+// OutputKey returns bytes that are equal for two blocks when their outputs
+// are (the raw JSON when undecoded), for duplicate detection without decoding.
+func (b *Block) OutputKey() []byte {
+	if len(b.OutputRaw) == 0 || b.Output != "" {
+		return []byte(b.Output)
+	}
+	return b.OutputRaw
 }
 
 // HasToolParts reports whether the message carries tool_use or tool_result blocks.

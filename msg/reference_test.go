@@ -177,6 +177,10 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 			}
 			for j := range w.Blocks {
 				wb, gb := w.Blocks[j], g.Blocks[j]
+				if gb.OutputText() != wb.Output {
+					t.Fatalf("%q block %d.%d: output %q want %q", s, i, j, gb.OutputText(), wb.Output)
+				}
+				gb.Output, gb.OutputRaw, wb.Output = "", nil, ""
 				wb.Raw, gb.Raw = nil, nil
 				if string(wb.Input) == string(gb.Input) {
 					wb.Input, gb.Input = nil, nil

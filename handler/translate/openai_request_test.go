@@ -109,8 +109,8 @@ func TestOpenAIRequestToAnthropicFull(t *testing.T) {
 	}
 	if len(msgs) != 4 || msgs[1].Blocks[1].Type != msg.TypeToolUse || msgs[1].Blocks[1].ToolID != "call_1" ||
 		string(msgs[1].Blocks[1].Input) != `{"path":"a.go"}` ||
-		msgs[2].Blocks[0].ToolID != "call_1" || msgs[2].Blocks[0].Output != "package a" ||
-		msgs[2].Blocks[1].ToolID != "call_2" || msgs[2].Blocks[1].Output != "a.go\nb.go" || !msgs[3].StringContent {
+		msgs[2].Blocks[0].ToolID != "call_1" || msgs[2].Blocks[0].OutputText() != "package a" ||
+		msgs[2].Blocks[1].ToolID != "call_2" || msgs[2].Blocks[1].OutputText() != "a.go\nb.go" || !msgs[3].StringContent {
 		t.Fatalf("decoded messages %+v", msgs)
 	}
 
