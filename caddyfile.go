@@ -55,6 +55,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_body          <size>       # default 32MiB
 //	    retention         <duration>   # default 720h
 //	    idle_resume       <duration>   # default 5m, 0 disables
+//	    idle_timeout      <duration>   # default 60s, 0 disables idle work
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -72,7 +73,7 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "worker_model":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -118,6 +119,8 @@ func (l *Lore) stringField(name string) *string {
 		return &l.MaxBody
 	case "idle_resume":
 		return &l.IdleResume
+	case "idle_timeout":
+		return &l.IdleTimeout
 	case "worker_model":
 		return &l.WorkerModel
 	default: // retention
@@ -138,7 +141,7 @@ func checkLiteral(name, v string) error {
 		_, err = parseUpstream(name, v)
 	case "max_body":
 		_, err = parseSize(v)
-	case "retention", "idle_resume":
+	case "retention", "idle_resume", "idle_timeout":
 		_, err = parseDuration(name, v)
 	}
 	return err

@@ -85,6 +85,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "batching negative", input: "lore {\nbatching {\nmax_age -1s\n}\n}", wantErr: "must be positive"},
 		{name: "batching unknown", input: "lore {\nbatching {\nsize 1\n}\n}", wantErr: `unrecognized batching option "size"`},
 		{name: "placeholder durations deferred", input: "lore {\nretention {env.RET}\n}", want: Lore{Retention: "{env.RET}"}},
+		{name: "idle timeout", input: "lore {\nidle_timeout 2s\nidle_resume 5s\n}", want: Lore{IdleTimeout: "2s", IdleResume: "5s"}},
+		{name: "idle timeout off", input: "lore {\nidle_timeout 0\n}", want: Lore{IdleTimeout: "0"}},
+		{name: "idle timeout placeholder", input: "lore {\nidle_timeout {env.IDLE}\n}", want: Lore{IdleTimeout: "{env.IDLE}"}},
+		{name: "idle timeout bad", input: "lore {\nidle_timeout soon\n}", wantErr: `idle_timeout: "soon" is not a duration`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +112,8 @@ func assertLoreEqual(t *testing.T, got, want Lore) {
 	t.Helper()
 	if got.Upstream != want.Upstream || got.OpenAIUpstream != want.OpenAIUpstream ||
 		got.CredentialKey != want.CredentialKey || got.WorkerCredential != want.WorkerCredential ||
-		got.MaxBody != want.MaxBody || got.Retention != want.Retention || got.IdleResume != want.IdleResume {
+		got.MaxBody != want.MaxBody || got.Retention != want.Retention || got.IdleResume != want.IdleResume ||
+		got.IdleTimeout != want.IdleTimeout {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	if !reflect.DeepEqual(got.Batching, want.Batching) {

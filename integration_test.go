@@ -204,6 +204,7 @@ func TestIntegrationLoadErrors(t *testing.T) {
 	caddytest.AssertLoadError(t, e.caddyfile("redis 127.0.0.1:1"), "caddyfile", "credential_key is required with an external redis")
 	caddytest.AssertLoadError(t, e.caddyfile("credential_key short"), "caddyfile", "credential_key")
 	caddytest.AssertLoadError(t, e.caddyfile("bogus 1"), "caddyfile", "unrecognized lore subdirective")
+	caddytest.AssertLoadError(t, e.caddyfile("idle_timeout -1s"), "caddyfile", "idle_timeout must not be negative")
 }
 
 func TestIntegrationJSONConfig(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler"
+	"github.com/caddy-lore/caddy-lore/idle"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -37,6 +38,7 @@ const (
 	DefaultMaxBody        = "32MiB"
 	DefaultRetention      = "720h"
 	DefaultIdleResume     = "5m"
+	DefaultIdleTimeout    = "60s"
 )
 
 // Lore is the `http.handlers.lore` module. Durations and sizes are strings so
@@ -58,6 +60,10 @@ type Lore struct {
 	// so its next turn gets a compact window (SPEC §7). Default "5m"; "0"
 	// disables.
 	IdleResume string `json:"idle_resume,omitempty"`
+	// How long after its last request a session is idle, so its pending
+	// messages are distilled while the user is away (SPEC §7), once per
+	// idle period. Default "60s"; "0" disables idle work.
+	IdleTimeout string `json:"idle_timeout,omitempty"`
 	// Model for the gateway's own calls (distillation, compaction). Default
 	// claude-haiku-4-5.
 	WorkerModel string `json:"worker_model,omitempty"`
@@ -75,6 +81,7 @@ type Lore struct {
 	worker     *llm.Worker
 	queue      *batching.Queue
 	background *background
+	idle       *idle.Scheduler
 	logger     *zap.Logger
 }
 
@@ -119,6 +126,13 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if idleResume < 0 {
 		return fmt.Errorf("idle_resume must not be negative (0 disables it)")
 	}
+	idleTimeout, err := parseDuration("idle_timeout", resolve(orDefault(l.IdleTimeout, DefaultIdleTimeout)))
+	if err != nil {
+		return err
+	}
+	if idleTimeout < 0 {
+		return fmt.Errorf("idle_timeout must not be negative (0 disables idle work)")
+	}
 	workerCred, err := parseWorkerCredential(resolve(l.WorkerCredential))
 	if err != nil {
 		return err
@@ -162,6 +176,23 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
 	l.background = newBackground(ctx, distiller, l.logger.Named("distill"))
+	if idleTimeout > 0 {
+		// Idle work (SPEC §7): everything pending distilled, through the
+		// batch queue; a busy distillation guard defers it (idle.ErrRetry).
+		l.idle = idle.New(idle.Config{
+			Store: l.store,
+			Work: func(ctx context.Context, sid string) error {
+				res, err := distiller.Idle(ctx, sid)
+				if err == nil && res.Busy {
+					return idle.ErrRetry
+				}
+				return err
+			},
+			IdleTimeout: idleTimeout,
+			Logger:      l.logger.Named("idle"),
+		})
+		l.idle.Start(ctx)
+	}
 
 	l.handler = handler.New(handler.Config{
 		Transport:        transport,
@@ -196,6 +227,7 @@ func (l *Lore) Cleanup() error {
 	if l.background != nil {
 		l.background.stop()
 	}
+	l.idle.Stop() // before the queue its work enqueues into; nil-safe
 	if l.queue != nil {
 		// Timers stop; queued items stay in Redis for the next instance
 		// (with the embedded store they run synchronously first).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"sort"
@@ -100,6 +101,10 @@ func dump(t *testing.T, c redis.UniversalClient, prefix string) string {
 			}
 		case "list":
 			b.WriteString(strings.Join(c.LRange(ctx, k, 0, -1).Val(), "\n"))
+		case "zset":
+			for _, z := range c.ZRangeWithScores(ctx, k, 0, -1).Val() {
+				fmt.Fprintf(&b, "%v=%v\n", z.Member, z.Score)
+			}
 		default:
 			t.Fatalf("dump: unexpected type %s of %s", typ, k)
 		}

@@ -212,14 +212,15 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 }
 
 // CommitTurn writes the session hash, appends the messages, stores the
-// credential blob and indexes the session under its lineage, in one
+// credential blob, indexes the session under its lineage and arms its idle
+// work (the active set of keys_idle.go, at t.Session.LastRequest), in one
 // pipelined round trip, refreshing every TTL to t.Retention.
 //
 // On a single node or sentinel the whole write is one MULTI/EXEC: a turn is
 // stored completely or not at all, and the hash's Stored never disagrees with
 // the message list. In cluster mode the session's keys (one slot, thanks to
-// the hash tag) are still one MULTI/EXEC, and the lineage key, which lives in
-// another slot, follows in a second pipeline.
+// the hash tag) are still one MULTI/EXEC, and the lineage key and the active
+// set, which live in other slots, follow in a second pipeline.
 func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	if t.Session == nil {
 		return errors.New("store: CommitTurn without a session")
@@ -259,17 +260,19 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			p.Expire(ctx, s.keys.cred(sid), ttl)
 		}
 	}
-	lineageWrites := func(ctx context.Context, p redis.Pipeliner) {
+	// The lineage and the idle set live in other slots than the session.
+	otherSlotWrites := func(ctx context.Context, p redis.Pipeliner) {
 		if l := t.Session.Lineage; l != "" {
 			p.HSet(ctx, s.keys.lineage(l), sid, t.Session.MessageCount)
 			p.Expire(ctx, s.keys.lineage(l), ttl)
 		}
+		s.idleWrites(ctx, p, t.Session, ttl)
 	}
 	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		if !s.e.cluster {
 			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				sessionWrites(ctx, p)
-				lineageWrites(ctx, p)
+				otherSlotWrites(ctx, p)
 				return nil
 			})
 			return err
@@ -281,7 +284,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			return err
 		}
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			lineageWrites(ctx, p)
+			otherSlotWrites(ctx, p)
 			return nil
 		})
 		return err

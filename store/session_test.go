@@ -174,8 +174,13 @@ func TestKeysAndTTLs(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantKeys := []string{p + "lin:{lin0123456789abcdef}", p + "s:{S1}:cred", p + "s:{S1}:msgs", p + "s:{S1}:state"}
-			if got := scanKeys(t, b.raw, p); !reflect.DeepEqual(got, wantKeys) {
-				t.Fatalf("keys = %q, want %q", got, wantKeys)
+			// The idle active set (keys_idle.go) has no TTL: its members
+			// leave when claimed or when older than the retention.
+			if got := scanKeys(t, b.raw, p); !reflect.DeepEqual(got, append([]string{p + "idle:{idle}:active"}, wantKeys...)) {
+				t.Fatalf("keys = %q, want %q and the idle set", got, wantKeys)
+			}
+			if ttl := b.raw.TTL(ctx, p+"idle:{idle}:active").Val(); ttl != -1 {
+				t.Errorf("TTL(idle set) = %v, want none", ttl)
 			}
 			checkTTL := func(want time.Duration) {
 				t.Helper()
