@@ -127,3 +127,23 @@ func TestSystemRoleKept(t *testing.T) {
 		t.Fatal("a system message must not share a user message's id")
 	}
 }
+
+// Claude Code moves its cache breakpoint to the newest message every turn; a
+// message keeps its id when the marker leaves it (or arrives).
+func TestIDIgnoresCacheControl(t *testing.T) {
+	plain := ComputeID("user", 3, []byte(`[{"type":"text","text":"hi"},{"type":"tool_result","tool_use_id":"t","content":"x"}]`))
+	for _, marked := range []string{
+		`[{"type":"text","text":"hi"},{"type":"tool_result","tool_use_id":"t","content":"x","cache_control":{"type":"ephemeral"}}]`,
+		`[{"type":"text","text":"hi","cache_control":{"type":"ephemeral","ttl":"1h"}},{"type":"tool_result","tool_use_id":"t","content":"x"}]`,
+		`[{"type":"text","cache_control" : {"type":"ephemeral"} ,"text":"hi"},{"type":"tool_result","tool_use_id":"t","content":"x"}]`,
+	} {
+		if got := ComputeID("user", 3, []byte(marked)); got != plain {
+			t.Fatalf("%s: id changed with a cache marker", marked)
+		}
+	}
+	// The words inside text are content, not a marker.
+	if ComputeID("user", 3, []byte(`[{"type":"text","text":"see \"cache_control\": {}"}]`)) ==
+		ComputeID("user", 3, []byte(`[{"type":"text","text":"see "}]`)) {
+		t.Fatal("text mentioning cache_control must not be stripped")
+	}
+}

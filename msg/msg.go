@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
 // Roles of a message. Anything the client sends other than "assistant" is
@@ -68,7 +70,8 @@ type Message struct {
 }
 
 // ComputeID returns the message's deterministic id: a 128-bit hash over
-// role, position and the raw content, as 32 hex digits. The same message at
+// role, position and the raw content without cache_control markers, as 32
+// hex digits. The same message at
 // the same position hashes the same on every turn, which the raw-window pin,
 // the distillation snapshot and cache-bust tracking depend on. The hash is
 // xxHash64 under two seeds rather than SHA-256: ids are not a security
@@ -85,11 +88,56 @@ func ComputeID(role string, position int, rawContent []byte) string {
 		_, _ = d.Write([]byte{0})
 		_, _ = d.Write(p)
 		_, _ = d.Write([]byte{0})
-		_, _ = d.Write(rawContent)
+		writeWithoutCacheControl(d, rawContent)
 		binary.BigEndian.PutUint64(sum[i*8:], d.Sum64())
 	}
 	return hex.EncodeToString(sum[:])
 }
+
+var cacheControlKey = []byte(`"cache_control"`)
+
+// writeWithoutCacheControl hashes raw JSON with every "cache_control" member
+// left out. Clients move their cache breakpoint every turn (Claude Code marks
+// the newest message), and a message must keep its id when its marker moves
+// away, or the raw-window pin, the prefix snapshot and calibration would see
+// a new message every turn. Inside a JSON string the quotes would be escaped,
+// so a match is always a real member name.
+func writeWithoutCacheControl(d *xxhash.Digest, raw []byte) {
+	for {
+		i := bytes.Index(raw, cacheControlKey)
+		if i < 0 {
+			_, _ = d.Write(raw)
+			return
+		}
+		colon := jsonscan.SkipSpace(raw, i+len(cacheControlKey))
+		end := -1
+		if colon < len(raw) && raw[colon] == ':' {
+			end = jsonscan.SkipValue(raw, jsonscan.SkipSpace(raw, colon+1))
+		}
+		if end < 0 { // not a member: keep it
+			_, _ = d.Write(raw[:i+len(cacheControlKey)])
+			raw = raw[i+len(cacheControlKey):]
+			continue
+		}
+		// Drop the member with one adjacent comma, so {"a":1,"cache_control":{}}
+		// and {"cache_control":{},"a":1} both hash as {"a":1}.
+		start := i
+		k := i - 1
+		for k >= 0 && isSpace(raw[k]) {
+			k--
+		}
+		if k >= 0 && raw[k] == ',' {
+			start = k
+			end = jsonscan.SkipSpace(raw, end)
+		} else if e := jsonscan.SkipSpace(raw, end); e < len(raw) && raw[e] == ',' {
+			end = jsonscan.SkipSpace(raw, e+1)
+		}
+		_, _ = d.Write(raw[:start])
+		raw = raw[end:]
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // Text returns the concatenated text of the message's text blocks, with no
 // separator (the reference's fingerprint rule: "AB" and ["A","B"] are equal).
