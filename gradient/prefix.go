@@ -1,8 +1,8 @@
 package gradient
 
 import (
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/msg"
 )
@@ -241,7 +241,7 @@ func buildPrefix(parts []string) prefix {
 func appendTextBlock(blocks []msg.Block, buf []byte, text string) ([]msg.Block, []byte) {
 	start := len(buf)
 	buf = append(buf, `{"type":"text","text":`...)
-	buf = appendJSONString(buf, text)
+	buf = jsonscan.AppendString(buf, text)
 	buf = append(buf, '}')
 	return append(blocks, msg.Block{Type: msg.TypeText, Text: text, Raw: buf[start:len(buf):len(buf)]}), buf
 }
@@ -250,7 +250,7 @@ func appendTextBlock(blocks []msg.Block, buf []byte, text string) ([]msg.Block, 
 func syntheticText(id, role, text string) msg.Message {
 	buf := make([]byte, 0, len(text)+64)
 	buf = append(buf, `{"role":`...)
-	buf = appendJSONString(buf, role)
+	buf = jsonscan.AppendString(buf, role)
 	buf = append(buf, `,"content":[`...)
 	blocks, buf := appendTextBlock(nil, buf, text)
 	buf = append(buf, "]}"...)
@@ -260,58 +260,6 @@ func syntheticText(id, role, text string) msg.Message {
 func encodeTextBlock(text string) []byte {
 	_, b := appendTextBlock(nil, make([]byte, 0, len(text)+32), text)
 	return b
-}
-
-// appendJSONString appends s as a JSON string, escaping only what JSON
-// requires (quotes, backslashes, control characters) plus U+2028/U+2029 as
-// encoding/json does; invalid UTF-8 becomes U+FFFD. No HTML escaping.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // bytes is the JSON of the prefix messages as they appear in the messages

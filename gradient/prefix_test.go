@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"math/rand"
 	"strings"
 	"testing"
@@ -146,6 +147,6 @@ func TestAppendJSONString(t *testing.T) {
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		_ = enc.Encode(s)
-		mustEqual(t, fmt.Sprintf("%q", s), string(appendJSONString(nil, s)), strings.TrimSuffix(buf.String(), "\n"))
+		mustEqual(t, fmt.Sprintf("%q", s), string(jsonscan.AppendString(nil, s)), strings.TrimSuffix(buf.String(), "\n"))
 	}
 }

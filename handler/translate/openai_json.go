@@ -3,8 +3,8 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"strconv"
-	"unicode/utf8"
 )
 
 // Hand-written JSON output for the translators' hot paths. Requests are
@@ -26,62 +26,6 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal, byte-identical to
-// encoding/json with SetEscapeHTML(false): ", \ and control characters
-// escaped, invalid UTF-8 replaced by \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 // appendRaw appends a valid JSON value. String literals (the big ones) are
 // copied as they are; other values are compacted.
 func appendRaw(dst []byte, raw json.RawMessage) []byte {
@@ -99,12 +43,12 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 // fields, omitted when empty, as encoding/json would.
 func (a *anthRequest) appendJSON(b []byte) []byte {
 	b = append(b, `{"model":`...)
-	b = appendJSONString(b, a.Model)
+	b = jsonscan.AppendString(b, a.Model)
 	b = append(b, `,"max_tokens":`...)
 	b = strconv.AppendInt(b, a.MaxTokens, 10)
 	if a.System != "" {
 		b = append(b, `,"system":`...)
-		b = appendJSONString(b, a.System)
+		b = jsonscan.AppendString(b, a.System)
 	}
 	b = append(b, `,"messages":[`...)
 	for i := range a.Messages {
@@ -112,7 +56,7 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"role":`...)
-		b = appendJSONString(b, a.Messages[i].Role)
+		b = jsonscan.AppendString(b, a.Messages[i].Role)
 		b = append(b, `,"content":`...)
 		b = appendAnthContent(b, a.Messages[i].Content)
 		b = append(b, '}')
@@ -125,10 +69,10 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, t.Name)
+			b = jsonscan.AppendString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendJSONString(b, t.Description)
+				b = jsonscan.AppendString(b, t.Description)
 			}
 			b = append(b, `,"input_schema":`...)
 			b = appendRaw(b, t.InputSchema)
@@ -138,10 +82,10 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 	}
 	if c := a.ToolChoice; c != nil {
 		b = append(b, `,"tool_choice":{"type":`...)
-		b = appendJSONString(b, c.Type)
+		b = jsonscan.AppendString(b, c.Type)
 		if c.Name != "" {
 			b = append(b, `,"name":`...)
-			b = appendJSONString(b, c.Name)
+			b = jsonscan.AppendString(b, c.Name)
 		}
 		if c.DisableParallelToolUse {
 			b = append(b, `,"disable_parallel_tool_use":true`...)
@@ -154,7 +98,7 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = jsonscan.AppendString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -168,7 +112,7 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 	}
 	if a.Metadata != nil {
 		b = append(b, `,"metadata":{"user_id":`...)
-		b = appendJSONString(b, a.Metadata.UserID)
+		b = jsonscan.AppendString(b, a.Metadata.UserID)
 		b = append(b, '}')
 	}
 	if a.Stream {
@@ -192,7 +136,7 @@ func appendAnthContent(b []byte, content any) []byte {
 	case json.RawMessage:
 		return appendRaw(b, c)
 	case string:
-		return appendJSONString(b, c)
+		return jsonscan.AppendString(b, c)
 	case []anthBlock:
 		return appendAnthBlocks(b, c)
 	}
@@ -214,14 +158,14 @@ func appendAnthBlocks(b []byte, blocks []anthBlock) []byte {
 // rules.
 func appendAnthBlock(b []byte, blk *anthBlock) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, blk.Type)
+	b = jsonscan.AppendString(b, blk.Type)
 	if blk.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, blk.ID)
+		b = jsonscan.AppendString(b, blk.ID)
 	}
 	if blk.Name != "" {
 		b = append(b, `,"name":`...)
-		b = appendJSONString(b, blk.Name)
+		b = jsonscan.AppendString(b, blk.Name)
 	}
 	if len(blk.Input) > 0 {
 		b = append(b, `,"input":`...)
@@ -229,7 +173,7 @@ func appendAnthBlock(b []byte, blk *anthBlock) []byte {
 	}
 	if blk.ToolUseID != "" {
 		b = append(b, `,"tool_use_id":`...)
-		b = appendJSONString(b, blk.ToolUseID)
+		b = jsonscan.AppendString(b, blk.ToolUseID)
 	}
 	if blk.Content != nil {
 		b = append(b, `,"content":`...)
@@ -237,22 +181,22 @@ func appendAnthBlock(b []byte, blk *anthBlock) []byte {
 	}
 	if blk.Text != "" {
 		b = append(b, `,"text":`...)
-		b = appendJSONString(b, blk.Text)
+		b = jsonscan.AppendString(b, blk.Text)
 	}
 	if s := blk.Source; s != nil {
 		b = append(b, `,"source":{"type":`...)
-		b = appendJSONString(b, s.Type)
+		b = jsonscan.AppendString(b, s.Type)
 		if s.MediaType != "" {
 			b = append(b, `,"media_type":`...)
-			b = appendJSONString(b, s.MediaType)
+			b = jsonscan.AppendString(b, s.MediaType)
 		}
 		if s.Data != "" {
 			b = append(b, `,"data":`...)
-			b = appendJSONString(b, s.Data)
+			b = jsonscan.AppendString(b, s.Data)
 		}
 		if s.URL != "" {
 			b = append(b, `,"url":`...)
-			b = appendJSONString(b, s.URL)
+			b = jsonscan.AppendString(b, s.URL)
 		}
 		b = append(b, '}')
 	}
@@ -268,13 +212,13 @@ func appendOpenAIMessages(b []byte, msgs []oaiOutMessage) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"role":`...)
-		b = appendJSONString(b, m.Role)
+		b = jsonscan.AppendString(b, m.Role)
 		b = append(b, `,"content":`...)
 		switch c := m.Content.(type) {
 		case json.RawMessage:
 			b = appendRaw(b, c)
 		case string:
-			b = appendJSONString(b, c)
+			b = jsonscan.AppendString(b, c)
 		case []oaiOutPart:
 			b = appendOpenAIParts(b, c)
 		default:
@@ -287,18 +231,18 @@ func appendOpenAIMessages(b []byte, msgs []oaiOutMessage) []byte {
 					b = append(b, ',')
 				}
 				b = append(b, `{"id":`...)
-				b = appendJSONString(b, tc.ID)
+				b = jsonscan.AppendString(b, tc.ID)
 				b = append(b, `,"type":"function","function":{"name":`...)
-				b = appendJSONString(b, tc.Function.Name)
+				b = jsonscan.AppendString(b, tc.Function.Name)
 				b = append(b, `,"arguments":`...)
-				b = appendJSONString(b, tc.Function.Arguments)
+				b = jsonscan.AppendString(b, tc.Function.Arguments)
 				b = append(b, `}}`...)
 			}
 			b = append(b, ']')
 		}
 		if m.ToolCallID != "" {
 			b = append(b, `,"tool_call_id":`...)
-			b = appendJSONString(b, m.ToolCallID)
+			b = jsonscan.AppendString(b, m.ToolCallID)
 		}
 		b = append(b, '}')
 	}
@@ -312,19 +256,19 @@ func appendOpenAIParts(b []byte, parts []oaiOutPart) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"type":`...)
-		b = appendJSONString(b, p.Type)
+		b = jsonscan.AppendString(b, p.Type)
 		if p.Text != "" {
 			b = append(b, `,"text":`...)
-			b = appendJSONString(b, p.Text)
+			b = jsonscan.AppendString(b, p.Text)
 		}
 		if p.ImageURL != nil {
 			b = append(b, `,"image_url":{"url":`...)
-			b = appendJSONString(b, p.ImageURL.URL)
+			b = jsonscan.AppendString(b, p.ImageURL.URL)
 			b = append(b, '}')
 		}
 		if p.File != nil {
 			b = append(b, `,"file":{"file_data":`...)
-			b = appendJSONString(b, p.File.FileData)
+			b = jsonscan.AppendString(b, p.File.FileData)
 			b = append(b, '}')
 		}
 		b = append(b, '}')

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/json"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"math/rand/v2"
 	"testing"
 )
@@ -24,7 +25,7 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendJSONString(nil, s); string(got) != string(want) {
+		if got := jsonscan.AppendString(nil, s); string(got) != string(want) {
 			t.Fatalf("%q:\n got %s\nwant %s", s, got, want)
 		}
 	}

@@ -3,6 +3,7 @@ package translate
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"io"
 	"strconv"
 )
@@ -135,9 +136,9 @@ func (t *StreamTranslator) Event(ev Event) error {
 			d := append(t.chunkHead(), `{"tool_calls":[{"index":`...)
 			d = strconv.AppendInt(d, int64(k), 10)
 			d = append(d, `,"id":`...)
-			d = appendJSONString(d, cb.ID)
+			d = jsonscan.AppendString(d, cb.ID)
 			d = append(d, `,"type":"function","function":{"name":`...)
-			d = appendJSONString(d, cb.Name)
+			d = jsonscan.AppendString(d, cb.Name)
 			d = append(d, `,"arguments":""}}]}`...)
 			t.buf = d
 			t.chunkTail("")
@@ -154,7 +155,7 @@ func (t *StreamTranslator) Event(ev Event) error {
 				b := append(t.chunkHead(), `{"tool_calls":[{"index":`...)
 				b = strconv.AppendInt(b, int64(k), 10)
 				b = append(b, `,"function":{"arguments":`...)
-				b = appendJSONString(b, d.PartialJSON)
+				b = jsonscan.AppendString(b, d.PartialJSON)
 				t.buf = append(b, `}}]}`...)
 				t.chunkTail("")
 			}
@@ -240,11 +241,11 @@ func (t *StreamTranslator) chunkID() string {
 // head appends `data: {"id":…,"object":…,"created":…,"model":…,"choices":`.
 func (t *StreamTranslator) head() {
 	b := append(t.buf, `data: {"id":`...)
-	b = appendJSONString(b, t.chunkID())
+	b = jsonscan.AppendString(b, t.chunkID())
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, t.created, 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, t.model)
+	b = jsonscan.AppendString(b, t.model)
 	t.buf = append(b, `,"choices":`...)
 }
 
@@ -260,7 +261,7 @@ func (t *StreamTranslator) chunkTail(finish string) {
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendJSONString(b, finish)
+		b = jsonscan.AppendString(b, finish)
 	}
 	b = append(b, "}]"...)
 	if t.includeUsage {
@@ -285,7 +286,7 @@ func (t *StreamTranslator) stringDelta(prefix, s string) {
 		return
 	}
 	b := append(t.chunkHead(), prefix...)
-	b = appendJSONString(b, s)
+	b = jsonscan.AppendString(b, s)
 	t.buf = append(b, '}')
 	t.chunkTail("")
 }
