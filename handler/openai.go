@@ -128,35 +128,12 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 			_, _ = w.Write(translate.AnthropicErrorToOpenAI(body))
 		},
 		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			copyResponseHeaders(w.Header(), resp.Header)
-			w.Header().Del("Content-Length")
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("Cache-Control", "no-cache, no-transform")
-			w.WriteHeader(resp.StatusCode)
-			rc := http.NewResponseController(w)
-			fw := flushWriter{w: w, rc: rc}
-			tr := translate.NewStreamTranslator(fw, oreq.Model, created, oreq.IncludeUsage)
-			var acc translate.Accumulator
-			events := translate.NewEventReader(resp.Body)
-			for {
-				ev, err := events.Next()
-				if err != nil {
-					break
-				}
-				acc.Add(ev)
-				if acc.Done() && final != nil {
-					final()
-					final = nil
-				}
-				if tr.Event(ev) != nil {
-					return nil
-				}
-			}
+			resp.Header.Set("Content-Type", "text/event-stream")
+			rc := startStream(w, resp)
+			tr := translate.NewStreamTranslator(flushWriter{w: w, rc: rc}, oreq.Model, created, oreq.IncludeUsage)
+			reply := eachEvent(resp, final, tr.Event)
 			_ = tr.Close()
-			if !acc.Done() {
-				return nil
-			}
-			return acc.Response()
+			return reply
 		},
 		json: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -195,11 +172,7 @@ func (h *Handler) openAIEgress(oreq *translate.OpenAIRequest) egress {
 		body:       oreq.ToOpenAI,
 		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
 		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			copyResponseHeaders(w.Header(), resp.Header)
-			w.Header().Del("Content-Length")
-			w.Header().Set("Cache-Control", "no-cache, no-transform")
-			w.WriteHeader(resp.StatusCode)
-			rc := http.NewResponseController(w)
+			rc := startStream(w, resp)
 			var acc translate.OpenAIAccumulator
 			events := translate.NewEventReader(resp.Body)
 			for {

@@ -270,16 +270,21 @@ func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, peeked io.R
 	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 }
 
-// streamTurn forwards an SSE answer event by event as it arrives, flushing
-// after each, while accumulating the assistant message. It returns nil unless
-// the stream ran to message_stop.
-func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+// startStream sends an SSE answer's headers: the upstream's, minus the
+// length, marked no-transform so an encode directive cannot buffer it.
+func startStream(w http.ResponseWriter, resp *http.Response) *http.ResponseController {
 	copyResponseHeaders(w.Header(), resp.Header)
 	w.Header().Del("Content-Length")
 	w.Header().Set("Cache-Control", "no-cache, no-transform")
 	w.WriteHeader(resp.StatusCode)
-	rc := http.NewResponseController(w)
+	return http.NewResponseController(w)
+}
 
+// eachEvent reads a Messages SSE answer event by event as it arrives,
+// accumulating the assistant message and handing every event to emit; final
+// runs just before the message_stop event is emitted. It returns the reply,
+// or nil unless the stream ran to message_stop and every emit succeeded.
+func eachEvent(resp *http.Response, final func(), emit func(translate.Event) error) *translate.Response {
 	var acc translate.Accumulator
 	events := translate.NewEventReader(resp.Body)
 	for {
@@ -292,15 +297,27 @@ func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response, final f
 			final()
 			final = nil
 		}
-		if _, werr := w.Write(ev.Raw); werr != nil {
-			return nil // client gone: the deferred Close cancels the upstream
+		if emit(ev) != nil {
+			return nil // client gone: the caller's deferred Close cancels the upstream
 		}
-		_ = rc.Flush()
 	}
 	if !acc.Done() {
 		return nil
 	}
 	return acc.Response()
+}
+
+// streamTurn forwards an SSE answer event by event as it arrives, flushing
+// after each, while accumulating the assistant message.
+func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+	rc := startStream(w, resp)
+	return eachEvent(resp, final, func(ev translate.Event) error {
+		if _, err := w.Write(ev.Raw); err != nil {
+			return err
+		}
+		_ = rc.Flush()
+		return nil
+	})
 }
 
 // jsonTurn reads a non-streamed answer whole, then relays it and returns the
