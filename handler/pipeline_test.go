@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
@@ -86,5 +87,31 @@ func TestGradientStatePersistsAcrossTurns(t *testing.T) {
 	var st gradient.State
 	if err := json.Unmarshal(sess.Gradient, &st); err != nil || st.TransformCount != 3 || st.LastKnownInput == 0 {
 		t.Fatalf("state %+v %v", st, err)
+	}
+}
+
+// SPEC §7: the post-idle flag is visible to the admin view; reference item
+// 34: idle_resume 0 never triggers.
+func TestFlagsShowPostIdleCompact(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.IdleResume = 5 * time.Minute })
+	for turns := 1; turns <= 2; turns++ {
+		e.post("/v1/messages", conversation("flags", turns, ""), "x-api-key", keyA)
+	}
+	id := e.sessionIDs()[0]
+	f, err := e.h.Flags(t.Context(), id)
+	if err != nil || f == nil || f.PostIdleCompact || !f.IdleWorkPending || f.Turns != 2 || !f.Calibrated {
+		t.Fatalf("fresh session flags %+v %v", f, err)
+	}
+	e.h.now = func() time.Time { return time.Now().Add(6 * time.Minute) }
+	if f, _ = e.h.Flags(t.Context(), id); !f.PostIdleCompact {
+		t.Fatalf("6 minutes later the cache is cold: %+v", f)
+	}
+	e.h.cfg.IdleResume = 0
+	e.h.now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) }
+	if f, _ = e.h.Flags(t.Context(), id); f.PostIdleCompact {
+		t.Fatal("idle_resume 0 never triggers")
+	}
+	if f, err := e.h.Flags(t.Context(), "nope"); f != nil || err != nil {
+		t.Fatalf("unknown session: %v %v", f, err)
 	}
 }
