@@ -56,8 +56,15 @@ func (b *background) AfterTurn(_ context.Context, sessionID string, urgent bool)
 }
 
 // DistillNow runs a forced urgent distillation inline (overflow recovery).
+// It goes ahead beside a batched (non-urgent) run whose calls are out; when
+// another urgent run of the session is in progress it does nothing and
+// returns distill.ErrBusy, so the caller's log shows the retry went without
+// fresh rows.
 func (b *background) DistillNow(ctx context.Context, sessionID string) error {
-	_, err := b.d.AfterTurn(ctx, sessionID, 2)
+	res, err := b.d.AfterTurn(ctx, sessionID, 2)
+	if err == nil && res.Busy {
+		err = distill.ErrBusy
+	}
 	return err
 }
 

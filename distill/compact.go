@@ -19,15 +19,16 @@ import (
 // the request upstream instead (the reference's later behaviour, 0cbe44e).
 //
 // model is the model of the summary call; "" uses the worker model. The
-// distillation step respects the in-flight guard: if a batched run is out,
-// the summary is written from the rows already stored.
+// distillation step respects the in-flight guard: it goes ahead beside a
+// batched run that is out, but if another urgent run is in progress the
+// summary is written from the rows already stored.
 func (d *Distiller) Compact(ctx context.Context, sessionID, previousSummary, model string) (string, error) {
 	res, err := d.run(ctx, sessionID, runOpts{force: true, urgent: true})
 	if err != nil {
 		// The rows already stored still make a useful summary.
 		d.log.Warn("distillation before compaction failed", zap.String("session", sessionID), zap.Error(err))
 	} else if res.Busy {
-		d.log.Debug("distillation before compaction skipped: another run is in flight", zap.String("session", sessionID))
+		d.log.Debug("distillation before compaction skipped: another urgent run is in flight", zap.String("session", sessionID))
 	}
 	rows, err := d.Rows(ctx, sessionID)
 	if err != nil {

@@ -48,6 +48,10 @@ var (
 	ErrEmpty = errors.New("distill: empty result")
 	// ErrBadRef: a call's Ref does not decode (a foreign or corrupt item).
 	ErrBadRef = errors.New("distill: malformed call reference")
+	// ErrBusy: an urgent distillation did nothing because another urgent
+	// run of the session is in progress (Result.Busy, for callers that only
+	// pass an error on).
+	ErrBusy = errors.New("distill: another urgent distillation of the session is in progress")
 )
 
 // Worker is what the distiller needs of llm.Worker.
@@ -71,7 +75,9 @@ type Config struct {
 	// without news (each submitted call refreshes it). It must outlast the
 	// slowest result: with batching, flush + max_age + a synchronous
 	// fallback; the default, 90 min, covers the 30 s / 1 h defaults. It is
-	// also how long a crash mid-run can keep a session from distilling.
+	// also how long a crash mid-run can keep a session from distilling (in
+	// the background only, if the crashed run was non-urgent: urgent runs
+	// go ahead beside non-urgent ones).
 	GuardTTL time.Duration
 	// CacheTTL is the provider's prompt-cache lifetime for the skipMeta gate
 	// (reference §6.5): a post-turn run does not meta-distil while the
@@ -99,7 +105,8 @@ type Row struct {
 
 // Result describes what a trigger did.
 type Result struct {
-	Busy      bool // another run holds the session's guard; nothing was done
+	Busy      bool // another run holds the session's guard (for an urgent run: another urgent run); nothing was done
+	Joined    bool // an urgent run went ahead beside a non-urgent run whose calls are still out
 	Rounds    int  // rounds that submitted segments
 	Segments  int  // distillation calls submitted (urgent: made and applied or failed)
 	Messages  int  // messages in those segments
@@ -134,7 +141,9 @@ func New(cfg Config) *Distiller {
 // AfterTurn is the post-response trigger (SPEC §4.7): a turn that needed
 // layer 2 or higher gets an urgent forced distillation, inline; otherwise a
 // background (batchable) distillation starts once MaxSegment messages are
-// undistilled. Both respect the in-flight guard.
+// undistilled. Both respect the in-flight guard: the background one waits
+// for any run to end, the urgent one only for another urgent run (it does
+// not wait for batched calls; see run.go).
 func (d *Distiller) AfterTurn(ctx context.Context, sessionID string, layer int) (Result, error) {
 	if layer >= newestLayerUrgent {
 		return d.run(ctx, sessionID, runOpts{force: true, urgent: true})

@@ -241,8 +241,9 @@ func TestHoleIsRedistilled(t *testing.T) {
 	}
 }
 
-// SPEC §4.7: never two distillations of one session at once, across
-// instances too; the guard is released once every result is in.
+// SPEC §4.7: never two background distillations of one session at once,
+// across instances too; the guard is released once every result is in.
+// (An urgent run does not wait for batched calls: urgent_test.go.)
 func TestGuardAcrossInstances(t *testing.T) {
 	e := newEnv(t)
 	a := e.instance(t, auth.Credential{}, true)
@@ -253,22 +254,46 @@ func TestGuardAcrossInstances(t *testing.T) {
 	}
 	e.add(t, "s1", 30, apiKey)
 	for name, in := range map[string]*instance{"a": a, "b": b} {
-		for _, layer := range []int{1, 2} {
-			if res, err := in.d.AfterTurn(ctx, "s1", layer); err != nil || res != (Result{Busy: true}) {
-				t.Errorf("%s layer %d while a run is out: %+v, %v", name, layer, res, err)
-			}
+		if res, err := in.d.AfterTurn(ctx, "s1", 1); err != nil || res != (Result{Busy: true}) {
+			t.Errorf("%s layer 1 while a run is out: %+v, %v", name, res, err)
+		}
+		if res, err := in.d.Idle(ctx, "s1"); err != nil || res != (Result{Busy: true}) {
+			t.Errorf("%s idle while a run is out: %+v, %v", name, res, err)
 		}
 	}
-	if _, err := b.d.Compact(ctx, "s1", "", ""); err != nil {
-		t.Errorf("Compact while busy: %v", err)
-	}
 	a.drain(t)
+	if e.guarded("s1") {
+		t.Fatal("guard held after a's result")
+	}
 	if res, err := b.d.AfterTurn(ctx, "s1", 1); err != nil || res.Busy || res.Messages != 30 {
 		t.Fatalf("b after a's result: %+v, %v", res, err)
 	}
 	b.drain(t)
-	if e.mark(t, "s1") != 60 || len(e.rows(t, "s1")) != 2 {
-		t.Errorf("mark %d, %d rows", e.mark(t, "s1"), len(e.rows(t, "s1")))
+	if e.mark(t, "s1") != 60 || len(e.rows(t, "s1")) != 2 || e.guarded("s1") {
+		t.Errorf("mark %d, %d rows, guarded %v", e.mark(t, "s1"), len(e.rows(t, "s1")), e.guarded("s1"))
+	}
+}
+
+// A compaction's urgent distillation goes ahead beside a batched run on
+// another instance: the summary is written from every message, and the
+// batched result, arriving later, is dropped.
+func TestCompactBesideBatchedRun(t *testing.T) {
+	e := newEnv(t)
+	a := e.instance(t, auth.Credential{}, true)
+	b := e.instance(t, auth.Credential{}, true)
+	e.add(t, "s1", 30, apiKey)
+	if res, err := a.d.AfterTurn(ctx, "s1", 1); err != nil || res.Segments != 1 {
+		t.Fatalf("a: %+v, %v", res, err)
+	}
+	e.add(t, "s1", 30, apiKey)
+	if _, err := b.d.Compact(ctx, "s1", "", ""); err != nil {
+		t.Fatalf("Compact beside a batched run: %v", err)
+	}
+	if e.mark(t, "s1") != 60 || len(e.rows(t, "s1")) != 2 || !e.guarded("s1") || len(e.requests()) != 3 {
+		t.Fatalf("after Compact: mark %d, %d rows, guarded %v, %d requests", e.mark(t, "s1"), len(e.rows(t, "s1")), e.guarded("s1"), len(e.requests()))
+	}
+	if n := a.drain(t); n != 1 || e.mark(t, "s1") != 60 || len(e.rows(t, "s1")) != 2 || e.guarded("s1") {
+		t.Errorf("after a's result (%d): mark %d, %d rows, guarded %v", n, e.mark(t, "s1"), len(e.rows(t, "s1")), e.guarded("s1"))
 	}
 }
 

@@ -27,8 +27,8 @@ type metaRef struct {
 // will check when it ends) and submits a non-urgent meta call if one is due.
 func (d *Distiller) metaUnderGuard(ctx context.Context, sid string) (bool, error) {
 	tok := newID()
-	ok, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, d.cfg.GuardTTL)
-	if err != nil || !ok {
+	got, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, false, d.cfg.GuardTTL)
+	if err != nil || got == store.GuardBusy {
 		return false, err
 	}
 	meta, err := d.metaIfDue(ctx, sid, tok, false)

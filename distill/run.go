@@ -12,14 +12,25 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// The in-flight guard (SPEC §4.7) is a set of named references in Redis
-// under a random token: a run takes it with one reference (its own hold),
-// adds one per worker call it submits, and drops its hold when it returns;
-// each call's Apply or Fail drops the call's own. The guard disappears when
-// no reference is left, i.e. when the run and all of its calls are over,
-// however late a batched result arrives. Whoever drops the last reference of
-// a non-urgent run checks for a meta-distillation, since only then are all
-// its rows in. Named references make a duplicate delivery harmless.
+// The in-flight guard (SPEC §4.7) is a set of named references in Redis,
+// grouped by run: a run joins it under a random token with one reference
+// (its own hold), adds one per worker call it submits, and drops its hold
+// when it returns; each call's Apply or Fail drops the call's own. A run
+// leaves the guard when its last reference goes, i.e. when the run and all
+// of its calls are over, however late a batched result arrives; whoever
+// drops the last reference of a non-urgent run checks for a
+// meta-distillation, since only then are all its rows in. Named references
+// make a duplicate delivery harmless, and a late result can only release
+// its own run's reference.
+//
+// A non-urgent run starts only when no run holds the guard. An urgent run
+// (layer ≥ 2, overflow recovery, compaction) also starts beside non-urgent
+// runs whose calls are still out, typically in a Message Batch for minutes,
+// but never beside another urgent run: it distils the pending messages
+// itself, inline, re-covering what the batched calls cover. Whichever
+// result comes second overlaps a stored row and is dropped
+// (store.StoreDistillation, store.ReplaceWithMeta), so the late batched
+// results neither duplicate nor contradict the urgent run's rows.
 
 // holdRef names a run's own reference.
 const holdRef = "hold"
@@ -49,10 +60,14 @@ type segmentRef struct {
 // run is the reference's run() (§6.2) on top of the guard.
 func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result, err error) {
 	tok := newID()
-	ok, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, d.cfg.GuardTTL)
-	if err != nil || !ok {
+	got, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, o.urgent, d.cfg.GuardTTL)
+	if err != nil || got == store.GuardBusy {
 		res.Busy = err == nil
 		return res, err
+	}
+	if got == store.GuardJoined {
+		res.Joined = true
+		d.log.Debug("urgent distillation beside a non-urgent run whose calls are out", zap.String("session", sid))
 	}
 	stoppedEarly := false
 	defer func() {

@@ -91,24 +91,57 @@ func (s *Store) evalDistill(ctx context.Context, sid string, sc *redis.Script, k
 	return out, err
 }
 
-// AcquireDistillGuard takes the session's in-flight distillation guard,
-// holding reference ref (the caller's own hold), if nobody holds it. It is
-// visible to every instance on the same Redis and expires after ttl unless
-// refreshed by AddDistillRef.
-func (s *Store) AcquireDistillGuard(ctx context.Context, sid, token, ref string, ttl time.Duration) (bool, error) {
-	out, err := s.evalDistill(ctx, sid, acquireGuardScript, []string{s.keys.distGuard(sid)}, token, ref, ttl.Milliseconds())
+// GuardOutcome says what AcquireDistillGuard did.
+type GuardOutcome int
+
+const (
+	// GuardBusy: another run holds the guard and the caller may not join
+	// it; nothing was written.
+	GuardBusy GuardOutcome = iota
+	// GuardAcquired: nobody held the guard; the caller is its only holder.
+	GuardAcquired
+	// GuardJoined: an urgent caller joined a guard whose holders are all
+	// non-urgent runs (their calls are still out, typically in a batch).
+	GuardJoined
+)
+
+// AcquireDistillGuard takes the session's in-flight distillation guard for
+// the run token, holding reference ref (the run's own hold). A non-urgent
+// run gets it only if nobody holds it; an urgent run also when its holders
+// are all non-urgent, never beside another urgent run (see
+// distill_scripts.go). The guard is visible to every instance on the same
+// Redis; the holder lapses after ttl unless AddDistillRef refreshes it.
+func (s *Store) AcquireDistillGuard(ctx context.Context, sid, token, ref string, urgent bool, ttl time.Duration) (GuardOutcome, error) {
+	if err := checkGuardToken(token); err != nil {
+		return GuardBusy, err
+	}
+	u := "0"
+	if urgent {
+		u = "1"
+	}
+	now := time.Now()
+	out, err := s.evalDistill(ctx, sid, acquireGuardScript, []string{s.keys.distGuard(sid)},
+		token, ref, u, now.Add(ttl).UnixMilli(), now.UnixMilli())
 	if err != nil {
-		return false, err
+		return GuardBusy, err
 	}
 	n, err := distillInt(out)
-	return n == 1, err
+	if err != nil || n < 0 || n > int(GuardJoined) {
+		return GuardBusy, cmp.Or(err, fmt.Errorf("store: unexpected guard reply %d", n))
+	}
+	return GuardOutcome(n), nil
 }
 
 // AddDistillRef adds reference ref (one outstanding worker call) to the
-// guard held under token and refreshes its TTL. It returns the references
-// now held.
+// holder token and pushes its deadline to now+ttl. It returns the
+// references now held in the guard, all holders together.
 func (s *Store) AddDistillRef(ctx context.Context, sid, token, ref string, ttl time.Duration) (int, error) {
-	out, err := s.evalDistill(ctx, sid, addRefScript, []string{s.keys.distGuard(sid)}, token, ref, ttl.Milliseconds())
+	if err := checkGuardToken(token); err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	out, err := s.evalDistill(ctx, sid, addRefScript, []string{s.keys.distGuard(sid)},
+		token, ref, now.Add(ttl).UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return 0, err
 	}
@@ -119,11 +152,16 @@ func (s *Store) AddDistillRef(ctx context.Context, sid, token, ref string, ttl t
 	return n, err
 }
 
-// ReleaseDistillRef drops reference ref; the guard is deleted when none is
-// left. It returns the references left (0: released). Releasing a reference
-// that is already gone returns ErrRefReleased and changes nothing.
+// ReleaseDistillRef drops the holder token's reference ref; the holder
+// leaves the guard with its last reference, and the guard is deleted when
+// no reference of any holder is left. It returns the references left, all
+// holders together (0: the guard is gone). Releasing a reference that is
+// already gone returns ErrRefReleased and changes nothing.
 func (s *Store) ReleaseDistillRef(ctx context.Context, sid, token, ref string) (int, error) {
-	out, err := s.evalDistill(ctx, sid, releaseRefScript, []string{s.keys.distGuard(sid)}, token, ref)
+	if err := checkGuardToken(token); err != nil {
+		return 0, err
+	}
+	out, err := s.evalDistill(ctx, sid, releaseRefScript, []string{s.keys.distGuard(sid)}, token, ref, time.Now().UnixMilli())
 	if err != nil {
 		return 0, err
 	}
@@ -136,6 +174,14 @@ func (s *Store) ReleaseDistillRef(ctx context.Context, sid, token, ref string) (
 		err = ErrRefReleased
 	}
 	return max(n, 0), err
+}
+
+// checkGuardToken rejects a token the guard's field names cannot carry.
+func checkGuardToken(token string) error {
+	if token == "" || strings.Contains(token, ":") {
+		return fmt.Errorf("store: invalid distillation guard token %q", token)
+	}
+	return nil
 }
 
 // distillInt reads an integer script reply.

@@ -6,30 +6,117 @@ import "github.com/redis/go-redis/v9"
 // hash slot) and is atomic. Redis replies false for a missing key, hence the
 // "or '0'" defaults.
 
-// The guard hash holds the owner's token and one field "r:<ref>" per
-// outstanding reference. References are named, not counted, so releasing
+// The guard hash (SPEC §4.7) is shared by the runs that hold it. Fields:
+//
+//	h:<token>        "<u>:<deadline>": one holder (a run and its worker calls); u is 1
+//	                 for an urgent run, 0 for a non-urgent one; deadline (unix ms) is
+//	                 when the holder lapses without news
+//	r:<token>:<ref>  1: one outstanding reference of that holder
+//
+// A non-urgent run takes the guard only when nobody holds it; an urgent run
+// also when every holder is non-urgent (their calls may sit in a batch for
+// minutes, and an urgent run must not wait for them), never beside another
+// urgent one. References are named per holder, not counted, so releasing
 // one twice (a batch result delivered twice, an Apply that fails and then
-// Fails) cannot release somebody else's.
-var acquireGuardScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'r:' .. ARGV[2], 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`)
+// Fails) cannot release somebody else's, and a late batched result cannot
+// release the urgent run's. A holder leaves when its last reference goes,
+// the hash when no reference is left. Holders lapse one by one at their own
+// deadline (checked against the caller's clock, ARGV now): an urgent run
+// joining the hash does not prolong a forgotten non-urgent holder. The key's
+// PX is the latest deadline, so an abandoned hash disappears on its own.
+const guardLib = `
+local function load(key, now)
+  local flat = redis.call('HGETALL', key)
+  local g = {holders = {}, refs = {}, total = 0, urgent = false}
+  for i = 1, #flat, 2 do
+    local t = string.match(flat[i], '^h:(.+)$')
+    local u, d = string.match(flat[i + 1], '^([01]):(%d+)$')
+    if t and d and tonumber(d) > now then
+      g.holders[t] = {u = u, deadline = tonumber(d)}
+      g.refs[t] = 0
+    end
+  end
+  for i = 1, #flat, 2 do
+    local t = string.match(flat[i], '^r:([^:]+):')
+    if t and g.refs[t] then
+      g.refs[t] = g.refs[t] + 1
+      g.total = g.total + 1
+    end
+  end
+  local stale = {}
+  for i = 1, #flat, 2 do
+    local f = flat[i]
+    local t = string.match(f, '^h:(.+)$') or string.match(f, '^r:([^:]+):')
+    if not t or not g.refs[t] or g.refs[t] == 0 then stale[#stale + 1] = f end
+  end
+  for i = 1, #stale do
+    local t = string.match(stale[i], '^h:(.+)$')
+    if t then g.holders[t] = nil g.refs[t] = nil end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  for _, h in pairs(g.holders) do
+    if h.u == '1' then g.urgent = true end
+  end
+  return g
+end
+local function expire(key, g, now)
+  local last = 0
+  for _, h in pairs(g.holders) do
+    if h.deadline > last then last = h.deadline end
+  end
+  redis.call('PEXPIRE', key, math.max(last - now, 1))
+end
+`
 
-var addRefScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'r:' .. ARGV[2], 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return redis.call('HLEN', KEYS[1]) - 1`)
+// ARGV: token, ref, urgent ("1" or "0"), deadline, now. Returns 1 when the
+// guard was free, 2 when an urgent run joined non-urgent holders, 0 when
+// the caller may not take it.
+var acquireGuardScript = redis.NewScript(guardLib + `
+local now = tonumber(ARGV[5])
+local g = load(KEYS[1], now)
+local out = 1
+if next(g.holders) ~= nil then
+  if ARGV[3] ~= '1' or g.urgent then return 0 end
+  out = 2
+end
+redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], ARGV[3] .. ':' .. ARGV[4], 'r:' .. ARGV[1] .. ':' .. ARGV[2], 1)
+g.holders[ARGV[1]] = {u = ARGV[3], deadline = tonumber(ARGV[4])}
+expire(KEYS[1], g, now)
+return out`)
 
-// Returns the references left (0: the guard is gone), -1 when the guard is
-// not the caller's, -2 when this reference was already released.
-var releaseRefScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -1 end
-if redis.call('HDEL', KEYS[1], 'r:' .. ARGV[2]) == 0 then return -2 end
-local n = redis.call('HLEN', KEYS[1]) - 1
-if n <= 0 then redis.call('DEL', KEYS[1]) return 0 end
-return n`)
+// ARGV: token, ref, deadline, now. Returns the references now held in the
+// guard (all holders), -1 when the caller is not a holder.
+var addRefScript = redis.NewScript(guardLib + `
+local now = tonumber(ARGV[4])
+local g = load(KEYS[1], now)
+local h = g.holders[ARGV[1]]
+if not h then return -1 end
+g.total = g.total + redis.call('HSET', KEYS[1], 'r:' .. ARGV[1] .. ':' .. ARGV[2], 1)
+if tonumber(ARGV[3]) > h.deadline then
+  h.deadline = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[1], h.u .. ':' .. ARGV[3])
+end
+expire(KEYS[1], g, now)
+return g.total`)
+
+// ARGV: token, ref, now. Returns the references left in the guard (all
+// holders; 0: the guard is gone), -1 when the caller is not a holder, -2
+// when this reference was already released.
+var releaseRefScript = redis.NewScript(guardLib + `
+local now = tonumber(ARGV[3])
+local g = load(KEYS[1], now)
+local t = ARGV[1]
+if not g.holders[t] then return -1 end
+if redis.call('HDEL', KEYS[1], 'r:' .. t .. ':' .. ARGV[2]) == 0 then return -2 end
+g.total = g.total - 1
+g.refs[t] = g.refs[t] - 1
+if g.refs[t] == 0 then
+  redis.call('HDEL', KEYS[1], 'h:' .. t)
+  g.holders[t] = nil
+end
+if g.total <= 0 then redis.call('DEL', KEYS[1]) return 0 end
+expire(KEYS[1], g, now)
+return g.total`)
 
 // KEYS: msgs, mark, ahead:idx.
 var pendingScript = redis.NewScript(`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,11 +15,11 @@ func TestDistillGuard(t *testing.T) {
 			ctx := context.Background()
 			s := open(t, b.cfg)
 			key := b.prefix() + "s:{S1}:dist:guard"
-			if ok, err := s.AcquireDistillGuard(ctx, "S1", "tokA", "hold", time.Minute); !ok || err != nil {
-				t.Fatalf("first acquire = %v, %v", ok, err)
+			if got, err := s.AcquireDistillGuard(ctx, "S1", "tokA", "hold", false, time.Minute); got != GuardAcquired || err != nil {
+				t.Fatalf("first acquire = %v, %v", got, err)
 			}
-			if ok, err := s.AcquireDistillGuard(ctx, "S1", "tokB", "hold", time.Minute); ok || err != nil {
-				t.Fatalf("second acquire = %v, %v; want false", ok, err)
+			if got, err := s.AcquireDistillGuard(ctx, "S1", "tokB", "hold", false, time.Minute); got != GuardBusy || err != nil {
+				t.Fatalf("second acquire = %v, %v; want busy", got, err)
 			}
 			if ttl := b.raw.PTTL(ctx, key).Val(); ttl <= 59*time.Second || ttl > time.Minute {
 				t.Errorf("guard TTL %v, want about 1m", ttl)
@@ -47,8 +48,118 @@ func TestDistillGuard(t *testing.T) {
 			if b.raw.Exists(ctx, key).Val() != 0 {
 				t.Error("guard still exists with no reference")
 			}
-			if ok, err := s.AcquireDistillGuard(ctx, "S1", "tokB", "hold", time.Minute); !ok || err != nil {
-				t.Errorf("acquire after release = %v, %v", ok, err)
+			if got, err := s.AcquireDistillGuard(ctx, "S1", "tokB", "hold", false, time.Minute); got != GuardAcquired || err != nil {
+				t.Errorf("acquire after release = %v, %v", got, err)
+			}
+			if _, err := s.AcquireDistillGuard(ctx, "S1", "tok:C", "hold", true, time.Minute); err == nil {
+				t.Error("a token with a colon was accepted")
+			}
+		})
+	}
+}
+
+// An urgent run may join a guard whose holders are all non-urgent runs,
+// never one that an urgent run holds; a non-urgent run never joins. Each
+// holder's references are its own: the non-urgent run's late release
+// cannot drop the urgent run's hold, and the guard goes with the last
+// reference of the last holder.
+func TestDistillGuardUrgent(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.cfg)
+			key := b.prefix() + "s:{S1}:dist:guard"
+			acquire := func(tok string, urgent bool, want GuardOutcome) {
+				t.Helper()
+				if got, err := s.AcquireDistillGuard(ctx, "S1", tok, "hold", urgent, time.Minute); got != want || err != nil {
+					t.Fatalf("acquire %s (urgent %v) = %v, %v; want %v", tok, urgent, got, err, want)
+				}
+			}
+			release := func(tok, ref string, want int) {
+				t.Helper()
+				if n, err := s.ReleaseDistillRef(ctx, "S1", tok, ref); n != want || err != nil {
+					t.Fatalf("release %s/%s = %d, %v; want %d", tok, ref, n, err, want)
+				}
+			}
+
+			// A non-urgent run whose call is out (its own hold released).
+			acquire("bg", false, GuardAcquired)
+			if n, err := s.AddDistillRef(ctx, "S1", "bg", "call", time.Hour); n != 2 || err != nil {
+				t.Fatalf("AddDistillRef = %d, %v", n, err)
+			}
+			release("bg", "hold", 1)
+
+			acquire("u1", true, GuardJoined)
+			acquire("u2", true, GuardBusy)   // urgent runs exclude each other
+			acquire("bg2", false, GuardBusy) // and a non-urgent run waits for both
+			if n, err := s.AddDistillRef(ctx, "S1", "u1", "call", time.Minute); n != 3 || err != nil {
+				t.Fatalf("urgent AddDistillRef = %d, %v", n, err)
+			}
+			// The shorter urgent deadline does not cut the non-urgent one.
+			if ttl := b.raw.PTTL(ctx, key).Val(); ttl <= 59*time.Minute {
+				t.Errorf("guard TTL %v after the urgent run joined, want about 1h", ttl)
+			}
+			// Same reference names, other holder: nothing of u1 is released.
+			if _, err := s.ReleaseDistillRef(ctx, "S1", "bg", "hold"); !errors.Is(err, ErrRefReleased) {
+				t.Errorf("bg releasing hold again = %v, want ErrRefReleased", err)
+			}
+			if _, err := s.ReleaseDistillRef(ctx, "S1", "u2", "hold"); !errors.Is(err, ErrGuardLost) {
+				t.Errorf("release by the refused urgent run = %v, want ErrGuardLost", err)
+			}
+			release("u1", "call", 2)
+			release("u1", "hold", 1) // u1 is over; bg's call is still out
+			if got := b.raw.HGetAll(ctx, key).Val(); len(got) != 2 || got["r:bg:call"] != "1" || !strings.HasPrefix(got["h:bg"], "0:") {
+				t.Errorf("guard after the urgent run = %v", got)
+			}
+			acquire("u2", true, GuardJoined) // the next urgent run may go
+			release("u2", "hold", 1)
+
+			// The batched result arrives late, twice.
+			release("bg", "call", 0)
+			if _, err := s.ReleaseDistillRef(ctx, "S1", "bg", "call"); !errors.Is(err, ErrGuardLost) {
+				t.Errorf("duplicate late release = %v, want ErrGuardLost", err)
+			}
+			if b.raw.Exists(ctx, key).Val() != 0 {
+				t.Error("guard still exists with no reference")
+			}
+
+			// Urgent first: nobody else gets in until it is over.
+			acquire("u3", true, GuardAcquired)
+			acquire("u4", true, GuardBusy)
+			acquire("bg3", false, GuardBusy)
+			release("u3", "hold", 0)
+			acquire("bg3", false, GuardAcquired)
+			release("bg3", "hold", 0)
+		})
+	}
+}
+
+// Each holder lapses at its own deadline: a lapsed holder's references are
+// dropped by the next script and do not keep anyone out.
+func TestDistillGuardHolderLapses(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.cfg)
+			key := b.prefix() + "s:{S1}:dist:guard"
+			// A holder whose deadline has passed (a crashed run).
+			if got, err := s.AcquireDistillGuard(ctx, "S1", "dead", "hold", false, -time.Second); got != GuardAcquired || err != nil {
+				t.Fatalf("acquire = %v, %v", got, err)
+			}
+			if got, err := s.AcquireDistillGuard(ctx, "S1", "live", "hold", false, time.Minute); got != GuardAcquired || err != nil {
+				t.Fatalf("acquire over a lapsed holder = %v, %v; want acquired", got, err)
+			}
+			if got := b.raw.HGetAll(ctx, key).Val(); len(got) != 2 || got["r:live:hold"] != "1" {
+				t.Errorf("guard = %v, want only the live holder", got)
+			}
+			if _, err := s.ReleaseDistillRef(ctx, "S1", "dead", "hold"); !errors.Is(err, ErrGuardLost) {
+				t.Errorf("release by the lapsed holder = %v, want ErrGuardLost", err)
+			}
+			if n, err := s.ReleaseDistillRef(ctx, "S1", "live", "hold"); n != 0 || err != nil {
+				t.Errorf("release = %d, %v", n, err)
+			}
+			if b.raw.Exists(ctx, key).Val() != 0 {
+				t.Error("guard still exists")
 			}
 		})
 	}

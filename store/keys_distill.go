@@ -19,9 +19,11 @@ package store
 //	<p>s:{<sid>}:dist:ahead:idx   zset    "<first>:<last>:<id>" scored by first, the ranges
 //	                                      of dist:ahead for the scripts (no JSON in Lua)
 //	<p>s:{<sid>}:dist:archive     hash    row id → DistillRow JSON: rows merged into a meta row
-//	<p>s:{<sid>}:dist:guard       hash    in-flight guard {token, refs}; PX = the guard TTL,
-//	                                      refreshed by every AddDistillRef; deleted when refs
-//	                                      drops to 0
+//	<p>s:{<sid>}:dist:guard       hash    in-flight guard: h:<token> → "<urgent 0|1>:<deadline ms>"
+//	                                      per holder (a run), r:<token>:<ref> → 1 per outstanding
+//	                                      reference (distill_scripts.go); PX = the latest holder
+//	                                      deadline, pushed by every AddDistillRef; deleted when
+//	                                      no reference is left
 
 func (k keys) distMark(sid string) string     { return k.prefix + "s:{" + sid + "}:dist:mark" }
 func (k keys) distRows(sid string) string     { return k.prefix + "s:{" + sid + "}:dist:rows" }
