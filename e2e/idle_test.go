@@ -28,7 +28,7 @@ import (
 )
 
 const (
-	idleMainTurns  = 60
+	idleMainTurns  = 80
 	idleTimeoutCfg = 2 * time.Second
 	idleResumeCfg  = 5 * time.Second
 	idleTailText   = "One more thing before the break: run the linters on the store package. [[tool:Bash]]"

@@ -88,6 +88,9 @@ func TestReloadKeepsServingAndConnections(t *testing.T) {
 	}{
 		{"max_body 2MiB\nretention 48h", 200},
 		{"max_body 1MiB\nretention 24h", 413},
+		{"max_body 2MiB\nretention 47h", 200},
+		{"max_body 1MiB\nretention 23h", 413},
+		{"max_body 2MiB\nretention 46h", 200},
 	}
 	for i, st := range steps {
 		e.Caddy.Reload(t, e.Caddyfile(st.extra))
@@ -102,12 +105,15 @@ func TestReloadKeepsServingAndConnections(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		n := e.Redis.ConnectedClients(t)
 		t.Logf("after reload %d: connected_clients (gateway) = %d", i+1, n)
-		if n > baseline {
+		// The shared pool grows with concurrent use (turn lookups, commits,
+		// the batch queue and idle timers) up to a small bound; a client per
+		// reload would add at least one connection per reload, 5 after 5.
+		if n > baseline+2 {
 			t.Errorf("after reload %d the gateway holds %d Redis connections, was %d before reloading\n%s", i+1, n, baseline, e.Redis.ClientList())
 		}
 	}
-	dump := waitDump(t, e, mk+"-1", mk+"-r2-3")
-	if !overlap(KeysContaining(dump, mk+"-1"), KeysContaining(dump, mk+"-r2-3")) {
+	dump := waitDump(t, e, mk+"-1", mk+"-r5-3")
+	if !overlap(KeysContaining(dump, mk+"-1"), KeysContaining(dump, mk+"-r5-3")) {
 		t.Errorf("the session did not survive the reloads")
 	}
 }
