@@ -284,9 +284,30 @@ func leasesReleased(t testing.TB, rc *redis.Client) bool {
 func checkQueueEmpty(t *testing.T, rc *redis.Client) {
 	t.Helper()
 	ctx := context.Background()
-	for _, k := range []string{bqItemsKey, bqRecsKey, bqWhereKey, bqLeasesKey} {
+	for _, k := range []string{bqItemsKey, bqRecsKey, bqWhereKey} {
 		if n := rc.HLen(ctx, k).Val(); n != 0 {
 			t.Errorf("%s has %d fields after the queue drained, want 0", k, n)
+		}
+	}
+	// No lease may outlive its record: the lease script refuses (and drops)
+	// a lease on a record another instance has finished meanwhile
+	// (store/batch_lua.go). LORE_E2E_BQ_STRICT_LEASES=0 only logs.
+	if leases := rc.HGetAll(ctx, bqLeasesKey).Val(); len(leases) != 0 {
+		orphans := 0
+		for rec := range leases {
+			if rc.HExists(ctx, bqRecsKey, rec).Val() {
+				t.Errorf("lease on record %s left after the queue drained", rec)
+			} else {
+				orphans++
+			}
+		}
+		if orphans > 0 {
+			msg := fmt.Sprintf("%d lease(s) %v left in %s for records that no longer exist", orphans, leases, bqLeasesKey)
+			if os.Getenv("LORE_E2E_BQ_STRICT_LEASES") != "0" {
+				t.Error(msg)
+			} else {
+				t.Log(msg)
+			}
 		}
 	}
 	if n := rc.LLen(ctx, bqQueueKey).Val(); n != 0 {
@@ -928,6 +949,16 @@ func TestBatchCredentialGrouping(t *testing.T) {
 	if len(perKey) != n {
 		t.Errorf("batched items of %d credentials reached the fake, want all %d", len(perKey), n)
 	}
+	// One row per submitted item of each session: applied, and not twice.
+	perSession := map[string]int{}
+	for _, c := range creates {
+		for _, u := range c.Users {
+			if sess := sessionOf(sessions, u); sess != nil && sess.sid != "" {
+				perSession[sess.sid]++
+			}
+		}
+	}
+	checkRows(t, rc, sessions, perSession)
 	checkResultsOnce(t, e, rc, time.Time{})
 	checkNoSyncDistill(t, e)
 	if s.Resolved != s.Enqueued || s.Failed+s.Fallback+s.Requeued+s.Dropped != 0 {

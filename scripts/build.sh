@@ -31,7 +31,10 @@ echo "build.sh: xcaddy build $CADDY_VERSION --with $MODULE@v0.0.0=. --output $OU
 # XCADDY_SKIP_CLEANUP=0 (default) removes xcaddy's temp build dir afterwards.
 xcaddy build "$CADDY_VERSION" --with "$MODULE@v0.0.0=." --output "$OUTPUT"
 
-if "$OUTPUT" list-modules | grep -q '^http.handlers.lore$'; then
+# Capture first: `list-modules | grep -q` fails under pipefail when grep
+# exits early and Caddy gets SIGPIPE.
+MODULES="$("$OUTPUT" list-modules)"
+if grep -qx 'http.handlers.lore' <<<"$MODULES"; then
 	echo "build.sh: $OUTPUT has http.handlers.lore ($("$OUTPUT" version | head -n1))"
 else
 	echo "build.sh: ERROR: $OUTPUT does not list http.handlers.lore" >&2

@@ -245,12 +245,20 @@ end
 return out
 `)
 
-// ARGV: name, owner, now, expiry, mode. mode "take" takes or renews the
+// ARGV: name (a record id), owner, now, expiry, mode. Nothing is taken or
+// renewed for a record that does not exist. mode "take" takes or renews the
 // lease (1 if held afterwards); "free" takes it only if nobody holds it
 // unexpired, the owner included; "set" changes the expiry only if owner
 // holds it (1 if so); "release" deletes it only if owner holds it.
 var batchLeaseScript = redis.NewScript(batchPrelude + `
 local mode = ARGV[5]
+-- Leases guard records: one for a record that is gone (finished by another
+-- instance between its listing and this call) is never taken or kept, or
+-- the leases hash would only ever grow.
+if mode ~= 'release' and redis.call('HEXISTS', RECS, ARGV[1]) == 0 then
+  redis.call('HDEL', LEASES, ARGV[1])
+  return 0
+end
 if mode == 'free' then
   local v = redis.call('HGET', LEASES, ARGV[1])
   if v and tonumber(string.sub(v, string.find(v, '|', 1, true) + 1)) > tonumber(ARGV[3]) then return 0 end
