@@ -22,6 +22,9 @@ scripts/build.sh && BUILD=ok
 say "go test -race -count=1 ./...   (log: $LOG_DIR/unit.log)"
 if go test -race -count=1 -v ./... >"$LOG_DIR/unit.log" 2>&1; then UNIT=ok; fi
 grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL' "$LOG_DIR/unit.log" | grep -v -- '--- PASS' | grep -v -- '--- SKIP' || true
+if [[ $UNIT != ok ]]; then # the failing tests' own output, so a CI log says why
+	grep -E -A20 -- '--- FAIL|^panic:' "$LOG_DIR/unit.log" | head -200 || true
+fi
 
 if [[ $BUILD == ok ]]; then
 	say "LORE_E2E=1 go test -count=1 -p 1 ./e2e/ -v   (log: $LOG_DIR/e2e.log)"
