@@ -74,23 +74,28 @@ type Message struct {
 // hex digits. The same message at
 // the same position hashes the same on every turn, which the raw-window pin,
 // the distillation snapshot and cache-bust tracking depend on. The hash is
-// xxHash64 under two seeds rather than SHA-256: ids are not a security
+// xxHash64 rather than SHA-256: ids are not a security
 // boundary (sessions are namespaced by a keyed credential hash), and every
 // turn re-hashes the whole history — megabytes — so the hash runs at memory
 // speed instead of ~1.7 GB/s.
 func ComputeID(role string, position int, rawContent []byte) string {
 	var pos [20]byte
 	p := strconv.AppendInt(pos[:0], int64(position), 10)
+	d := xxhash.NewWithSeed(0x9e3779b97f4a7c15)
+	_, _ = d.WriteString(role)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.Write(p)
+	_, _ = d.Write([]byte{0})
+	writeWithoutCacheControl(d, rawContent)
 	var sum [16]byte
-	for i, seed := range [2]uint64{0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f} {
-		d := xxhash.NewWithSeed(seed)
-		_, _ = d.WriteString(role)
-		_, _ = d.Write([]byte{0})
-		_, _ = d.Write(p)
-		_, _ = d.Write([]byte{0})
-		writeWithoutCacheControl(d, rawContent)
-		binary.BigEndian.PutUint64(sum[i*8:], d.Sum64())
-	}
+	binary.BigEndian.PutUint64(sum[:8], d.Sum64())
+	// The second half re-hashes the first with another seed: one pass over
+	// the content (the history is re-hashed every turn), 64 bits of
+	// collision resistance, which is plenty within one session.
+	d2 := xxhash.NewWithSeed(0xc2b2ae3d27d4eb4f)
+	_, _ = d2.Write(sum[:8])
+	_, _ = d2.Write(p)
+	binary.BigEndian.PutUint64(sum[8:], d2.Sum64())
 	return hex.EncodeToString(sum[:])
 }
 
