@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/batching"
+	"github.com/caddy-lore/caddy-lore/metrics"
 )
 
 // queueStopTimeout bounds Cleanup's wait for the batch queue (with the
@@ -38,7 +39,8 @@ func (l *Lore) startQueue(resolve func(string) string, upstream *url.URL, transp
 	if b != nil && b.Off {
 		return nil, nil
 	}
-	cfg := batching.Config{Upstream: upstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching")}
+	cfg := batching.Config{Upstream: upstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching"),
+		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, metrics.CallFallback) }}
 	if b != nil {
 		var err error
 		for _, d := range []struct {

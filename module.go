@@ -24,6 +24,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/handler"
 	"github.com/caddy-lore/caddy-lore/idle"
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/metrics"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -82,6 +83,7 @@ type Lore struct {
 	queue      *batching.Queue
 	background *background
 	idle       *idle.Scheduler
+	metrics    *metrics.Metrics
 	logger     *zap.Logger
 }
 
@@ -161,8 +163,12 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("credential_key: %w", err)
 	}
 
+	if l.metrics, err = metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	transport := handler.NewTransport()
 	l.worker = llm.New(llm.Config{
+		OnCall:    l.metrics.WorkerCall,
 		Upstream:  upstream,
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),
@@ -206,7 +212,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		WorkerCredential: workerCred,
 		IdleResume:       idleResume,
 		Logger:           l.logger,
+		Observer:         l.metrics,
 	})
+	l.metrics.SetQueueSource(l, l.queueGauges)
+	registerInstance(l)
 	return nil
 }
 
@@ -221,6 +230,8 @@ func (l *Lore) Validate() error {
 // Cleanup releases the shared Redis client and idle upstream connections. It
 // copes with a Provision that failed half way.
 func (l *Lore) Cleanup() error {
+	unregisterInstance(l)
+	l.metrics.ClearQueueSource(l) // nil-safe
 	if l.handler != nil {
 		l.handler.Close() // waits for turns' deferred commits
 	}

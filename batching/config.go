@@ -41,6 +41,9 @@ type Config struct {
 	Store      *store.Store  // required
 	Logger     *zap.Logger
 	InstanceID string // names this instance in leases and logs; random when empty
+	// OnFallback, when set, is told of every call the queue runs
+	// synchronously instead of in a batch (with the call's kind). Metrics.
+	OnFallback func(kind string)
 }
 
 // Validate rejects nonsense; it does not apply defaults (0 means default).

@@ -155,6 +155,9 @@ func (q *Queue) do(ctx context.Context, o openItem) (text string, err error) {
 			err = fmt.Errorf("batching: the worker call panicked: %v", r)
 		}
 	}()
+	if q.cfg.OnFallback != nil {
+		q.cfg.OnFallback(o.call.Kind)
+	}
 	return q.runner.Do(ctx, o.call, o.cred)
 }
 

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,11 +251,22 @@ func TestCreateFailureRunsSync(t *testing.T) {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			e := newEnv(t, backends(t)[0].cfg, fakeupstream.Options{})
 			e.up.FailNext(fakeupstream.Failure{Path: "/v1/messages/batches", Status: status, Count: 2})
-			q := e.queue(queueOpts{cfg: func(c *Config) { c.MaxItems = 1000 }})
+			var fallbacks atomic.Int64
+			q := e.queue(queueOpts{cfg: func(c *Config) {
+				c.MaxItems = 1000
+				c.OnFallback = func(kind string) {
+					if kind == "distill" {
+						fallbacks.Add(1)
+					}
+				}
+			}})
 			e.enqueue(q, call("S1", 0), credA)
 			e.enqueue(q, call("S2", 0), credB)
 			q.flushAll()
 			waitFor(t, "2 applied", func() bool { a, _ := e.runner.counts(); return a == 2 })
+			if n := fallbacks.Load(); n != 2 {
+				t.Fatalf("OnFallback heard %d calls, want 2", n)
+			}
 			waitFor(t, "the sync records to finish", func() bool { return e.stats(q).SyncPending == 0 })
 			s := e.stats(q)
 			if s.Fallback != 2 || s.SyncOK != 2 || s.Batches != 0 || s.InFlightBatches != 0 {

@@ -105,6 +105,7 @@ func copyResponseHeaders(dst, src http.Header) {
 func (h *Handler) send(w http.ResponseWriter, req *http.Request, fl flavor) *http.Response {
 	resp, err := h.transport.RoundTrip(req)
 	if err == nil {
+		h.obs.UpstreamStatus(resp.StatusCode)
 		return resp
 	}
 	if errors.Is(req.Context().Err(), context.Canceled) {

@@ -36,6 +36,8 @@ type Config struct {
 	Logger    *zap.Logger
 	// Transport overrides the upstream transport (tests); nil builds one.
 	Transport http.RoundTripper
+	// Observer receives metrics events; nil records nothing.
+	Observer Observer
 }
 
 // Handler serves the gateway's routes. Safe for concurrent use; it holds no
@@ -44,6 +46,7 @@ type Handler struct {
 	cfg       Config
 	log       *zap.Logger
 	transport http.RoundTripper
+	obs       Observer
 	now       func() time.Time
 
 	pending  pendingCommits
@@ -54,7 +57,10 @@ type Handler struct {
 
 // New builds a handler.
 func New(cfg Config) *Handler {
-	h := &Handler{cfg: cfg, log: cfg.Logger, transport: cfg.Transport, now: time.Now}
+	h := &Handler{cfg: cfg, log: cfg.Logger, transport: cfg.Transport, obs: cfg.Observer, now: time.Now}
+	if h.obs == nil {
+		h.obs = nopObserver{}
+	}
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = zap.NewNop()
@@ -102,6 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
 		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
+		h.obs.Request(routePassthrough, obsPassthrough, layerNone)
 		h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
 	default:
 		return next.ServeHTTP(w, r)

@@ -41,8 +41,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
+		h.obs.Request(routeMessages, obsUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
+		h.obs.Request(routeMessages, obsCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
@@ -138,6 +140,8 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if !ok {
 		return
 	}
+	h.obs.Request(routeOf(eg), obsTurn, p.result.Layer)
+	h.obs.TokensRemoved(p.result.TokensRemoved)
 	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {
 		return
@@ -182,6 +186,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	// The client has its answer; store the turn off its critical path. The
 	// next turn of this lineage waits for it in identify.
 	u := reply.Usage
+	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
 	gradient.Calibrate(&p.state, int(u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {

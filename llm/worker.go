@@ -54,6 +54,10 @@ type Config struct {
 	Logger        *zap.Logger
 	MaxConcurrent int           // background synchronous calls at once, default 4
 	CloseTimeout  time.Duration // grace for running calls in Close, default DefaultCloseTimeout
+	// OnCall, when set, is told of every call Submit or Prompt routes, with
+	// the call's kind and its route: "urgent" (made now), "batch" (enqueued)
+	// or "sync" (the background pool). Metrics; must be cheap.
+	OnCall func(kind, route string)
 }
 
 type handler struct {
@@ -152,6 +156,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		return err
 	}
 	if c.Urgent {
+		w.observe(c.Kind, "urgent")
 		text, err := w.Do(ctx, c, cred)
 		if err != nil {
 			w.Fail(ctx, c, err)
@@ -165,6 +170,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 	if q != nil {
 		err := q.Enqueue(ctx, c, cred)
 		if err == nil {
+			w.observe(c.Kind, "batch")
 			return nil
 		}
 		// The queue lives in Redis; if it cannot take the item the work
@@ -176,7 +182,14 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		w.Fail(ctx, c, err)
 		return err
 	}
+	w.observe(c.Kind, "sync")
 	return nil
+}
+
+func (w *Worker) observe(kind, route string) {
+	if w.cfg.OnCall != nil {
+		w.cfg.OnCall(kind, route)
+	}
 }
 
 // Prompt resolves the session's credential and makes the call now, returning
@@ -187,6 +200,7 @@ func (w *Worker) Prompt(ctx context.Context, c Call) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	w.observe(c.Kind, "urgent")
 	return w.Do(ctx, c, cred)
 }
 

@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -351,5 +352,42 @@ func TestBackgroundPanicRecovered(t *testing.T) {
 	logged := e.log.FilterMessage("worker call panicked").All()
 	if len(logged) != 1 || !strings.Contains(logged[0].ContextMap()["stack"].(string), "runtime/debug.Stack") {
 		t.Errorf("panic log entries: %d", len(logged))
+	}
+}
+
+// OnCall hears every routed call: urgent, batch (enqueued) and sync (pool).
+func TestOnCallRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.session(t, "sess-A", apiKey)
+	var mu sync.Mutex
+	var got []string
+	w := e.worker(t, service, func(c *llm.Config) {
+		c.OnCall = func(kind, route string) {
+			mu.Lock()
+			got = append(got, kind+"/"+route)
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	if err := w.Submit(ctx, llm.Call{Kind: "test", SessionID: "sess-A", Urgent: true, User: "now"}); err != nil {
+		t.Fatal(err)
+	}
+	q := &queue{}
+	w.SetQueue(q)
+	if err := w.Submit(ctx, llm.Call{Kind: "test", SessionID: "sess-A", User: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	q.err = errors.New("redis down")
+	if err := w.Submit(ctx, llm.Call{Kind: "test", SessionID: "sess-A", User: "pool"}); err != nil {
+		t.Fatal(err)
+	}
+	e.calls.wait(t, 2)
+	if _, err := w.Prompt(ctx, llm.Call{Kind: "compact", SessionID: "sess-A", User: "sum"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"test/urgent", "test/batch", "test/sync", "compact/urgent"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("OnCall heard %v, want %v", got, want)
 	}
 }

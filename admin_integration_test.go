@@ -1,0 +1,161 @@
+package lore
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+func adminDo(t *testing.T, method, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://localhost:2999"+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestIntegrationAdminAPI(t *testing.T) {
+	e := newITEnv(t)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(e.caddyfile(""), "caddyfile")
+	c := sdkClient(t)
+	const secretText = "admin-secret-message-text"
+	usageTurn(t, c, secretText)
+	time.Sleep(50 * time.Millisecond)
+	usageTurn(t, c, secretText, "ok (turn 1)", "second admin turn")
+
+	// The session list (its commit lands just after the answer).
+	var page SessionsPage
+	var view *SessionView
+	var body string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && view == nil; time.Sleep(20 * time.Millisecond) {
+		code, b := adminDo(t, "GET", "/lore/sessions?limit=500")
+		if code != 200 {
+			t.Fatalf("/lore/sessions: %d %s", code, b)
+		}
+		page = SessionsPage{}
+		if err := json.Unmarshal([]byte(b), &page); err != nil {
+			t.Fatal(err)
+		}
+		for i := range page.Sessions {
+			if s := &page.Sessions[i]; s.Turns == 2 && s.Messages == 3 {
+				view, body = s, b
+			}
+		}
+	}
+	if view == nil {
+		t.Fatalf("session not listed: %+v", page)
+	}
+	if view.Credential == "" || view.Model != "claude-sonnet-4-5" || view.Tokens.Output == 0 || view.LastRequest.IsZero() {
+		t.Fatalf("session view %+v", view)
+	}
+	var shape []map[string]any
+	var raw struct {
+		Sessions json.RawMessage `json:"sessions"`
+	}
+	_ = json.Unmarshal([]byte(body), &raw)
+	_ = json.Unmarshal(raw.Sessions, &shape)
+	for _, k := range []string{"id", "credential", "model", "messages", "turns", "last_layer", "post_idle_compact", "tokens", "last_request"} {
+		if _, ok := shape[0][k]; !ok {
+			t.Errorf("session JSON lacks %q: %v", k, shape[0])
+		}
+	}
+
+	// A distillation row of the first two messages, written as the distiller would.
+	st, err := store.Open(store.Config{}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	const obs = "observation text that must not be shown"
+	if out, _, err := st.StoreDistillation(context.Background(), view.ID, store.DistillRow{
+		ID: "row-1", Observations: obs, First: 0, Last: 1, FirstPos: 0, LastPos: 1, CreatedAt: time.Now().UnixMilli(),
+	}); err != nil || out == store.RowRejected || out == store.RowNoSession {
+		t.Fatalf("StoreDistillation: %v %v", out, err)
+	}
+
+	// Detail, with and without messages.
+	code, detail := adminDo(t, "GET", "/lore/sessions/"+view.ID)
+	if code != 200 {
+		t.Fatalf("detail: %d %s", code, detail)
+	}
+	var d map[string]any
+	if err := json.Unmarshal([]byte(detail), &d); err != nil || d["id"] != view.ID {
+		t.Fatalf("detail %v %v", d, err)
+	}
+	for _, k := range []string{"distilled", "undistilled", "distillations"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("detail lacks %q", k)
+		}
+	}
+	var dd SessionDetail
+	_ = json.Unmarshal([]byte(detail), &dd)
+	if len(dd.Distillations) != 1 || dd.Distillations[0].ID != "row-1" || dd.Distillations[0].ObservationChars != len(obs) ||
+		dd.Distilled == nil || *dd.Distilled != 2 || strings.Contains(detail, obs) {
+		t.Fatalf("detail distillations: %s", detail)
+	}
+	if _, ok := d["message_list"]; ok {
+		t.Fatal("messages shown without ?messages=1")
+	}
+	code, withMsgs := adminDo(t, "GET", "/lore/sessions/"+view.ID+"?messages=1")
+	if code != 200 || !strings.Contains(withMsgs, secretText) {
+		t.Fatalf("?messages=1: %d %s", code, withMsgs)
+	}
+
+	code, batches := adminDo(t, "GET", "/lore/batches")
+	var bm map[string]any
+	if code != 200 || json.Unmarshal([]byte(batches), &bm) != nil {
+		t.Fatalf("batches: %d %s", code, batches)
+	}
+	for _, k := range []string{"queued", "oldest_age_seconds", "in_flight_batches", "enqueued", "fallback"} {
+		if _, ok := bm[k]; !ok {
+			t.Errorf("batches JSON lacks %q: %s", k, batches)
+		}
+	}
+
+	code, html := adminDo(t, "GET", "/lore/")
+	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, view.ID) || !strings.Contains(html, `<tr class="session">`) {
+		t.Fatalf("status page: %d %s", code, html)
+	}
+
+	// Nothing secret anywhere but the explicit messages view.
+	for name, out := range map[string]string{"list": body, "detail": detail, "batches": batches, "page": html, "metrics": scrape(t)} {
+		if strings.Contains(out, itKey) || strings.Contains(out, itKey[len(itKey)-12:]) || strings.Contains(out, secretText) {
+			t.Fatalf("%s leaks a credential or message text", name)
+		}
+	}
+
+	for _, p := range []string{"/lore/sessions/no-such-session", "/lore/sessions/bad{id}", "/lore/nope"} {
+		if code, b := adminDo(t, "GET", p); code != 404 {
+			t.Fatalf("GET %s: %d %s", p, code, b)
+		}
+	}
+	if code, b := adminDo(t, "DELETE", "/lore/sessions/"+view.ID); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, b)
+	}
+	if code, _ := adminDo(t, "GET", "/lore/sessions/"+view.ID); code != 404 {
+		t.Fatalf("after DELETE: %d", code)
+	}
+	if rows, err := st.Distillations(context.Background(), view.ID); err != nil || len(rows) != 0 {
+		t.Fatalf("distillations after DELETE: %v %v", rows, err)
+	}
+	if msgs, err := st.Messages(context.Background(), view.ID, 0, -1); err != nil || len(msgs) != 0 {
+		t.Fatalf("messages after DELETE: %d %v", len(msgs), err)
+	}
+	if code, _ := adminDo(t, "DELETE", "/lore/sessions/"+view.ID); code != 404 {
+		t.Fatalf("second DELETE: %d", code)
+	}
+}

@@ -1,0 +1,44 @@
+package handler
+
+// Observer receives the handler's countable events (the metrics package
+// implements it; handler does not import Prometheus). Methods must be cheap
+// and safe for concurrent use. Label values are the handler's own constants,
+// never session ids or credentials.
+type Observer interface {
+	// Request counts a request by route (messages, chat, passthrough), class
+	// (turn, utility, compaction, passthrough) and layer (< 0: none).
+	Request(route, class string, layer int)
+	// UpstreamStatus counts an upstream response to a client request.
+	UpstreamStatus(code int)
+	// Tokens adds an answered turn's usage.
+	Tokens(input, output, cacheRead, cacheWrite int64)
+	// TokensRemoved adds what the gradient removed from a turn.
+	TokensRemoved(n int)
+}
+
+// Route and class label values.
+const (
+	routeMessages    = "messages"
+	routeChat        = "chat"
+	routePassthrough = "passthrough"
+	obsTurn          = "turn"
+	obsUtility       = "utility"
+	obsCompaction    = "compaction"
+	obsPassthrough   = "passthrough"
+	layerNone        = -1
+)
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string, string, int)       {}
+func (nopObserver) UpstreamStatus(int)                {}
+func (nopObserver) Tokens(int64, int64, int64, int64) {}
+func (nopObserver) TokensRemoved(int)                 {}
+
+// routeOf is the metrics route of a turn's egress.
+func routeOf(eg egress) string {
+	if eg.flavor == openAIFlavor {
+		return routeChat
+	}
+	return routeMessages
+}

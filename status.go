@@ -1,0 +1,117 @@
+package lore
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/caddy-lore/caddy-lore/batching"
+)
+
+// statusSessions is how many sessions the status page lists.
+const statusSessions = 200
+
+// statusData is what the status page renders.
+type statusData struct {
+	Now      time.Time
+	Sessions []SessionView
+	More     bool
+	Layers   [5]int // sessions by last layer
+	Tokens   TokensView
+	Batches  batching.Stats
+	BatchErr string
+	Chart    []bar
+}
+
+// bar is one bar of the inline SVG chart (sessions by last layer).
+type bar struct {
+	Label         string
+	Count         int
+	X, Y, W, H, T int // T: y of the count label
+}
+
+const chartH = 100
+
+func (a *Admin) serveStatus(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Path != "/lore/" {
+		return apiErr(http.StatusNotFound, "not found")
+	}
+	if err := onlyMethod(r, http.MethodGet); err != nil {
+		return err
+	}
+	st, h, err := running()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), adminTimeout)
+	defer cancel()
+	page, err := listSessions(ctx, st, h, 0, statusSessions)
+	if err != nil {
+		return err
+	}
+	d := statusData{Now: time.Now().UTC(), Sessions: page.Sessions, More: page.NextCursor != ""}
+	for _, s := range page.Sessions {
+		if s.LastLayer >= 0 && s.LastLayer < len(d.Layers) {
+			d.Layers[s.LastLayer]++
+		}
+		d.Tokens.Input += s.Tokens.Input
+		d.Tokens.Output += s.Tokens.Output
+		d.Tokens.CacheRead += s.Tokens.CacheRead
+		d.Tokens.CacheWrite += s.Tokens.CacheWrite
+	}
+	if d.Batches, err = batching.ReadStats(ctx, st, time.Now()); err != nil {
+		d.BatchErr = "batch queue unreadable"
+	}
+	d.Chart = chart(d.Layers[:])
+	var buf bytes.Buffer
+	if err := statusTemplate.Execute(&buf, d); err != nil {
+		return apiErr(http.StatusInternalServerError, "rendering the status page: %v", err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func chart(counts []int) []bar {
+	peak := 1
+	for _, c := range counts {
+		peak = max(peak, c)
+	}
+	out := make([]bar, len(counts))
+	for i, c := range counts {
+		hgt := c * chartH / peak
+		out[i] = bar{Label: "L" + string(rune('0'+i)), Count: c, X: 10 + i*50, W: 36, H: hgt, Y: 20 + chartH - hgt, T: 16 + chartH - hgt}
+	}
+	return out
+}
+
+var statusTemplate = template.Must(template.New("status").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>caddy-lore status</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l{text-align:left;font-family:monospace}
+section{margin-bottom:1.5em}
+</style></head><body>
+<h1>caddy-lore</h1><p>As of {{.Now.Format "2006-01-02 15:04:05"}} UTC.</p>
+<section id="layers"><h2>Sessions by last layer</h2>
+<svg xmlns="http://www.w3.org/2000/svg" width="270" height="145" role="img" aria-label="sessions by last layer">
+{{range .Chart}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#4a7bd0"><title>{{.Label}}: {{.Count}}</title></rect>
+<text x="{{.X}}" y="{{.T}}" font-size="11">{{.Count}}</text><text x="{{.X}}" y="136" font-size="11">{{.Label}}</text>
+{{end}}</svg></section>
+<section id="tokens"><h2>Tokens (listed sessions)</h2>
+<table><tr><th>input</th><th>output</th><th>cache read</th><th>cache write</th></tr>
+<tr><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{.Tokens.CacheWrite}}</td></tr></table></section>
+<section id="batches"><h2>Batch queue</h2>{{if .BatchErr}}<p>{{.BatchErr}}</p>{{else}}
+<table><tr><th>queued</th><th>oldest</th><th>in-flight batches</th><th>in-flight items</th><th>sync pending</th><th>batches</th><th>resolved</th><th>fallback</th><th>failed</th></tr>
+<tr><td>{{.Batches.Queued}}</td><td>{{.Batches.OldestAge}}</td><td>{{.Batches.InFlightBatches}}</td><td>{{.Batches.InFlightItems}}</td><td>{{.Batches.SyncPending}}</td><td>{{.Batches.Batches}}</td><td>{{.Batches.Resolved}}</td><td>{{.Batches.Fallback}}</td><td>{{.Batches.Failed}}</td></tr></table>{{end}}</section>
+<section id="sessions"><h2>Sessions ({{len .Sessions}}{{if .More}}, more not shown{{end}})</h2>
+<table><tr><th>id</th><th>credential</th><th>model</th><th>messages</th><th>turns</th><th>layer</th><th>post-idle compact</th><th>idle since</th><th>last request</th><th>input</th><th>output</th><th>cache read</th></tr>
+{{range .Sessions}}<tr class="session"><td class="l">{{.ID}}</td><td class="l">{{.Credential}}</td><td class="l">{{.Model}}</td><td>{{.Messages}}</td><td>{{.Turns}}</td><td>{{.LastLayer}}</td><td>{{.PostIdleCompact}}</td><td>{{if .IdleSince}}{{.IdleSince.Format "15:04:05"}}{{end}}</td><td>{{.LastRequest.Format "2006-01-02 15:04:05"}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td></tr>
+{{end}}</table></section>
+</body></html>
+`))
