@@ -3,6 +3,7 @@ package lore
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -44,7 +45,21 @@ func TestIntegrationStatusPageBrowser(t *testing.T) {
 	usageTurn(t, c, "browser one")
 	time.Sleep(50 * time.Millisecond)
 	usageTurn(t, c, "browser one", "ok (turn 1)", "browser two")
-	time.Sleep(100 * time.Millisecond) // the commit lands just after the answer
+	// The turn is stored just after its answer: wait until the admin API
+	// shows it before rendering the page.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://localhost:2999/lore/sessions")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), `"turns":2`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session's second turn never appeared in /lore/sessions")
+		}
+	}
 
 	admin, _ := url.Parse("http://localhost:2999")
 	rp := httputil.NewSingleHostReverseProxy(admin)

@@ -121,9 +121,17 @@ func TestIntegrationMetrics(t *testing.T) {
 	want.utility++
 	check := func(stage string) {
 		t.Helper()
-		got := readCounters(t)
-		delta := counters{got.turns - before.turns, got.ok - before.ok, got.in - before.in, got.out - before.out,
-			got.cacheRead - before.cacheRead, got.cacheWrite - before.cacheWrite, got.utility - before.utility}
+		// A turn's tokens are counted just after its answer reached the
+		// client, so poll briefly instead of reading once.
+		var delta counters
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got := readCounters(t)
+			delta = counters{got.turns - before.turns, got.ok - before.ok, got.in - before.in, got.out - before.out,
+				got.cacheRead - before.cacheRead, got.cacheWrite - before.cacheWrite, got.utility - before.utility}
+			if delta == want || time.Now().After(deadline) {
+				break
+			}
+		}
 		if delta != want {
 			t.Fatalf("%s: metrics delta %+v, the fake upstream answered %+v", stage, delta, want)
 		}
