@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/handler"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -74,6 +75,20 @@ type SessionView struct {
 	CreatedAt       time.Time  `json:"created_at"`
 	LastRequest     time.Time  `json:"last_request"`
 	Tokens          TokensView `json:"tokens"`
+	// Cost is the session's estimated spend in dollars (answered turns plus
+	// batched worker calls); Saved is what the same work would have cost
+	// without the gateway minus Cost (see README, Cost accounting).
+	Cost  float64  `json:"cost"`
+	Saved float64  `json:"saved"`
+	Costs CostView `json:"costs"`
+}
+
+// CostView splits a session's cost in micro-dollars.
+type CostView struct {
+	TurnsMicroUSD          int64 `json:"turns_micro_usd"`
+	TurnsWithoutMicroUSD   int64 `json:"turns_counterfactual_micro_usd"`
+	BatchedMicroUSD        int64 `json:"batched_micro_usd"`
+	BatchedWithoutMicroUSD int64 `json:"batched_counterfactual_micro_usd"`
 }
 
 // SessionDetail is GET /lore/sessions/{id}.
@@ -175,7 +190,7 @@ func listSessions(ctx context.Context, st *store.Store, h *handler.Handler, curs
 		out.NextCursor = strconv.FormatUint(next, 10)
 	}
 	for _, s := range sessions {
-		v, err := sessionView(ctx, h, s)
+		v, err := sessionView(ctx, st, h, s)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +201,7 @@ func listSessions(ctx context.Context, st *store.Store, h *handler.Handler, curs
 	return out, nil
 }
 
-func sessionView(ctx context.Context, h *handler.Handler, s *store.Session) (*SessionView, error) {
+func sessionView(ctx context.Context, st *store.Store, h *handler.Handler, s *store.Session) (*SessionView, error) {
 	f, err := h.Flags(ctx, s.ID)
 	if err != nil {
 		return nil, apiErr(http.StatusBadGateway, "reading session flags: %v", err)
@@ -203,6 +218,15 @@ func sessionView(ctx context.Context, h *handler.Handler, s *store.Session) (*Se
 	if f.IdleWorkPending && !f.IdleSince.IsZero() {
 		v.IdleSince = &f.IdleSince
 	}
+	batched, err := st.BatchQueue().SessionUsage(ctx, s.ID)
+	if err != nil {
+		return nil, apiErr(http.StatusBadGateway, "reading batch usage: %v", err)
+	}
+	v.Costs = CostView{TurnsMicroUSD: s.CostMicroUSD, TurnsWithoutMicroUSD: s.CounterfactualMicroUSD}
+	v.Costs.BatchedMicroUSD, v.Costs.BatchedWithoutMicroUSD = handler.BatchCost(batched)
+	cost := v.Costs.TurnsMicroUSD + v.Costs.BatchedMicroUSD
+	v.Cost = pricing.Dollars(cost)
+	v.Saved = pricing.Dollars(v.Costs.TurnsWithoutMicroUSD + v.Costs.BatchedWithoutMicroUSD - cost)
 	return v, nil
 }
 
@@ -245,7 +269,7 @@ func sessionDetail(ctx context.Context, st *store.Store, h *handler.Handler, id 
 	if err != nil {
 		return nil, apiErr(http.StatusBadGateway, "reading the session: %v", err)
 	}
-	sv, err := sessionView(ctx, h, s)
+	sv, err := sessionView(ctx, st, h, s)
 	if err != nil || sv == nil {
 		return nil, cmpErr(err, apiErr(http.StatusNotFound, "no such session"))
 	}

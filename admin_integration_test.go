@@ -59,7 +59,8 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	if view == nil {
 		t.Fatalf("session not listed: %+v", page)
 	}
-	if view.Credential == "" || view.Model != "claude-sonnet-4-5" || view.Tokens.Output == 0 || view.LastRequest.IsZero() {
+	if view.Credential == "" || view.Model != "claude-sonnet-4-5" || view.Tokens.Output == 0 || view.LastRequest.IsZero() ||
+		view.Costs.TurnsMicroUSD <= 0 || view.Costs.TurnsWithoutMicroUSD <= 0 || view.Cost != float64(view.Costs.TurnsMicroUSD+view.Costs.BatchedMicroUSD)/1e6 {
 		t.Fatalf("session view %+v", view)
 	}
 	var shape []map[string]any
@@ -68,7 +69,7 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	}
 	_ = json.Unmarshal([]byte(body), &raw)
 	_ = json.Unmarshal(raw.Sessions, &shape)
-	for _, k := range []string{"id", "credential", "model", "messages", "turns", "last_layer", "post_idle_compact", "tokens", "last_request"} {
+	for _, k := range []string{"id", "credential", "model", "messages", "turns", "last_layer", "post_idle_compact", "tokens", "last_request", "cost", "saved", "costs"} {
 		if _, ok := shape[0][k]; !ok {
 			t.Errorf("session JSON lacks %q: %v", k, shape[0])
 		}
@@ -127,7 +128,8 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	}
 
 	code, html := adminDo(t, "GET", "/lore/")
-	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, view.ID) || !strings.Contains(html, `<tr class="session">`) {
+	if code != 200 || !strings.Contains(html, "<svg") || !strings.Contains(html, view.ID) || !strings.Contains(html, `<tr class="session">`) ||
+		!strings.Contains(html, `class="savings"`) || !strings.Contains(html, "saved $") {
 		t.Fatalf("status page: %d %s", code, html)
 	}
 

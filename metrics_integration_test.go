@@ -3,6 +3,7 @@ package lore
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -97,8 +98,13 @@ func TestIntegrationMetrics(t *testing.T) {
 
 	// Counters are process-wide (they survive reloads), so compare deltas.
 	before := readCounters(t)
+	costBefore := sample(scrape(t), "lore_cost_dollars_total")
 	var want counters
+	var wantCostMicro int64
 	addUsage := func(u anthropic.Usage) {
+		// Sonnet 4.5 list price in n$/token: 3000 in, 15000 out, 300 cache
+		// read, 3750 cache write; rounded to µ$ per turn (handler.turnCost).
+		wantCostMicro += (u.InputTokens*3000 + u.OutputTokens*15000 + u.CacheReadInputTokens*300 + u.CacheCreationInputTokens*3750 + 500) / 1000
 		want.turns++
 		want.ok++
 		want.in += float64(u.InputTokens)
@@ -147,8 +153,19 @@ func TestIntegrationMetrics(t *testing.T) {
 	addUsage(usageTurn(t, c, "metrics one", "ok (turn 1)", "metrics two", "ok (turn 2)", "metrics three"))
 	check("after reload")
 
+	var costDelta float64
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		costDelta = sample(scrape(t), "lore_cost_dollars_total") - costBefore
+		if math.Abs(costDelta-float64(wantCostMicro)/1e6) < 1e-9 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if wantCostMicro == 0 || math.Abs(costDelta-float64(wantCostMicro)/1e6) >= 1e-9 {
+		t.Fatalf("lore_cost_dollars_total delta %v, want %v", costDelta, float64(wantCostMicro)/1e6)
+	}
+
 	body := scrape(t)
-	for _, name := range []string{"lore_tokens_removed_total", "lore_batch_queue_depth", "lore_batch_oldest_item_seconds"} {
+	for _, name := range []string{"lore_cost_dollars_total", "lore_saved_dollars_total", "lore_counterfactual_dollars_total", "lore_tokens_removed_total", "lore_batch_queue_depth", "lore_batch_oldest_item_seconds"} {
 		if !strings.Contains(body, "\n"+name+" ") {
 			t.Errorf("%s missing from /metrics", name)
 		}

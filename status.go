@@ -3,8 +3,12 @@ package lore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/batching"
@@ -23,6 +27,19 @@ type statusData struct {
 	Batches  batching.Stats
 	BatchErr string
 	Chart    []bar
+	Cost     float64 // dollars, listed sessions
+	Saved    float64
+	Savings  savingsChart
+}
+
+// savingsChart is the inline SVG line of cumulative saved dollars across the
+// listed sessions, ordered by last request.
+type savingsChart struct {
+	Points         string // SVG polyline points
+	Total          float64
+	From, To       string
+	N              int
+	ZeroY, LabelTo int
 }
 
 // bar is one bar of the inline SVG chart (sessions by last layer).
@@ -60,7 +77,10 @@ func (a *Admin) serveStatus(w http.ResponseWriter, r *http.Request) error {
 		d.Tokens.Output += s.Tokens.Output
 		d.Tokens.CacheRead += s.Tokens.CacheRead
 		d.Tokens.CacheWrite += s.Tokens.CacheWrite
+		d.Cost += s.Cost
+		d.Saved += s.Saved
 	}
+	d.Savings = savings(page.Sessions)
 	if d.Batches, err = batching.ReadStats(ctx, st, time.Now()); err != nil {
 		d.BatchErr = "batch queue unreadable"
 	}
@@ -89,6 +109,44 @@ func chart(counts []int) []bar {
 	return out
 }
 
+const (
+	savingsW = 400
+	savingsH = 100
+)
+
+// savings plots cumulative saved dollars by last request time: one point per
+// session (x spread evenly by rank, which keeps bursts readable), y scaled
+// between the lowest and highest cumulative value (and 0).
+func savings(sessions []SessionView) savingsChart {
+	ss := slices.Clone(sessions)
+	slices.SortStableFunc(ss, func(a, b SessionView) int { return a.LastRequest.Compare(b.LastRequest) })
+	c := savingsChart{N: len(ss)}
+	if len(ss) == 0 {
+		return c
+	}
+	cum := make([]float64, len(ss))
+	lo, hi := 0.0, 0.0
+	for i, s := range ss {
+		c.Total += s.Saved
+		cum[i] = c.Total
+		lo, hi = min(lo, c.Total), max(hi, c.Total)
+	}
+	if hi == lo {
+		hi = lo + 1
+	}
+	y := func(v float64) int { return 10 + int((hi-v)/(hi-lo)*savingsH) }
+	var b strings.Builder
+	b.WriteString("10," + strconv.Itoa(y(0)))
+	for i, v := range cum {
+		x := 10 + (i+1)*savingsW/len(cum)
+		fmt.Fprintf(&b, " %d,%d", x, y(v))
+	}
+	c.Points, c.ZeroY, c.LabelTo = b.String(), y(0), savingsH+26
+	c.From = ss[0].LastRequest.Format("01-02 15:04")
+	c.To = ss[len(ss)-1].LastRequest.Format("01-02 15:04")
+	return c
+}
+
 var statusTemplate = template.Must(template.New("status").Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>caddy-lore status</title>
 <style>
@@ -103,6 +161,13 @@ section{margin-bottom:1.5em}
 {{range .Chart}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#4a7bd0"><title>{{.Label}}: {{.Count}}</title></rect>
 <text x="{{.X}}" y="{{.T}}" font-size="11">{{.Count}}</text><text x="{{.X}}" y="136" font-size="11">{{.Label}}</text>
 {{end}}</svg></section>
+<section id="savings"><h2>Savings over time</h2>
+<p>Cost {{printf "$%.4f" .Cost}}, saved {{printf "$%.4f" .Saved}} (listed sessions, estimated at list prices).</p>
+{{if .Savings.N}}<svg xmlns="http://www.w3.org/2000/svg" width="430" height="135" role="img" aria-label="cumulative saved dollars">
+<line x1="10" y1="{{.Savings.ZeroY}}" x2="410" y2="{{.Savings.ZeroY}}" stroke="#bbb"/>
+<polyline class="savings" points="{{.Savings.Points}}" fill="none" stroke="#2a9d4a" stroke-width="2"><title>cumulative saved: {{printf "$%.4f" .Savings.Total}}</title></polyline>
+<text x="10" y="{{.Savings.LabelTo}}" font-size="11">{{.Savings.From}}</text><text x="410" y="{{.Savings.LabelTo}}" font-size="11" text-anchor="end">{{.Savings.To}} · {{printf "$%.4f" .Savings.Total}}</text>
+</svg>{{end}}</section>
 <section id="tokens"><h2>Tokens (listed sessions)</h2>
 <table><tr><th>input</th><th>output</th><th>cache read</th><th>cache write</th></tr>
 <tr><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{.Tokens.CacheWrite}}</td></tr></table></section>
@@ -110,8 +175,8 @@ section{margin-bottom:1.5em}
 <table><tr><th>queued</th><th>oldest</th><th>in-flight batches</th><th>in-flight items</th><th>sync pending</th><th>batches</th><th>resolved</th><th>fallback</th><th>failed</th></tr>
 <tr><td>{{.Batches.Queued}}</td><td>{{.Batches.OldestAge}}</td><td>{{.Batches.InFlightBatches}}</td><td>{{.Batches.InFlightItems}}</td><td>{{.Batches.SyncPending}}</td><td>{{.Batches.Batches}}</td><td>{{.Batches.Resolved}}</td><td>{{.Batches.Fallback}}</td><td>{{.Batches.Failed}}</td></tr></table>{{end}}</section>
 <section id="sessions"><h2>Sessions ({{len .Sessions}}{{if .More}}, more not shown{{end}})</h2>
-<table><tr><th>id</th><th>credential</th><th>model</th><th>messages</th><th>turns</th><th>layer</th><th>post-idle compact</th><th>idle since</th><th>last request</th><th>input</th><th>output</th><th>cache read</th></tr>
-{{range .Sessions}}<tr class="session"><td class="l">{{.ID}}</td><td class="l">{{.Credential}}</td><td class="l">{{.Model}}</td><td>{{.Messages}}</td><td>{{.Turns}}</td><td>{{.LastLayer}}</td><td>{{.PostIdleCompact}}</td><td>{{if .IdleSince}}{{.IdleSince.Format "15:04:05"}}{{end}}</td><td>{{.LastRequest.Format "2006-01-02 15:04:05"}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td></tr>
+<table><tr><th>id</th><th>credential</th><th>model</th><th>messages</th><th>turns</th><th>layer</th><th>post-idle compact</th><th>idle since</th><th>last request</th><th>input</th><th>output</th><th>cache read</th><th>cost $</th><th>saved $</th></tr>
+{{range .Sessions}}<tr class="session"><td class="l">{{.ID}}</td><td class="l">{{.Credential}}</td><td class="l">{{.Model}}</td><td>{{.Messages}}</td><td>{{.Turns}}</td><td>{{.LastLayer}}</td><td>{{.PostIdleCompact}}</td><td>{{if .IdleSince}}{{.IdleSince.Format "15:04:05"}}{{end}}</td><td>{{.LastRequest.Format "2006-01-02 15:04:05"}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{printf "%.4f" .Cost}}</td><td>{{printf "%.4f" .Saved}}</td></tr>
 {{end}}</table></section>
 </body></html>
 `))

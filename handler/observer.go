@@ -14,6 +14,9 @@ type Observer interface {
 	Tokens(input, output, cacheRead, cacheWrite int64)
 	// TokensRemoved adds what the gradient removed from a turn.
 	TokensRemoved(n int)
+	// Cost adds an answered turn's actual and counterfactual cost in
+	// micro-dollars (see turnCost).
+	Cost(actual, counterfactual int64)
 }
 
 // Route and class label values.
@@ -34,6 +37,7 @@ func (nopObserver) Request(string, string, int)       {}
 func (nopObserver) UpstreamStatus(int)                {}
 func (nopObserver) Tokens(int64, int64, int64, int64) {}
 func (nopObserver) TokensRemoved(int)                 {}
+func (nopObserver) Cost(int64, int64)                 {}
 
 // routeOf is the metrics route of a turn's egress.
 func routeOf(eg egress) string {

@@ -16,6 +16,7 @@ type recObserver struct {
 	statuses map[int]int
 	tokens   [4]int64
 	removed  int
+	cost     [2]int64
 }
 
 func (o *recObserver) Request(route, class string, layer int) {
@@ -33,6 +34,12 @@ func (o *recObserver) Tokens(in, out, cr, cw int64) {
 	o.mu.Unlock()
 }
 func (o *recObserver) TokensRemoved(n int) { o.mu.Lock(); o.removed += n; o.mu.Unlock() }
+func (o *recObserver) Cost(a, c int64) {
+	o.mu.Lock()
+	o.cost[0] += a
+	o.cost[1] += c
+	o.mu.Unlock()
+}
 
 func TestObserverEvents(t *testing.T) {
 	obs := &recObserver{requests: map[string]int{}, statuses: map[int]int{}}

@@ -62,8 +62,10 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // commit stores an answered turn: the request messages the session has not
 // stored yet, the assistant reply, the session state and the caller's
 // credential (encrypted, bound to the session id), in one round trip.
+// cost and without are the turn's actual and counterfactual cost in
+// micro-dollars (turnCost), added to the session's sums.
 // It returns the number of messages the session has stored after the turn.
-func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State) int {
+func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State, cost, without int64) int {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
@@ -109,6 +111,8 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.Usage.OutputTokens += usage.OutputTokens
 	next.Usage.CacheReadTokens += usage.CacheReadTokens
 	next.Usage.CacheWriteTokens += usage.CacheWriteTokens
+	next.CostMicroUSD += cost
+	next.CounterfactualMicroUSD += without
 
 	// A session lives under its credential's namespace, so an existing
 	// session's stored credential is this very one: seal it only once, when

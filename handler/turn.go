@@ -187,11 +187,14 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	// next turn of this lineage waits for it in identify.
 	u := reply.Usage
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
+	cost, without := turnCost(req.Model, store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
+		CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
+	h.obs.Cost(cost, without)
 	gradient.Calibrate(&p.state, int(u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
-		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state)
+		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, cost, without)
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
 		}

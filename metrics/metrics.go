@@ -42,6 +42,9 @@ type Metrics struct {
 	upstream *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	removed  prometheus.Counter
+	cost     prometheus.Counter
+	without  prometheus.Counter
+	saved    prometheus.Counter
 	worker   *prometheus.CounterVec
 	queue    *queueCollector
 
@@ -67,6 +70,18 @@ var (
 		removed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "lore", Name: "tokens_removed_total",
 			Help: "Estimated input tokens the gradient removed from turns before forwarding them.",
+		}),
+		cost: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lore", Name: "cost_dollars_total",
+			Help: "Estimated cost of answered conversation turns at list prices (see README, Cost accounting).",
+		}),
+		without: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lore", Name: "counterfactual_dollars_total",
+			Help: "Estimated cost of the same turns without the gateway (full history sent, client-side caching).",
+		}),
+		saved: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lore", Name: "saved_dollars_total",
+			Help: "Sum over answered turns of max(0, counterfactual - cost); the net saving is counterfactual_dollars_total - cost_dollars_total.",
 		}),
 		worker: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "lore", Name: "worker_calls_total",
@@ -94,6 +109,15 @@ func Register(reg prometheus.Registerer) (*Metrics, error) {
 		return nil, err
 	}
 	if m.removed, err = register(reg, m.removed); err != nil {
+		return nil, err
+	}
+	if m.cost, err = register(reg, m.cost); err != nil {
+		return nil, err
+	}
+	if m.without, err = register(reg, m.without); err != nil {
+		return nil, err
+	}
+	if m.saved, err = register(reg, m.saved); err != nil {
 		return nil, err
 	}
 	if m.worker, err = register(reg, m.worker); err != nil {
@@ -161,6 +185,25 @@ func (m *Metrics) Tokens(input, output, cacheRead, cacheWrite int64) {
 func (m *Metrics) TokensRemoved(n int) {
 	if m != nil {
 		add(m.removed, int64(n))
+	}
+}
+
+// Cost adds one answered turn's actual and counterfactual cost, given in
+// micro-dollars. A counter cannot go down, so a turn that cost more than it
+// would have without the gateway adds nothing to saved (it still shows in
+// counterfactual − cost).
+func (m *Metrics) Cost(actual, counterfactual int64) {
+	if m == nil {
+		return
+	}
+	if actual > 0 {
+		m.cost.Add(float64(actual) / 1e6)
+	}
+	if counterfactual > 0 {
+		m.without.Add(float64(counterfactual) / 1e6)
+	}
+	if d := counterfactual - actual; d > 0 {
+		m.saved.Add(float64(d) / 1e6)
 	}
 }
 

@@ -39,6 +39,21 @@ func TestRegisterTwiceAndAcrossRegistries(t *testing.T) {
 	}
 }
 
+func TestCostCounters(t *testing.T) {
+	m, err := Register(prometheus.NewPedanticRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c0, w0, s0 := testutil.ToFloat64(m.cost), testutil.ToFloat64(m.without), testutil.ToFloat64(m.saved)
+	m.Cost(1_500_000, 4_000_000) // saved $2.5
+	m.Cost(2_000_000, 1_000_000) // cost more than without: saved unchanged
+	m.Cost(0, 0)
+	got := [3]float64{testutil.ToFloat64(m.cost) - c0, testutil.ToFloat64(m.without) - w0, testutil.ToFloat64(m.saved) - s0}
+	if got != [3]float64{3.5, 5, 2.5} {
+		t.Fatalf("cost, counterfactual, saved deltas %v", got)
+	}
+}
+
 func TestQueueGaugesAndNil(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m, err := Register(reg)
@@ -65,6 +80,7 @@ func TestQueueGaugesAndNil(t *testing.T) {
 	none.UpstreamStatus(200)
 	none.Tokens(1, 2, 3, 4)
 	none.TokensRemoved(5)
+	none.Cost(1, 2)
 	none.WorkerCall("distill", CallBatch)
 	none.SetQueueSource(owner, nil)
 	none.ClearQueueSource(owner)
@@ -84,6 +100,7 @@ func BenchmarkTurnEvents(b *testing.B) {
 			m.TokensRemoved(1200)
 			m.UpstreamStatus(200)
 			m.Tokens(3, 250, 90000, 1500)
+			m.Cost(36384, 40000)
 		}
 	})
 }

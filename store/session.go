@@ -33,6 +33,11 @@ type Session struct {
 	Turns              int
 	TurnsSinceCuration int
 	Usage              Usage // totals over the session
+	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
+	// cost and their cost without the gateway, in micro-dollars (see
+	// handler.turnCost). Batched worker calls are kept apart (s:{sid}:batch).
+	CostMicroUSD           int64
+	CounterfactualMicroUSD int64
 	// Gradient is the session's context-layering state (gradient.State as
 	// JSON), opaque to the store.
 	Gradient []byte
@@ -78,6 +83,8 @@ const (
 	fCacheRead   = "cache_read_tokens"
 	fCacheWrite  = "cache_write_tokens"
 	fGradient    = "gradient"
+	fCost        = "cost_micro_usd"
+	fCostWithout = "counterfactual_micro_usd"
 )
 
 // unixMs stores a time as unix milliseconds, 0 for the zero time.
@@ -115,6 +122,8 @@ func sessionFields(s *Session) []any {
 		fOut, s.Usage.OutputTokens,
 		fCacheRead, s.Usage.CacheReadTokens,
 		fCacheWrite, s.Usage.CacheWriteTokens,
+		fCost, s.CostMicroUSD,
+		fCostWithout, s.CounterfactualMicroUSD,
 		fGradient, s.Gradient,
 	}
 }
@@ -130,6 +139,7 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 	ints[fMsgCount], ints[fStored], ints[fTurns], ints[fCuration] = &msgCount, &stored, &turns, &curation
 	ints[fIn], ints[fOut] = &s.Usage.InputTokens, &s.Usage.OutputTokens
 	ints[fCacheRead], ints[fCacheWrite] = &s.Usage.CacheReadTokens, &s.Usage.CacheWriteTokens
+	ints[fCost], ints[fCostWithout] = &s.CostMicroUSD, &s.CounterfactualMicroUSD
 	for name, v := range h {
 		switch name {
 		case fID:

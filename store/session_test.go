@@ -20,7 +20,8 @@ func sampleSession(id string) *Session {
 		Lineage: "lin0123456789abcdef", Model: "claude-sonnet-4-5",
 		CreatedAt: t0, LastRequest: t0.Add(90 * time.Second),
 		MessageCount: 3, Stored: 3, Turns: 2, TurnsSinceCuration: 1, Gradient: []byte(`{"LastLayer":1}`),
-		Usage: Usage{InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 900, CacheWriteTokens: 300},
+		Usage:        Usage{InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 900, CacheWriteTokens: 300},
+		CostMicroUSD: 4321, CounterfactualMicroUSD: 9876,
 	}
 }
 
@@ -146,6 +147,7 @@ func TestSessionHashFields(t *testing.T) {
 		"created_ms": "1762178706789", "last_ms": "1762178796789",
 		"msg_count": "3", "stored": "3", "turns": "2", "turns_since_curation": "1", "gradient": `{"LastLayer":1}`,
 		"in_tokens": "1200", "out_tokens": "340", "cache_read_tokens": "900", "cache_write_tokens": "300",
+		"cost_micro_usd": "4321", "counterfactual_micro_usd": "9876",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("hash =\n%v\nwant\n%v", got, want)

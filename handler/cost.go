@@ -1,0 +1,53 @@
+package handler
+
+import (
+	"github.com/caddy-lore/caddy-lore/gradient"
+	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/pricing"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// turnCost is the cost accounting of one answered turn, in micro-dollars
+// (each figure computed exactly in nano-dollars, then rounded once).
+//
+// With P the model's price (pricing.For; unknown models at the Sonnet price),
+// u the upstream's usage of the turn and removed the gradient's estimate of
+// the tokens it took out of the client's history (gradient.Result.TokensRemoved):
+//
+//	actual         = u.in·P.in + u.cache_read·0.1·P.in + u.cache_write·1.25·P.in + u.out·P.out
+//	T              = u.in + u.cache_read + u.cache_write + removed    (the client's full request)
+//	new            = T                                    on the session's first turn, else
+//	                 min(T, estimate(messages the client added since its previous request))
+//	counterfactual = new·1.25·P.in + (T − new)·0.1·P.in + u.out·P.out
+//
+// i.e. without the gateway the client sends its whole history, and its own
+// prompt caching (a breakpoint on the last message) writes the new part and
+// reads the part it sent last turn. Output is the same either way. The saving
+// is counterfactual − actual; it is negative on turns where the gateway
+// rewrote a cached prefix (a layer change) and the client would have hit it.
+func turnCost(model string, u store.Usage, removed int, msgs []msg.Message, prevMessages, prevTurns int) (actual, counterfactual int64) {
+	p := pricing.For(model)
+	actualNano := p.Cost(pricing.Usage{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite: u.CacheWriteTokens})
+	total := u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens + int64(max(removed, 0))
+	fresh := total
+	if prevTurns > 0 {
+		prev := min(max(prevMessages, 0), len(msgs))
+		fresh = min(total, int64(gradient.EstimateMessages(msgs[prev:])))
+	}
+	cfNano := p.Cost(pricing.Usage{CacheWrite: fresh, CacheRead: total - fresh, Output: u.OutputTokens})
+	return pricing.Micro(actualNano), pricing.Micro(cfNano)
+}
+
+// BatchCost is the cost of a session's batched worker calls (at the batch
+// price, 0.5×) and of the same tokens at the standard price, in
+// micro-dollars: the counterfactual makes the same calls without batching.
+func BatchCost(usage map[string]store.BatchUsage) (actual, counterfactual int64) {
+	var a, c int64
+	for model, b := range usage {
+		p := pricing.For(model)
+		u := pricing.Usage{Input: b.InputTokens, Output: b.OutputTokens, CacheRead: b.CacheReadTokens, CacheWrite: b.CacheWriteTokens}
+		a += p.BatchCost(u)
+		c += p.Cost(u)
+	}
+	return pricing.Micro(a), pricing.Micro(c)
+}

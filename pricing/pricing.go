@@ -1,0 +1,113 @@
+// Package pricing is the model price table of lore's cost accounting.
+//
+// Prices are the Anthropic list prices in dollars per million tokens (source:
+// the models and pricing pages, as summarised in the project's API reference
+// §9). They are kept as integer nano-dollars per token ($1/MTok = 1,000
+// n$/token) so that every multiplier below is exact:
+//
+//	cache write (5m TTL) = 1.25 × input
+//	cache write (1h TTL) = 2 × input
+//	cache read           = 0.1 × input
+//	batch                = 0.5 × all of the above and output
+//
+// A model not in the table is priced as Default (the Sonnet price, $3 / $15).
+package pricing
+
+import "strings"
+
+// Price is a model's list price in nano-dollars per token (equivalently
+// milli-dollars per million tokens): Input 3000 is $3 per MTok.
+type Price struct {
+	Input  int64
+	Output int64
+}
+
+// Default prices unknown models: Sonnet, $3 / $15 per MTok.
+var Default = Price{Input: 3000, Output: 15000}
+
+// table maps model ids (without a date suffix) to their price.
+var table = map[string]Price{
+	"claude-opus-4":     {15000, 75000},
+	"claude-opus-4-1":   {15000, 75000},
+	"claude-sonnet-4":   {3000, 15000},
+	"claude-sonnet-4-5": {3000, 15000},
+	"claude-sonnet-4-6": {3000, 15000},
+	"claude-haiku-4-5":  {1000, 5000},
+	"claude-opus-4-5":   {5000, 25000},
+	"claude-opus-4-6":   {5000, 25000},
+	"claude-opus-4-7":   {5000, 25000},
+	"claude-opus-4-8":   {5000, 25000},
+	"claude-fable-5":    {10000, 50000},
+	"claude-mythos-5":   {10000, 50000},
+	"claude-sonnet-5":   {2000, 10000},
+	"claude-sonnet-5-5": {2000, 10000},
+	"claude-opus-5":     {5000, 25000},
+	"claude-opus-5-5":   {4000, 20000},
+	"claude-haiku-5-5":  {100, 500},
+}
+
+// Lookup returns the price of model and whether it is in the table (else
+// Default). A "-YYYYMMDD" date suffix and a "[1m]" suffix are ignored.
+func Lookup(model string) (Price, bool) {
+	m := strings.ToLower(strings.TrimSpace(model))
+	m = strings.TrimSuffix(m, "[1m]")
+	if p, ok := table[m]; ok {
+		return p, true
+	}
+	if i := strings.LastIndexByte(m, '-'); i > 0 && len(m)-i-1 == 8 && allDigits(m[i+1:]) {
+		if p, ok := table[m[:i]]; ok {
+			return p, true
+		}
+	}
+	return Default, false
+}
+
+// For is Lookup without the flag.
+func For(model string) Price {
+	p, _ := Lookup(model)
+	return p
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CacheWrite5m is the price of a token written to the 5-minute cache (1.25×).
+func (p Price) CacheWrite5m() int64 { return p.Input * 5 / 4 }
+
+// CacheWrite1h is the price of a token written to the 1-hour cache (2×).
+func (p Price) CacheWrite1h() int64 { return p.Input * 2 }
+
+// CacheRead is the price of a cache hit (0.1× input).
+func (p Price) CacheRead() int64 { return p.Input / 10 }
+
+// BatchCost is the nano-dollar cost of u through the Message Batches API:
+// half of Cost (rounded down to the nano-dollar).
+func (p Price) BatchCost(u Usage) int64 { return p.Cost(u) / 2 }
+
+// Usage is the token figures of one or more calls. Cache writes are priced
+// as 5-minute writes (lore's breakpoints use the default TTL).
+type Usage struct {
+	Input, Output, CacheRead, CacheWrite int64
+}
+
+// Cost is the nano-dollar cost of u at p.
+func (p Price) Cost(u Usage) int64 {
+	return u.Input*p.Input + u.Output*p.Output + u.CacheRead*p.CacheRead() + u.CacheWrite*p.CacheWrite5m()
+}
+
+// Micro rounds nano-dollars to micro-dollars (half away from zero).
+func Micro(nano int64) int64 {
+	if nano < 0 {
+		return -Micro(-nano)
+	}
+	return (nano + 500) / 1000
+}
+
+// Dollars converts micro-dollars to dollars.
+func Dollars(micro int64) float64 { return float64(micro) / 1e6 }

@@ -1,0 +1,82 @@
+package pricing
+
+import "testing"
+
+func TestLookup(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		want  Price
+		known bool
+	}{
+		{"claude-sonnet-4-5-20250929", Price{3000, 15000}, true},
+		{"claude-sonnet-4-5", Price{3000, 15000}, true},
+		{"claude-opus-4-20250514", Price{15000, 75000}, true},
+		{"claude-opus-4-1-20250805", Price{15000, 75000}, true},
+		{"claude-opus-4-7", Price{5000, 25000}, true},
+		{"claude-haiku-4-5-20251001", Price{1000, 5000}, true},
+		{"claude-sonnet-4-6[1m]", Price{3000, 15000}, true},
+		{"claude-sonnet-5", Price{2000, 10000}, true},
+		{"claude-opus-5-5", Price{4000, 20000}, true},
+		{"claude-haiku-5-5", Price{100, 500}, true},
+		{"claude-fable-5", Price{10000, 50000}, true},
+		{"gpt-4o", Default, false},
+		{"", Default, false},
+		{"claude-opus-4-2025", Default, false},
+	} {
+		got, known := Lookup(tc.model)
+		if got != tc.want || known != tc.known {
+			t.Errorf("Lookup(%q) = %v, %v; want %v, %v", tc.model, got, known, tc.want, tc.known)
+		}
+	}
+}
+
+func TestMultipliers(t *testing.T) {
+	for _, tc := range []struct {
+		p              Price
+		w5, w1h, read  int64
+		bIn, bOut, bW5 int64 // batch cost of one input, output, cache-write token
+	}{
+		{Price{3000, 15000}, 3750, 6000, 300, 1500, 7500, 1875},
+		{Price{15000, 75000}, 18750, 30000, 1500, 7500, 37500, 9375},
+		{Price{5000, 25000}, 6250, 10000, 500, 2500, 12500, 3125},
+		{Price{1000, 5000}, 1250, 2000, 100, 500, 2500, 625},
+		{Price{100, 500}, 125, 200, 10, 50, 250, 62},
+	} {
+		got := [6]int64{tc.p.CacheWrite5m(), tc.p.CacheWrite1h(), tc.p.CacheRead(),
+			tc.p.BatchCost(Usage{Input: 1}), tc.p.BatchCost(Usage{Output: 1}), tc.p.BatchCost(Usage{CacheWrite: 1})}
+		if got != [6]int64{tc.w5, tc.w1h, tc.read, tc.bIn, tc.bOut, tc.bW5} {
+			t.Errorf("%v: got %v", tc.p, got)
+		}
+	}
+}
+
+func TestCost(t *testing.T) {
+	sonnet := For("claude-sonnet-4-5")
+	for _, tc := range []struct {
+		p     Price
+		u     Usage
+		nano  int64
+		micro int64
+	}{
+		// 1M input tokens of Sonnet: $3.
+		{sonnet, Usage{Input: 1_000_000}, 3_000_000_000, 3_000_000},
+		// 100 in, 50 out, 1000 read, 200 write: 300000+750000+300000+750000.
+		{sonnet, Usage{100, 50, 1000, 200}, 2_100_000, 2100},
+		{For("claude-opus-4-7"), Usage{Input: 7, Output: 3, CacheRead: 11, CacheWrite: 13}, 35000 + 75000 + 5500 + 81250, 197},
+		{For("claude-haiku-5-5"), Usage{Input: 3, Output: 1}, 800, 1},
+		{For("claude-haiku-5-5"), Usage{Input: 4}, 400, 0},
+	} {
+		if got := tc.p.Cost(tc.u); got != tc.nano {
+			t.Errorf("%v.Cost(%v) = %d, want %d", tc.p, tc.u, got, tc.nano)
+		}
+		if got := Micro(tc.p.Cost(tc.u)); got != tc.micro {
+			t.Errorf("Micro = %d, want %d", got, tc.micro)
+		}
+	}
+	if got := sonnet.BatchCost(Usage{100, 50, 1000, 200}); got != 1_050_000 {
+		t.Errorf("BatchCost = %d", got)
+	}
+	if Micro(-1500) != -2 || Dollars(1_500_000) != 1.5 {
+		t.Error("Micro/Dollars")
+	}
+}
