@@ -71,7 +71,9 @@ func sdkClient(t *testing.T) anthropic.Client {
 	return anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKey), option.WithMaxRetries(0))
 }
 
-func sdkTurn(t *testing.T, c anthropic.Client, texts ...string) string {
+// sdkMessage runs one Claude-Code-like turn (long system prompt, three
+// tools) with the given alternating user/assistant texts.
+func sdkMessage(t *testing.T, c anthropic.Client, texts ...string) *anthropic.Message {
 	t.Helper()
 	var msgs []anthropic.MessageParam
 	for i, text := range texts {
@@ -92,7 +94,13 @@ func sdkTurn(t *testing.T, c anthropic.Client, texts ...string) string {
 	if err != nil {
 		t.Fatalf("turn through Caddy: %v", err)
 	}
-	return resp.Content[0].Text
+	return resp
+}
+
+// sdkTurn runs a turn and returns the answer's text.
+func sdkTurn(t *testing.T, c anthropic.Client, texts ...string) string {
+	t.Helper()
+	return sdkMessage(t, c, texts...).Content[0].Text
 }
 
 func TestIntegrationCaddyfileTurnsAndRoutes(t *testing.T) {

@@ -68,26 +68,7 @@ func readCounters(t *testing.T) counters {
 // usageTurn runs a turn and returns the usage the fake upstream reported.
 func usageTurn(t *testing.T, c anthropic.Client, texts ...string) anthropic.Usage {
 	t.Helper()
-	var msgs []anthropic.MessageParam
-	for i, text := range texts {
-		if i%2 == 0 {
-			msgs = append(msgs, anthropic.NewUserMessage(anthropic.NewTextBlock(text)))
-		} else {
-			msgs = append(msgs, anthropic.NewAssistantMessage(anthropic.NewTextBlock(text)))
-		}
-	}
-	tools := []anthropic.ToolUnionParam{}
-	for _, name := range []string{"bash", "read", "edit"} {
-		tools = append(tools, anthropic.ToolUnionParam{OfTool: &anthropic.ToolParam{Name: name, InputSchema: anthropic.ToolInputSchemaParam{}}})
-	}
-	resp, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{
-		Model: "claude-sonnet-4-5", MaxTokens: 256, Messages: msgs, Tools: tools,
-		System: []anthropic.TextBlockParam{{Text: itSystem}},
-	})
-	if err != nil {
-		t.Fatalf("turn: %v", err)
-	}
-	return resp.Usage
+	return sdkMessage(t, c, texts...).Usage
 }
 
 func TestIntegrationMetrics(t *testing.T) {
