@@ -28,8 +28,8 @@ func TestCompact(t *testing.T) {
 		t.Fatalf("Compact = %q, %v", summary, err)
 	}
 	reqs := e.requests()
-	if len(reqs) != 3 || in.q.len() != 0 {
-		t.Fatalf("%d requests, %d queued; want meta + distillation + compaction, nothing queued", len(reqs), in.q.len())
+	if len(reqs) != 3 || in.q.Len() != 0 {
+		t.Fatalf("%d requests, %d queued; want meta + distillation + compaction, nothing queued", len(reqs), in.q.Len())
 	}
 	sys, user := body(t, reqs[2])
 	wantUser := "## Lore Pre-computed Session Summaries\n\n" +

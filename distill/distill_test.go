@@ -26,8 +26,8 @@ func TestAfterTurnLayer2IsUrgent(t *testing.T) {
 	if err != nil || res != (Result{Rounds: 1, Segments: 1, Messages: 12, Distilled: 12}) {
 		t.Fatalf("AfterTurn(layer 2) = %+v, %v", res, err)
 	}
-	if in.q.len() != 0 || len(e.requests()) != 1 {
-		t.Fatalf("%d queued, %d upstream requests; want 0, 1", in.q.len(), len(e.requests()))
+	if in.q.Len() != 0 || len(e.requests()) != 1 {
+		t.Fatalf("%d queued, %d upstream requests; want 0, 1", in.q.Len(), len(e.requests()))
 	}
 	sys, user := body(t, e.requests()[0])
 	if sys != ObserverSystem || !strings.HasPrefix(user, "This is the beginning of the session") ||
@@ -66,15 +66,15 @@ func TestAfterTurnThreshold(t *testing.T) {
 	in := e.instance(t, auth.Credential{}, true)
 	e.add(t, "s1", 29, apiKey)
 	res, err := in.d.AfterTurn(ctx, "s1", 1)
-	if err != nil || res != (Result{}) || in.q.len() != 0 || e.guarded("s1") {
-		t.Fatalf("29 messages: %+v, %v, %d queued", res, err, in.q.len())
+	if err != nil || res != (Result{}) || in.q.Len() != 0 || e.guarded("s1") {
+		t.Fatalf("29 messages: %+v, %v, %d queued", res, err, in.q.Len())
 	}
 	e.add(t, "s1", 1, apiKey)
 	res, err = in.d.AfterTurn(ctx, "s1", 0)
 	if err != nil || res != (Result{Rounds: 1, Segments: 1, Messages: 30}) {
 		t.Fatalf("30 messages: %+v, %v", res, err)
 	}
-	calls, creds := in.q.take()
+	calls, creds := in.q.Take()
 	if len(calls) != 1 || calls[0].Kind != KindDistill || calls[0].Urgent || calls[0].SessionID != "s1" || creds[0] != apiKey {
 		t.Fatalf("queued %+v with %v", calls, creds)
 	}
@@ -196,7 +196,7 @@ func TestOutOfOrderResults(t *testing.T) {
 	if err != nil || res != (Result{Rounds: 1, Segments: 3, Messages: 65}) {
 		t.Fatalf("AfterTurn = %+v, %v", res, err)
 	}
-	calls, creds := in.q.take()
+	calls, creds := in.q.Take()
 	var spans [][2]int
 	for _, c := range calls {
 		r := refOf(t, c)
@@ -234,7 +234,7 @@ func TestHoleIsRedistilled(t *testing.T) {
 	if _, err := in.d.AfterTurn(ctx, "s1", 1); err != nil {
 		t.Fatal(err)
 	}
-	calls, creds := in.q.take()
+	calls, creds := in.q.Take()
 	in.w.Fail(ctx, calls[0], errors.New("batch row errored"))
 	in.deliver(t, calls[1], creds[1])
 	in.deliver(t, calls[2], creds[2])
@@ -331,8 +331,8 @@ func TestGuardConcurrentRuns(t *testing.T) {
 		}(ins[i%2])
 	}
 	wg.Wait()
-	if ran != 1 || busy != 15 || ins[0].q.len()+ins[1].q.len() != 2 {
-		t.Errorf("%d ran, %d busy, %d+%d queued; want 1, 15, 2 calls", ran, busy, ins[0].q.len(), ins[1].q.len())
+	if ran != 1 || busy != 15 || ins[0].q.Len()+ins[1].q.Len() != 2 {
+		t.Errorf("%d ran, %d busy, %d+%d queued; want 1, 15, 2 calls", ran, busy, ins[0].q.Len(), ins[1].q.Len())
 	}
 }
 
@@ -363,8 +363,8 @@ func TestDistillationCredentials(t *testing.T) {
 			t.Errorf("layer %d without any credential: %+v, %v", layer, res, err)
 		}
 	}
-	if len(e.requests()) != 2 || none.q.len() != 0 || e.guarded("anon") || e.undistilled(t, "anon") != 30 {
-		t.Errorf("%d requests, %d queued, guarded %v, %d undistilled", len(e.requests()), none.q.len(), e.guarded("anon"), e.undistilled(t, "anon"))
+	if len(e.requests()) != 2 || none.q.Len() != 0 || e.guarded("anon") || e.undistilled(t, "anon") != 30 {
+		t.Errorf("%d requests, %d queued, guarded %v, %d undistilled", len(e.requests()), none.q.Len(), e.guarded("anon"), e.undistilled(t, "anon"))
 	}
 }
 

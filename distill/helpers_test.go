@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/internal/llmtest"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -210,34 +212,7 @@ func (e *env) guarded(sid string) bool {
 }
 
 // queue records enqueued calls, as the batch queue would hold them.
-type queue struct {
-	mu    sync.Mutex
-	calls []llm.Call
-	creds []auth.Credential
-}
-
-func (q *queue) Enqueue(_ context.Context, c llm.Call, cred auth.Credential) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls = append(q.calls, c)
-	q.creds = append(q.creds, cred)
-	return nil
-}
-
-// take removes and returns the queued calls.
-func (q *queue) take() ([]llm.Call, []auth.Credential) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	c, cr := q.calls, q.creds
-	q.calls, q.creds = nil, nil
-	return c, cr
-}
-
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.calls)
-}
+type queue = llmtest.Queue
 
 // deliver runs one queued call as the batch queue would: with its snapshot
 // credential, then Apply (or Fail).
@@ -257,7 +232,7 @@ func (in *instance) drain(t *testing.T) int {
 	t.Helper()
 	n := 0
 	for {
-		calls, creds := in.q.take()
+		calls, creds := in.q.Take()
 		if len(calls) == 0 {
 			return n
 		}

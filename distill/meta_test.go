@@ -108,9 +108,9 @@ func TestSkipMetaGate(t *testing.T) {
 	if _, err := in.d.AfterTurn(ctx, "s1", 1); err != nil {
 		t.Fatal(err)
 	}
-	calls, creds := in.q.take()
+	calls, creds := in.q.Take()
 	in.deliver(t, calls[0], creds[0])
-	calls, creds = in.q.take()
+	calls, creds = in.q.Take()
 	if len(calls) != 1 || calls[0].Kind != KindMeta || calls[0].Urgent || creds[0] != apiKey {
 		t.Fatalf("after the last result on a cold cache: queued %+v", calls)
 	}
@@ -148,7 +148,7 @@ func TestStaleMetaDropped(t *testing.T) {
 	if _, err := in.d.Idle(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	calls, creds := in.q.take()
+	calls, creds := in.q.Take()
 	// Another meta folded the rows meanwhile.
 	if ok, err := e.st.ReplaceWithMeta(ctx, "s1", store.DistillRow{ID: "other", Generation: 1, Observations: "- other", Last: 49},
 		[]string{"seed0", "seed1", "seed2", "seed3", "seed4", "seed5", "seed6", "seed7", "seed8", "seed9"}); !ok || err != nil {

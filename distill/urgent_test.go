@@ -48,7 +48,7 @@ func TestUrgentRunBesideBatchedRun(t *testing.T) {
 	if err != nil || res != (Result{Rounds: 1, Segments: 3, Messages: 65}) {
 		t.Fatalf("background AfterTurn = %+v, %v", res, err)
 	}
-	held, creds := in.q.take() // the batch holds them until the test says so
+	held, creds := in.q.Take() // the batch holds them until the test says so
 	if len(held) != 3 || !e.guarded("s1") || len(e.requests()) != 0 {
 		t.Fatalf("%d calls held, guarded %v, %d requests", len(held), e.guarded("s1"), len(e.requests()))
 	}
@@ -60,8 +60,8 @@ func TestUrgentRunBesideBatchedRun(t *testing.T) {
 	}
 	const want = "0-29:0:- distilled 30 messages|30-59:0:- distilled 30 messages|60-69:0:- distilled 10 messages"
 	if got := e.rowSpans(t, "s1"); got != want || e.mark(t, "s1") != 70 || e.undistilled(t, "s1") != 0 ||
-		in.q.len() != 0 || len(e.requests()) != 3 {
-		t.Fatalf("after the urgent run: rows %s, mark %d, %d queued, %d requests", got, e.mark(t, "s1"), in.q.len(), len(e.requests()))
+		in.q.Len() != 0 || len(e.requests()) != 3 {
+		t.Fatalf("after the urgent run: rows %s, mark %d, %d queued, %d requests", got, e.mark(t, "s1"), in.q.Len(), len(e.requests()))
 	}
 	before := e.rows(t, "s1")
 	// The batched calls still hold the guard: background runs wait.
@@ -110,7 +110,7 @@ func TestUrgentRunExcludesUrgentRuns(t *testing.T) {
 	if _, err := in.d.AfterTurn(ctx, "s1", 1); err != nil {
 		t.Fatal(err)
 	}
-	held, creds := in.q.take()
+	held, creds := in.q.Take()
 	if len(held) != 3 || refOf(t, held[2]).First != 60 || refOf(t, held[2]).Last != 64 {
 		t.Fatalf("held %d calls", len(held))
 	}
@@ -182,8 +182,8 @@ func TestUrgentRunExcludesUrgentRuns(t *testing.T) {
 	if got := e.rowSpans(t, "s1"); got != want || e.mark(t, "s1") != 70 || e.undistilled(t, "s1") != 0 || e.guarded("s1") {
 		t.Errorf("rows %s, mark %d, undistilled %d, guarded %v", got, e.mark(t, "s1"), e.undistilled(t, "s1"), e.guarded("s1"))
 	}
-	if in.q.len() != 0 {
-		t.Errorf("%d calls queued", in.q.len())
+	if in.q.Len() != 0 {
+		t.Errorf("%d calls queued", in.q.Len())
 	}
 }
 
@@ -197,7 +197,7 @@ func TestUrgentMetaBesideBatchedMeta(t *testing.T) {
 	if res, err := in.d.Idle(ctx, "s1"); err != nil || res != (Result{Meta: true}) {
 		t.Fatalf("Idle = %+v, %v", res, err)
 	}
-	held, creds := in.q.take()
+	held, creds := in.q.Take()
 	if len(held) != 1 || held[0].Kind != KindMeta || !e.guarded("s1") {
 		t.Fatalf("held %+v", held)
 	}
@@ -229,7 +229,7 @@ func TestUrgentMetaBesideBatchedMeta(t *testing.T) {
 		}
 		ids[r.ID] = true
 	}
-	if in.q.len() != 0 || len(e.requests()) != 3 {
-		t.Errorf("%d queued, %d requests; want 0, 3", in.q.len(), len(e.requests()))
+	if in.q.Len() != 0 || len(e.requests()) != 3 {
+		t.Errorf("%d queued, %d requests; want 0, 3", in.q.Len(), len(e.requests()))
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/internal/llmtest"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -263,7 +265,7 @@ func (e *distillEnv) drain(t *testing.T) []llm.Call {
 	ctx := context.Background()
 	var all []llm.Call
 	for {
-		calls, creds := e.q.take()
+		calls, creds := e.q.Take()
 		if len(calls) == 0 {
 			return all
 		}
@@ -293,30 +295,4 @@ func (e *distillEnv) messageRequests() []fakeupstream.Request {
 }
 
 // queue records enqueued calls, as the batch queue would hold them.
-type queue struct {
-	mu    sync.Mutex
-	calls []llm.Call
-	creds []auth.Credential
-}
-
-func (q *queue) Enqueue(_ context.Context, c llm.Call, cred auth.Credential) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.calls = append(q.calls, c)
-	q.creds = append(q.creds, cred)
-	return nil
-}
-
-func (q *queue) take() ([]llm.Call, []auth.Credential) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	c, cr := q.calls, q.creds
-	q.calls, q.creds = nil, nil
-	return c, cr
-}
-
-func (q *queue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.calls)
-}
+type queue = llmtest.Queue

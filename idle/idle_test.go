@@ -297,7 +297,7 @@ func TestIdleDistillsBelowMinimum(t *testing.T) {
 	}
 	newScheduler(t, e.st, e.clk, e.work, nil)
 	e.clk.Advance(timeout)
-	waitFor(t, "the idle distillation to be queued", func() bool { return e.q.len() == 1 })
+	waitFor(t, "the idle distillation to be queued", func() bool { return e.q.Len() == 1 })
 	calls := e.drain(t)
 	if len(calls) != 1 || calls[0].Kind != distill.KindDistill || calls[0].Urgent {
 		t.Fatalf("queued calls = %+v, want one non-urgent distill call", calls)
@@ -406,7 +406,7 @@ func TestIdleRetriesWhileDistillationInFlight(t *testing.T) {
 	if !errors.Is(results[0], ErrRetry) {
 		t.Fatalf("idle work with the guard held returned %v, want ErrRetry", results[0])
 	}
-	if n := e.q.len(); n != 1 {
+	if n := e.q.Len(); n != 1 {
 		t.Fatalf("%d calls queued while the guard is held, want only the post-turn one", n)
 	}
 	e.drain(t) // the batch of the post-turn run comes back
@@ -414,7 +414,7 @@ func TestIdleRetriesWhileDistillationInFlight(t *testing.T) {
 		t.Fatalf("watermark %d", mark)
 	}
 	e.clk.Advance(s.Interval())
-	waitFor(t, "the retried idle distillation", func() bool { return e.q.len() == 1 })
+	waitFor(t, "the retried idle distillation", func() bool { return e.q.Len() == 1 })
 	e.drain(t)
 	mu.Lock()
 	if len(results) != 2 || results[1] != nil {
