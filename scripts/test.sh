@@ -14,6 +14,14 @@ ROOT="$PWD"
 LOG_DIR="${LORE_TEST_LOGS:-$(mktemp -d /tmp/lore-test.XXXXXX)}"
 mkdir -p "$LOG_DIR"
 say() { echo "test: $*"; }
+# failures LOG prints each failing test's own t.Log/t.Fatal lines (they come
+# before its "--- FAIL" line) and any panic, so a CI log says why.
+failures() {
+	awk '/^=== (RUN|CONT)/ { cur = $3 }
+		/^[ \t]+[A-Za-z0-9_]+_test\.go:[0-9]+: / { buf[cur] = buf[cur] $0 "\n" }
+		/--- FAIL: / { name = $3; printf "%s\n%s", $0, buf[name] }
+		/^panic:/ { p = 40 } p > 0 { print; p-- }' "$1" | head -300 || true
+}
 
 BUILD=FAIL UNIT=FAIL E2E=not-run
 say "building bin/caddy"
@@ -22,9 +30,7 @@ scripts/build.sh && BUILD=ok
 say "go test -race -count=1 ./...   (log: $LOG_DIR/unit.log)"
 if go test -race -count=1 -v ./... >"$LOG_DIR/unit.log" 2>&1; then UNIT=ok; fi
 grep -E '^(ok|FAIL|---|panic:)|^\s+--- FAIL' "$LOG_DIR/unit.log" | grep -v -- '--- PASS' | grep -v -- '--- SKIP' || true
-if [[ $UNIT != ok ]]; then # the failing tests' own output, so a CI log says why
-	grep -E -A20 -- '--- FAIL|^panic:' "$LOG_DIR/unit.log" | head -200 || true
-fi
+[[ $UNIT != ok ]] && failures "$LOG_DIR/unit.log"
 
 if [[ $BUILD == ok ]]; then
 	say "LORE_E2E=1 go test -count=1 -p 1 ./e2e/ -v   (log: $LOG_DIR/e2e.log)"
@@ -32,6 +38,7 @@ if [[ $BUILD == ok ]]; then
 	if LORE_E2E=1 LORE_CADDY_BIN="$ROOT/bin/caddy" go test -count=1 -p 1 -timeout 20m ./e2e/ -v 2>&1 | tee "$LOG_DIR/e2e.log" |
 		grep -E '^(=== RUN|--- |ok|FAIL|PASS|e2e:)|^\s+--- '; then :; fi
 	grep -qE '^ok\s' "$LOG_DIR/e2e.log" && ! grep -qE '^(FAIL|--- FAIL)' "$LOG_DIR/e2e.log" && E2E=ok
+	[[ $E2E != ok ]] && failures "$LOG_DIR/e2e.log"
 else
 	say "bin/caddy did not build: end-to-end tests not run"
 fi
