@@ -20,31 +20,104 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// benchSession is a Claude-Code-shaped request with n messages: tool calls
-// whose results are real source text (~2 KB each, varied so nothing dedups).
-func benchSession(n int) []byte {
+// benchConversation renders a Claude-Code-shaped conversation: a prompt, then
+// tool calls whose results are real source text (~2 KB each, varied so
+// nothing dedups). Messages are rendered once and kept, so a body of any
+// length can be assembled.
+type benchConversation struct {
+	id     int
+	src    []byte
+	msgs   []string
+	prefix []byte // msgs joined with commas, up to ...
+	joined []int  // ... joined[i]: end of message i in prefix
+}
+
+func newBenchConversation(id int) *benchConversation {
 	src, err := os.ReadFile("turn.go")
 	if err != nil {
 		panic(err)
 	}
-	var msgs []string
-	for i := 0; i < n; i++ {
+	return &benchConversation{id: id, src: src}
+}
+
+func (c *benchConversation) message(i int) string {
+	for len(c.msgs) <= i {
+		j := len(c.msgs)
+		var m string
 		switch {
-		case i == 0:
-			msgs = append(msgs, `{"role":"user","content":"Fix the failing tests in the repo."}`)
-		case i%2 == 1:
-			msgs = append(msgs, fmt.Sprintf(`{"role":"assistant","content":[{"type":"text","text":"Reading file %d."},{"type":"tool_use","id":"toolu_%06d","name":"Read","input":{"file_path":"/repo/f%d.go"}}]}`, i, i, i))
+		case j == 0:
+			m = fmt.Sprintf(`{"role":"user","content":"Fix the failing tests in the repo (conversation %d)."}`, c.id)
+		case j%2 == 1:
+			m = fmt.Sprintf(`{"role":"assistant","content":[{"type":"text","text":"Reading file %d."},{"type":"tool_use","id":"toolu_%06d","name":"Read","input":{"file_path":"/repo/f%d.go"}}]}`, j, j, j)
 		default:
-			off := (i * 131) % (len(src) - 2048)
-			out, _ := json.Marshal(fmt.Sprintf("// file %d\n", i) + string(src[off:off+2048]))
-			msgs = append(msgs, fmt.Sprintf(`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_%06d","content":%s}]}`, i-1, out))
+			off := (j * 131) % (len(c.src) - 2048)
+			out, _ := json.Marshal(fmt.Sprintf("// file %d\n", j) + string(c.src[off:off+2048]))
+			m = fmt.Sprintf(`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_%06d","content":%s}]}`, j-1, out)
 		}
+		c.msgs = append(c.msgs, m)
 	}
-	if n%2 == 0 { // end on a user message
-		msgs = append(msgs, `{"role":"user","content":"continue"}`)
+	return c.msgs[i]
+}
+
+var benchSystem, _ = json.Marshal("You are Claude Code. " + strings.Repeat("Follow the project's conventions. ", 300))
+
+// benchHead is every field of the bench requests before the messages.
+var benchHead = `{"model":"claude-sonnet-4-5","max_tokens":32000,"system":` + string(benchSystem) +
+	`,"tools":[{"name":"Read","input_schema":{"type":"object"}},{"name":"Bash","input_schema":{"type":"object"}},{"name":"Edit","input_schema":{"type":"object"}}],"messages":[`
+
+// body is the request of a turn that sends the first count messages. As
+// Claude Code does, the newest message carries the cache breakpoint, so the
+// previous turn's last message changes (loses its marker) on the next turn.
+func (c *benchConversation) body(count int) []byte {
+	for len(c.joined) < count-1 { // messages before the last, comma-separated
+		if len(c.joined) > 0 {
+			c.prefix = append(c.prefix, ',')
+		}
+		c.prefix = append(c.prefix, c.message(len(c.joined))...)
+		c.joined = append(c.joined, len(c.prefix))
 	}
-	sys, _ := json.Marshal("You are Claude Code. " + strings.Repeat("Follow the project's conventions. ", 300))
-	return []byte(fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":32000,"system":%s,"tools":[{"name":"Read","input_schema":{"type":"object"}},{"name":"Bash","input_schema":{"type":"object"}},{"name":"Edit","input_schema":{"type":"object"}}],"messages":[%s]}`, sys, strings.Join(msgs, ",")))
+	prefix := c.prefix[:0]
+	if count > 1 {
+		prefix = c.prefix[:c.joined[count-2]]
+	}
+	last := c.message(count - 1)
+	if strings.HasSuffix(last, "}]}") {
+		last = last[:len(last)-3] + `,"cache_control":{"type":"ephemeral"}}]}`
+	}
+	out := make([]byte, 0, len(benchHead)+len(prefix)+len(last)+8)
+	out = append(append(out, benchHead...), prefix...)
+	if count > 1 {
+		out = append(out, ',')
+	}
+	return append(append(out, last...), "]}"...)
+}
+
+// benchTurns walks conversations the way a client does: every turn resends
+// the previous turn's messages plus the assistant's tool call and its
+// result. To stay near n messages it starts a new conversation (a new
+// lineage) after growing from n−w to n+w; that conversation's first turn
+// creates its session and is not timed.
+type benchTurns struct {
+	n, w  int
+	conv  *benchConversation
+	count int
+}
+
+func newBenchTurns(n int) *benchTurns { return &benchTurns{n: n, w: max(n/10, 10)} }
+
+// next returns the next turn's body and whether it starts a conversation.
+func (t *benchTurns) next() ([]byte, bool) {
+	if t.conv == nil || t.count+2 > t.n+t.w {
+		id := 0
+		if t.conv != nil {
+			id = t.conv.id + 1
+		}
+		t.conv = newBenchConversation(id)
+		t.count = (t.n-t.w)/2*2 + 1 // odd: ends on a tool result
+		return t.conv.body(t.count), true
+	}
+	t.count += 2
+	return t.conv.body(t.count), false
 }
 
 // stubUpstream answers every Messages call at once with a fixed reply, so the
@@ -75,40 +148,62 @@ func benchStore(b *testing.B) *store.Store {
 
 // BenchmarkTurn is one steady-state conversation turn through the handler:
 // parse, decode, session lookup, gradient, encode, forward, relay, and the
-// deferred Redis commit (waited for, so it is counted). Direct is the same
-// request straight to the stub: the difference is what the gateway adds.
+// deferred Redis commit (waited for, so it is counted). Every timed turn is
+// the next turn of a growing conversation (see benchTurns), so whatever the
+// handler reuses from the previous turn is measured as a client would see
+// it. Direct sends the same sequence of bodies straight to the stub: the
+// difference is what the gateway adds.
 func BenchmarkTurn(b *testing.B) {
 	up := stubUpstream(b)
 	u, _ := url.Parse(up.URL)
 	keys, _ := auth.NewKeyring(secret)
 	for _, n := range []int{100, 1000, 5000} {
-		body := benchSession(n)
-		h := New(Config{Upstream: u, OpenAIUpstream: u, MaxBody: 64 << 20, Retention: time.Hour,
-			Store: benchStore(b), Keys: keys, Logger: zap.NewNop()})
-		serve := func(target string, handler http.Handler) {
-			req := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
-			req.Header.Set("x-api-key", keyA)
-			rec := httptest.NewRecorder()
-			handler.ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		size := len(newBenchConversation(0).body(n + 1))
+		// cold turns decode every message as if each were the
+		// conversation's first turn on this instance.
+		for _, mode := range []struct {
+			name  string
+			cache int64
+		}{{"gateway", 0}, {"gateway-cold", -1}} {
+			h := New(Config{Upstream: u, OpenAIUpstream: u, MaxBody: 64 << 20, Retention: time.Hour,
+				Store: benchStore(b), Keys: keys, Logger: zap.NewNop(), DecodeCacheBytes: mode.cache})
+			gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = h.ServeHTTP(w, r, nextHandler{http.NotFoundHandler()})
+				h.bgWG.Wait()
+			})
+			serve := func(b *testing.B, body []byte) {
+				req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
+				req.Header.Set("x-api-key", keyA)
+				rec := httptest.NewRecorder()
+				gateway.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+				}
 			}
+			b.Run(fmt.Sprintf("%s/messages=%d/bytes=%d", mode.name, n, size), func(b *testing.B) {
+				turns := newBenchTurns(n)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					body, first := turns.next()
+					if first {
+						serve(b, body) // creates the session
+						body, _ = turns.next()
+					}
+					b.StartTimer()
+					serve(b, body)
+				}
+			})
+			h.Close()
 		}
-		gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_ = h.ServeHTTP(w, r, nextHandler{http.NotFoundHandler()})
-			h.bgWG.Wait()
-		})
-		serve("/v1/messages", gateway) // first turn creates the session
-		b.Run(fmt.Sprintf("gateway/messages=%d/bytes=%d", n, len(body)), func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				serve("/v1/messages", gateway)
-			}
-		})
 		b.Run(fmt.Sprintf("direct/messages=%d", n), func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
+			turns := newBenchTurns(n)
+			b.SetBytes(int64(size))
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				body, _ := turns.next()
+				b.StartTimer()
 				resp, err := http.Post(up.URL+"/v1/messages", "application/json", bytes.NewReader(body))
 				if err != nil {
 					b.Fatal(err)
@@ -117,6 +212,5 @@ func BenchmarkTurn(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
-		h.Close()
 	}
 }

@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
 )
 
 // defaultAnthropicVersion is sent when the client sent none.
@@ -32,22 +32,31 @@ var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 
 // newUpstreamRequest builds the upstream request for r: same method, path and
 // query under base, the forwarded headers, and cred in the flavor's form.
-func newUpstreamRequest(ctx context.Context, r *http.Request, base *url.URL, body []byte, cred auth.Credential, fl flavor) (*http.Request, error) {
+func newUpstreamRequest(ctx context.Context, r *http.Request, base *url.URL, body translate.Body, cred auth.Credential, fl flavor) (*http.Request, error) {
 	u := *base
 	u.Path = strings.TrimRight(base.Path, "/") + r.URL.Path
 	u.RawPath = ""
 	u.RawQuery = r.URL.RawQuery
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	} else if r.Body != nil && r.Body != http.NoBody {
+	switch {
+	case body != nil && body.Len() == 0:
+		rd = http.NoBody
+	case body != nil:
+		rd = body.Reader()
+	case r.Body != nil && r.Body != http.NoBody:
 		rd = r.Body
 	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, u.String(), rd)
 	if err != nil {
 		return nil, err
 	}
-	if body == nil && rd != nil {
+	switch {
+	case body != nil && body.Len() > 0:
+		// A rebuilt body is sent from the slices it is made of, without
+		// joining them; GetBody lets the transport replay it.
+		out.ContentLength = int64(body.Len())
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body.Reader()), nil }
+	case body == nil && rd != nil:
 		out.ContentLength = r.ContentLength
 	}
 	copyForwardedHeaders(out.Header, r.Header)

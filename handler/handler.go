@@ -38,10 +38,16 @@ type Config struct {
 	Transport http.RoundTripper
 	// Observer receives metrics events; nil records nothing.
 	Observer Observer
+	// DecodeCacheBytes bounds the memory kept for recent conversations'
+	// decoded messages, so that a turn decodes only what its client added
+	// since the previous one (see parseMessages); 0 means 64 MiB, a negative
+	// value turns the cache off.
+	DecodeCacheBytes int64
 }
 
 // Handler serves the gateway's routes. Safe for concurrent use; it holds no
-// per-session state (that lives in Redis).
+// per-session state (that lives in Redis), only a bounded cache of recent
+// conversations' decoded messages that any instance may lack.
 type Handler struct {
 	cfg       Config
 	log       *zap.Logger
@@ -50,6 +56,7 @@ type Handler struct {
 	now       func() time.Time
 
 	pending  pendingCommits
+	decoded  *decodedCache   // nil when off
 	bgCtx    context.Context // post-answer work (commits); canceled by Close
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -67,6 +74,12 @@ func New(cfg Config) *Handler {
 	}
 	if h.transport == nil {
 		h.transport = NewTransport()
+	}
+	switch {
+	case cfg.DecodeCacheBytes == 0:
+		h.decoded = newDecodedCache(defaultDecodeCacheBytes, decodeCacheEntries)
+	case cfg.DecodeCacheBytes > 0:
+		h.decoded = newDecodedCache(int(cfg.DecodeCacheBytes), decodeCacheEntries)
 	}
 	return h
 }

@@ -76,7 +76,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 // serveUtilityChat forwards an untransformed utility call in the egress's
 // format and answers through it; nothing is stored.
 func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, internal []byte, cred auth.Credential, eg egress) {
-	body, err := eg.body(internal)
+	body, err := upstreamBody(eg, translate.BodyOf(internal))
 	if err != nil {
 		writeError(w, eg.flavor, http.StatusInternalServerError, "the gateway could not prepare this request")
 		return
@@ -119,7 +119,6 @@ func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
 	return egress{
 		flavor: openAIFlavor,
 		base:   h.cfg.Upstream,
-		body:   func(b []byte) ([]byte, error) { return b, nil },
 		relayError: func(w http.ResponseWriter, resp *http.Response) {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
 			copyResponseHeaders(w.Header(), resp.Header)

@@ -36,7 +36,7 @@ type Distiller interface {
 type plan struct {
 	state  gradient.State
 	result gradient.Result
-	body   []byte
+	body   translate.Body
 }
 
 // loadState decodes the session's gradient state and applies idle resume:
@@ -86,31 +86,42 @@ func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.R
 		fixed++
 	}
 	system, out := gradient.ApplyCacheBreakpoints(req.System, p.result.Messages, fixed)
-	encoded, err := encodeMessages(out, len(req.Messages))
+	elements, err := messageElements(out)
 	if err != nil {
 		return nil, err
 	}
-	fields := map[string][]byte{"messages": encoded}
+	fields := map[string][]byte{}
 	if len(bytes.TrimSpace(system)) > 0 && !bytes.Equal(system, req.System) {
 		fields["system"] = system
 	}
-	p.body, err = translate.ReplaceFields(req.Body, fields)
+	p.body, err = req.Rebuild(elements, fields)
 	return p, err
 }
 
-func encodeMessages(msgs []msg.Message, sizeHint int) ([]byte, error) {
-	out := make([]byte, 0, sizeHint+1024)
-	out = append(out, '[')
+// upstreamBody is the pipeline's Messages body as the egress sends it.
+func upstreamBody(eg egress, body translate.Body) (translate.Body, error) {
+	if eg.body == nil {
+		return body, nil
+	}
+	out, err := eg.body(body.Bytes())
+	if out == nil {
+		out = []byte{} // never nil: a nil body would forward the client's
+	}
+	return translate.BodyOf(out), err
+}
+
+// messageElements returns each message's JSON for the upstream body: the
+// client's own bytes for an unchanged message (not copied: the rebuilt body
+// refers to them), a new encoding for a changed one.
+func messageElements(msgs []msg.Message) ([][]byte, error) {
+	out := make([][]byte, len(msgs))
 	for i := range msgs {
-		if i > 0 {
-			out = append(out, ',')
-		}
 		var err error
-		if out, err = msg.AppendJSON(out, &msgs[i]); err != nil {
+		if out[i], err = msg.JSON(&msgs[i]); err != nil {
 			return nil, err
 		}
 	}
-	return append(out, ']'), nil
+	return out, nil
 }
 
 // isOverflow reports whether an upstream answer says the prompt did not fit

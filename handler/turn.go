@@ -29,15 +29,14 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, err := translate.ParseRequest(body)
+	cred := auth.Extract(r.Header)
+	// Messages that do not decode are the upstream's to reject, in its own
+	// words: forward them untouched and store nothing.
+	req, msgs, decodeErr, err := h.parseMessages(body, cred)
 	if err != nil {
 		writeError(w, anthropicFlavor, http.StatusBadRequest, "Invalid JSON body: the request body must be a JSON object")
 		return
 	}
-	cred := auth.Extract(r.Header)
-	// Messages that do not decode are the upstream's to reject, in its own
-	// words: forward them untouched and store nothing.
-	msgs, decodeErr := msg.Decode(req.Messages)
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
@@ -59,7 +58,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 	}
 	size := 64 << 10
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1
+		// ReadFrom grows the buffer (doubling it, a copy of the body)
+		// unless MinRead bytes are free when it looks for the end.
+		size = int(r.ContentLength) + bytes.MinRead
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
@@ -84,7 +85,7 @@ func tooLargeMessage(limit int64) string {
 // forwardUnchanged sends a Messages request upstream byte for byte with the
 // caller's credential and relays the answer; nothing is stored.
 func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential) {
-	req, err := newUpstreamRequest(r.Context(), r, h.cfg.Upstream, body, cred, anthropicFlavor)
+	req, err := newUpstreamRequest(r.Context(), r, h.cfg.Upstream, translate.BodyOf(body), cred, anthropicFlavor)
 	if err != nil {
 		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
 		return
@@ -104,7 +105,8 @@ type egress struct {
 	flavor flavor   // error shape of gateway-made errors
 	base   *url.URL // upstream base URL
 	openAI bool     // the upstream speaks OpenAI chat completions (credential as Bearer)
-	// body turns the pipeline's Messages body into the upstream body.
+	// body turns the pipeline's Messages body into the upstream body; nil
+	// sends it as it is.
 	body func(messagesBody []byte) ([]byte, error)
 	// relayError, stream and json answer the client; stream and json return
 	// the reply to store, nil when it is incomplete or unreadable. They call
@@ -121,7 +123,6 @@ func (h *Handler) anthropicEgress() egress {
 	return egress{
 		flavor:     anthropicFlavor,
 		base:       h.cfg.Upstream,
-		body:       func(b []byte) ([]byte, error) { return b, nil },
 		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
 		stream:     h.streamTurn,
 		json:       h.jsonTurn,
@@ -209,7 +210,7 @@ const distillThreshold = 30
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	p, err := h.transform(st, r, req, msgs, h.rows(r.Context(), sess))
 	if err == nil {
-		p.body, err = eg.body(p.body)
+		p.body, err = upstreamBody(eg, p.body)
 	}
 	if err != nil {
 		h.log.Error("transforming the turn failed", zap.Error(err))
@@ -235,7 +236,7 @@ func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.
 }
 
 // sendTurn forwards the planned body upstream.
-func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body []byte, cred auth.Credential, eg egress) *http.Response {
+func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body translate.Body, cred auth.Credential, eg egress) *http.Response {
 	upFlavor := anthropicFlavor // decides how the credential is presented
 	if eg.openAI {
 		upFlavor = openAIFlavor

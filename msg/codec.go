@@ -13,22 +13,14 @@ import (
 // keep their raw bytes (sub-slices of raw, not copies), ids are assigned by
 // position, and only the fields the pipeline reads are decoded.
 func Decode(raw json.RawMessage) ([]Message, error) {
-	out := make([]Message, 0, 16)
-	_, err := jsonscan.Array(raw, 0, func(start int) (int, error) {
-		m, end, err := decodeMessageAt(raw, start, len(out))
-		if err != nil {
-			return -1, fmt.Errorf("messages[%d]: %w", len(out), err)
-		}
-		out = append(out, m)
-		return end, nil
-	})
+	d, _, err := DecodeArray(raw, 0, nil)
 	if err != nil {
 		if errors.Is(err, jsonscan.ErrSyntax) && !strings.HasPrefix(err.Error(), "messages[") {
 			return nil, fmt.Errorf("messages: %w", err)
 		}
 		return nil, err
 	}
-	return out, nil
+	return d.Messages, nil
 }
 
 // DecodeMessage parses one message at the given position.
@@ -194,6 +186,8 @@ func decodeBlockAt(b []byte, s int) (Block, int, error) {
 	}
 	if blk.Type != TypeToolResult {
 		blk.OutputRaw, blk.IsError = nil, false
+	} else if blk.OutputRaw != nil {
+		blk.rawOutputLen = blk.OutputLen() + 1
 	}
 	return blk, end, nil
 }
@@ -265,6 +259,15 @@ func AppendJSON(dst []byte, m *Message) ([]byte, error) {
 		}
 	}
 	return append(dst, "]}"...), nil
+}
+
+// JSON returns the Anthropic JSON of m: an unmodified message's original
+// bytes themselves (not a copy: read-only), else a new encoding.
+func JSON(m *Message) ([]byte, error) {
+	if !m.modified() && len(m.Raw) > 0 {
+		return m.Raw, nil
+	}
+	return AppendJSON(nil, m)
 }
 
 // role is the role to send: the wire role when it is not user/assistant.

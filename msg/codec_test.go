@@ -147,3 +147,32 @@ func TestIDIgnoresCacheControl(t *testing.T) {
 		t.Fatal("text mentioning cache_control must not be stripped")
 	}
 }
+
+// A decoded tool output's length is measured once, at decoding, and equals
+// what OutputLen computes from the raw content.
+func TestDecodedOutputLen(t *testing.T) {
+	msgs, err := Decode(json.RawMessage(`[{"role":"user","content":[
+		{"type":"tool_result","tool_use_id":"a","content":"x\n\"y\""},
+		{"type":"tool_result","tool_use_id":"b","content":[{"type":"text","text":"l1"},{"type":"image","source":{}},{"type":"text","text":"l2"}]},
+		{"type":"tool_result","tool_use_id":"c","content":""},
+		{"type":"tool_result","tool_use_id":"d"}]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{5, 5, 0, 0} {
+		b := &msgs[0].Blocks[i]
+		if i < 3 && b.rawOutputLen != want+1 {
+			t.Errorf("block %d: measured %d, want %d", i, b.rawOutputLen-1, want)
+		}
+		fresh := Block{Type: b.Type, OutputRaw: b.OutputRaw}
+		if b.OutputLen() != want || fresh.OutputLen() != want {
+			t.Errorf("block %d: OutputLen %d, unmeasured %d, want %d", i, b.OutputLen(), fresh.OutputLen(), want)
+		}
+	}
+	// A transform's text wins over the measured raw length.
+	b := msgs[0].Blocks[0]
+	b.Output, b.Modified = "replaced", true
+	if b.OutputLen() != len("replaced") {
+		t.Fatal("OutputLen of a rewritten block")
+	}
+}

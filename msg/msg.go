@@ -51,6 +51,11 @@ type Block struct {
 	IsError   bool            // tool_result is_error
 	Raw       json.RawMessage // original JSON of the block
 	Modified  bool
+	// rawOutputLen is OutputLen of OutputRaw plus one, measured when the
+	// block is decoded (0: not measured): estimates read it every turn for
+	// every tool output of the history, and a decoded block is reused from
+	// turn to turn (DecodeArray). Only decoding sets OutputRaw.
+	rawOutputLen int
 }
 
 // Message is one conversation message.
@@ -183,6 +188,9 @@ func (b *Block) OutputLen() int {
 	raw := b.OutputRaw
 	if len(raw) == 0 || b.Output != "" {
 		return len(b.Output)
+	}
+	if b.rawOutputLen > 0 {
+		return b.rawOutputLen - 1
 	}
 	if raw[0] == '"' {
 		return max(len(raw)-2-bytes.Count(raw, []byte{'\\'}), 0)

@@ -180,7 +180,7 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 				if gb.OutputText() != wb.Output {
 					t.Fatalf("%q block %d.%d: output %q want %q", s, i, j, gb.OutputText(), wb.Output)
 				}
-				gb.Output, gb.OutputRaw, wb.Output = "", nil, ""
+				gb.Output, gb.OutputRaw, gb.rawOutputLen, wb.Output = "", nil, 0, ""
 				wb.Raw, gb.Raw = nil, nil
 				if string(wb.Input) == string(gb.Input) {
 					wb.Input, gb.Input = nil, nil

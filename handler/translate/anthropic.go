@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
@@ -24,6 +26,7 @@ type Request struct {
 	MessageCount    int
 	MetadataUserID  string
 	Body            []byte
+	fields          []field // every top-level field, for Rebuild
 }
 
 // ErrInvalidJSON is returned for a body that is not a JSON object.
@@ -34,10 +37,30 @@ var ErrInvalidJSON = errors.New("invalid JSON body")
 // megabytes). It fails only when the body is not a JSON object; field-level
 // validation is the upstream's job, so its error messages reach the client
 // unchanged, in its own words.
-func ParseRequest(body []byte) (*Request, error) {
-	r := &Request{Body: body}
+func ParseRequest(body []byte) (*Request, error) { return ParseRequestFunc(body, nil) }
+
+// ParseRequestFunc is ParseRequest handing the `messages` value, which starts
+// at body[start], to decode when decode is not nil. decode returns the index
+// just after the value and how many messages it holds, or a negative index
+// to leave the value to ParseRequest. A caller that decodes the messages
+// anyway so reads the body once instead of twice.
+func ParseRequestFunc(body []byte, decode func(start int) (end, count int)) (*Request, error) {
+	r := &Request{Body: body, fields: make([]field, 0, 16)}
 	var metadata []byte
-	end, err := jsonscan.Fields(body, 0, func(key []byte, s, e int) {
+	counted := false
+	end, err := jsonscan.Object(body, 0, func(key []byte, s int) int {
+		if decode != nil && string(key) == "messages" {
+			if e, n := decode(s); e >= s {
+				r.Messages, r.MessageCount, counted = body[s:e], n, true
+				r.fields = append(r.fields, field{key: key, start: s, end: e})
+				return e
+			}
+		}
+		e := jsonscan.SkipValue(body, s)
+		if e < 0 {
+			return -1
+		}
+		r.fields = append(r.fields, field{key: key, start: s, end: e})
 		v := body[s:e]
 		switch string(key) {
 		case "model":
@@ -49,12 +72,13 @@ func ParseRequest(body []byte) (*Request, error) {
 		case "tools":
 			r.Tools = v
 		case "messages":
-			r.Messages = v
+			r.Messages, counted = v, false
 		case "cache_control":
 			r.TopCacheControl = string(v) != "null"
 		case "metadata":
 			metadata = v
 		}
+		return e
 	})
 	if err != nil || jsonscan.SkipSpace(body, end) != len(body) {
 		return nil, ErrInvalidJSON
@@ -66,7 +90,7 @@ func ParseRequest(body []byte) (*Request, error) {
 			}
 		})
 	}
-	if len(r.Messages) > 0 && r.Messages[0] == '[' {
+	if len(r.Messages) > 0 && r.Messages[0] == '[' && !counted {
 		r.MessageCount = max(jsonscan.Count(r.Messages, 0), 0)
 	}
 	if len(r.Tools) > 0 && r.Tools[0] == '[' {
@@ -82,6 +106,64 @@ func (r *Request) SystemText() string {
 	if len(sys) == 0 {
 		return ""
 	}
+	if s, ok := systemTextFast(sys); ok {
+		return s
+	}
+	return systemTextJSON(sys)
+}
+
+// systemTextFast is SystemText read with jsonscan (a system prompt is
+// kilobytes, read every turn; encoding/json validates and decodes it at a
+// fraction of the speed). ok is false for anything but the plain shapes —
+// a string, an array of objects with string "type" and "text" — which
+// systemTextJSON then decides as it always has.
+func systemTextFast(sys []byte) (string, bool) {
+	if sys[0] == '"' {
+		s, err := jsonscan.String(sys)
+		return s, err == nil && utf8.ValidString(s)
+	}
+	var out []byte
+	ok := true
+	end, err := jsonscan.Array(sys, 0, func(es int) (int, error) {
+		var typ, text string
+		e, err := jsonscan.Object(sys, es, func(key []byte, vs int) int {
+			k := string(key)
+			if k != "type" && k != "text" {
+				// encoding/json matches field names case-insensitively
+				ok = ok && !strings.EqualFold(k, "type") && !strings.EqualFold(k, "text")
+				return -1
+			}
+			v, ve, err := jsonscan.StringAt(sys, vs)
+			if err != nil { // null, or not a string: encoding/json decides
+				ok = false
+				return -1
+			}
+			if k == "type" {
+				typ = v
+			} else {
+				text = v
+			}
+			return ve
+		})
+		if err != nil {
+			return -1, err
+		}
+		if typ == "text" {
+			if len(out) > 0 {
+				out = append(out, '\n')
+			}
+			out = append(out, text...)
+		}
+		return e, nil
+	})
+	if err != nil || !ok || end != len(sys) || !utf8.Valid(out) {
+		return "", false
+	}
+	return string(out), true
+}
+
+// systemTextJSON is SystemText with encoding/json.
+func systemTextJSON(sys []byte) string {
 	if sys[0] == '"' {
 		var s string
 		_ = json.Unmarshal(sys, &s)

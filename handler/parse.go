@@ -1,0 +1,58 @@
+package handler
+
+import (
+	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/msg"
+)
+
+// parseMessages reads a Messages request in one pass over the body: the
+// envelope (translate.ParseRequest's rules) with the messages decoded where
+// the scan meets them. The messages a client resends unchanged from its
+// previous turn of the conversation are taken over from that turn's decode
+// (h.decoded, see msg.DecodeArray) instead of being decoded and hashed again,
+// so a long session's turn costs about a memcmp of its history plus the
+// decode of what is new. err is set only when the body is not a JSON object;
+// decodeErr when the messages do not decode (the upstream's to judge).
+func (h *Handler) parseMessages(body []byte, cred auth.Credential) (req *translate.Request, msgs []msg.Message, decodeErr, err error) {
+	var lookup func(first *msg.Message) *msg.Decoded
+	var key string
+	if h.decoded != nil && h.cfg.Keys != nil {
+		lookup = func(first *msg.Message) *msg.Decoded {
+			key = h.decodedKey(cred, first)
+			return h.decoded.get(key)
+		}
+	}
+	var d *msg.Decoded
+	req, err = translate.ParseRequestFunc(body, func(start int) (int, int) {
+		var end int
+		var derr error
+		if d, end, derr = msg.DecodeArray(body, start, lookup); derr != nil {
+			d = nil
+			return -1, 0
+		}
+		return end, len(d.Messages)
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if d == nil {
+		// No messages, or messages that do not decode: decoding them alone
+		// gives the error the pipeline has always reported.
+		msgs, decodeErr = msg.Decode(req.Messages)
+		return req, msgs, decodeErr, nil
+	}
+	if key != "" && len(d.Messages) >= decodeCacheMinMessages {
+		h.decoded.put(key, d, d.Size())
+	}
+	return req, d.Messages, nil, nil
+}
+
+// decodedKey names a conversation in the decoded cache: the caller's
+// credential namespace (a caller is only ever compared with its own earlier
+// requests, so the cache's timing tells nothing about anyone else's) and the
+// id of the first message, which does not change as the conversation grows
+// (ids ignore cache markers).
+func (h *Handler) decodedKey(cred auth.Credential, first *msg.Message) string {
+	return h.cfg.Keys.Namespace(cred) + "/" + first.ID
+}

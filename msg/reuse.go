@@ -1,0 +1,271 @@
+package msg
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"unsafe"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
+)
+
+// Decoded is a decoded messages array together with what a later decode of
+// the same conversation needs to take its unchanged messages over (see
+// DecodeArray). It is immutable once returned, and so are the bytes its
+// messages point into: they are shared with the decodes that take them
+// over, like every decoded message is read-only (the pipeline copies what it
+// changes).
+type Decoded struct {
+	Messages []Message
+	// Reused is how many messages were taken over from the earlier decode
+	// instead of being decoded.
+	Reused int
+	// tail is the array's JSON after the first message up to the end of the
+	// last (separators included), as the pieces it is kept in: the body the
+	// conversation was first decoded from, then a copy of each later turn's
+	// new messages. The messages after the first point into these pieces.
+	tail [][]byte
+	// ends[i] is the index in the concatenated tail just after message i
+	// (ends[0] == 0); sizes[i] sums the estimated memory of messages 0..i.
+	ends, sizes []int
+	held        int // bytes of memory the tail pieces and the first message keep alive
+}
+
+// Size estimates the memory the decode keeps alive: the bytes its messages
+// point into (the first body, the later tails) and the decoded structs and
+// strings, for a cache's byte bound.
+func (d *Decoded) Size() int {
+	if len(d.sizes) == 0 {
+		return d.held
+	}
+	return d.held + d.sizes[len(d.sizes)-1]
+}
+
+// DecodeArray decodes the messages array starting at b[start] (after optional
+// whitespace), reading each byte once, and returns it with the index just
+// after it.
+//
+// A client resends its whole history every turn, so most of a request is the
+// previous request again. When prev is not nil it is called once the first
+// message is decoded (with that message, whose id ignores cache markers) and
+// may return an earlier decode of the same conversation. The bytes after the
+// first message are then compared with that decode's, and every following
+// message lying wholly inside the identical part is taken over as it is
+// instead of being decoded and hashed again; the first difference (typically
+// the cache marker the client moved off its previous last message) and
+// everything after it are decoded. Nothing is assumed: a message is only
+// taken over when its bytes, the separators before it and its position are
+// the same, so the result equals a decode without prev. The first message is
+// always decoded, as its marker may have moved too.
+//
+// Without prev (or when nothing is taken over) the messages point into b,
+// which the result then keeps alive. Otherwise they point into the earlier
+// decode's memory and, for the new ones, into a copy of their bytes: a
+// cached decode holds its first body plus what was added since, not one
+// body per turn.
+func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Decoded, int, error) {
+	d := &Decoded{}
+	firstEnd, took := -1, 0
+	end, err := jsonscan.Array(b, start, func(es int) (int, error) {
+		i := len(d.Messages)
+		m, e, err := decodeMessageAt(b, es, i)
+		if err != nil {
+			return -1, fmt.Errorf("messages[%d]: %w", i, err)
+		}
+		if i == 0 {
+			firstEnd = e
+			d.Messages = make([]Message, 0, 16)
+		}
+		d.add(m, e-firstEnd)
+		if i == 0 && prev != nil {
+			if p := prev(&d.Messages[0]); p != nil {
+				took = d.takeOver(p, b[e:])
+				// The walk goes on after the last message taken over:
+				// Array only needs the index after what fn consumed.
+				e = firstEnd + d.ends[len(d.ends)-1]
+			}
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, -1, err
+	}
+	switch {
+	case d.Messages == nil:
+		d.Messages = make([]Message, 0)
+	case took == 0:
+		d.tail = [][]byte{b[firstEnd : firstEnd+d.ends[len(d.ends)-1]]}
+		d.held = cap(b)
+	default:
+		d.keep(b, firstEnd, took)
+	}
+	// Capped, so a caller's append can never write into a shared array.
+	d.Messages = d.Messages[:len(d.Messages):len(d.Messages)]
+	return d, end, nil
+}
+
+// Per-struct sizes for Size.
+const (
+	messageSize = int(unsafe.Sizeof(Message{}))
+	blockSize   = int(unsafe.Sizeof(Block{}))
+)
+
+// add appends a message that ends at index end of the tail.
+func (d *Decoded) add(m Message, end int) {
+	size := messageSize + len(m.ID) + 16 // + its end and size
+	for j := range m.Blocks {
+		b := &m.Blocks[j]
+		size += blockSize + len(b.Text) + len(b.Signature) + len(b.ToolID) + len(b.ToolName) + len(b.Output)
+	}
+	if n := len(d.sizes); n > 0 {
+		size += d.sizes[n-1]
+	}
+	d.Messages = append(d.Messages, m)
+	d.ends = append(d.ends, end)
+	d.sizes = append(d.sizes, size)
+}
+
+// takeOver appends the messages of p after its first that are unchanged in
+// cur (the new array's bytes after its first message) and returns how many
+// it appended.
+func (d *Decoded) takeOver(p *Decoded, cur []byte) int {
+	if len(p.ends) < 2 || len(d.ends) != 1 {
+		return 0
+	}
+	same := commonPrefix(p.tail, cur)
+	// p's messages 1..k-1 end inside the identical part.
+	k := sort.Search(len(p.ends), func(i int) bool { return p.ends[i] > same })
+	if k < 2 {
+		return 0
+	}
+	n := len(p.Messages) + 8
+	first := d.Messages[0]
+	d.Messages = append(append(make([]Message, 0, n), first), p.Messages[1:k]...)
+	d.ends = append(make([]int, 0, n), p.ends[:k]...)
+	d.sizes = append(make([]int, 0, n), d.sizes[0])
+	for _, s := range p.sizes[1:k] {
+		d.sizes = append(d.sizes, s-p.sizes[0]+d.sizes[0])
+	}
+	var dropped int
+	d.tail, dropped = cut(p.tail, p.ends[k-1])
+	d.held = p.held - p.firstHeld() - dropped
+	d.Reused = k - 1
+	return k - 1
+}
+
+// keep gives the messages decoded from b after the took taken over (and the
+// first) their own copy of their bytes, so the decode does not keep b alive
+// for a few kilobytes of it. The last message gets a copy of its own: it is
+// the one a client changes on its next turn (it moves its cache marker off
+// it), and its old copy is then dropped instead of kept for the rest.
+func (d *Decoded) keep(b []byte, firstEnd, took int) {
+	last := len(d.Messages) - 1
+	if split := max(last-1, took); split > took {
+		d.own(b, firstEnd, took, split)
+	}
+	if last > took {
+		d.own(b, firstEnd, max(last-1, took), last)
+	}
+	m0 := &d.Messages[0]
+	if len(m0.Raw) > 0 {
+		raw := append([]byte(nil), m0.Raw...)
+		*m0 = relocate(*m0, b, raw, cap(b)-cap(m0.Raw))
+		d.held += len(raw)
+	}
+}
+
+// own copies the bytes after message i up to the end of message j into a
+// new tail piece, and points messages i+1..j into it.
+func (d *Decoded) own(b []byte, firstEnd, i, j int) {
+	from, to := firstEnd+d.ends[i], firstEnd+d.ends[j]
+	piece := append([]byte(nil), b[from:to]...)
+	for k := i + 1; k <= j; k++ {
+		d.Messages[k] = relocate(d.Messages[k], b, piece, from)
+	}
+	d.tail = append(d.tail, piece)
+	d.held += len(piece)
+}
+
+// firstHeld is the memory only the first message keeps alive: its copy of
+// its bytes, unless it points into the first body.
+func (d *Decoded) firstHeld() int {
+	if len(d.tail) == 1 && d.Reused == 0 {
+		return 0 // the first body: shared with the tail
+	}
+	return len(d.Messages[0].Raw)
+}
+
+// relocate returns m with every slice into b[off:] moved to the same place
+// in to (to[0] is b[off]); its blocks are copied. Decoding makes its slices
+// b[i:j] of the body, so their capacity tells where they are; a slice that
+// is not inside b[off:off+len(to)] (checked by address, not assumed) is kept.
+func relocate(m Message, b, to []byte, off int) Message {
+	move := func(s []byte) []byte {
+		at := cap(b) - cap(s)
+		if len(s) == 0 || at < off || at+len(s) > off+len(to) || at+len(s) > len(b) || &b[at] != &s[0] {
+			return s
+		}
+		return to[at-off : at-off+len(s)]
+	}
+	m.Raw, m.Content = move(m.Raw), move(m.Content)
+	if m.Blocks != nil {
+		blocks := make([]Block, len(m.Blocks))
+		for j, blk := range m.Blocks {
+			blk.Raw, blk.Input, blk.OutputRaw = move(blk.Raw), move(blk.Input), move(blk.OutputRaw)
+			blocks[j] = blk
+		}
+		m.Blocks = blocks
+	}
+	return m
+}
+
+// cut returns the first n bytes of pieces, as pieces, and the length of the
+// pieces it leaves out entirely (copies nothing else refers to any more).
+func cut(pieces [][]byte, n int) ([][]byte, int) {
+	out := make([][]byte, 0, len(pieces)+2)
+	dropped := 0
+	for _, p := range pieces {
+		if n <= 0 {
+			dropped += len(p)
+			continue
+		}
+		out = append(out, p[:min(len(p), n)])
+		n -= len(p)
+	}
+	return out, dropped
+}
+
+// commonPrefix returns the length of the longest common prefix of the
+// concatenated pieces and b.
+func commonPrefix(pieces [][]byte, b []byte) int {
+	n := 0
+	for _, p := range pieces {
+		c := commonPrefixLen(p, b[n:])
+		n += c
+		if c < len(p) {
+			break
+		}
+	}
+	return n
+}
+
+// commonPrefixLen returns the length of the longest common prefix of a and
+// b, comparing in chunks (memcmp speed) and narrowing down inside the first
+// chunk that differs.
+func commonPrefixLen(a, b []byte) int {
+	n := min(len(a), len(b))
+	const chunk = 4096
+	i := 0
+	for i+chunk <= n && bytes.Equal(a[i:i+chunk], b[i:i+chunk]) {
+		i += chunk
+	}
+	for w := min(chunk, n-i) / 2; w >= 16; w /= 2 {
+		if bytes.Equal(a[i:i+w], b[i:i+w]) {
+			i += w
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
+}
