@@ -28,7 +28,8 @@ func init() {
 //
 //	GET    /lore/                  status page (HTML)
 //	GET    /lore/sessions          sessions, paged: ?cursor=&limit= (≤ 500)
-//	GET    /lore/sessions/{id}     one session and its distillations; ?messages=1 adds its messages
+//	GET    /lore/sessions/{id}     one session, its distillations and knowledge counts; ?messages=1 adds
+//	                               its messages and its knowledge entries
 //	DELETE /lore/sessions/{id}     deletes every key of the session
 //	GET    /lore/batches           the batch queue (batching.Stats)
 //
@@ -94,10 +95,11 @@ type CostView struct {
 // SessionDetail is GET /lore/sessions/{id}.
 type SessionDetail struct {
 	SessionView
-	Distilled     *int         `json:"distilled,omitempty"` // stored messages the live rows cover
-	Undistilled   *int         `json:"undistilled,omitempty"`
-	Distillations []DistilView `json:"distillations"`
-	MessageList   []MsgView    `json:"message_list,omitempty"` // only with ?messages=1
+	Distilled     *int           `json:"distilled,omitempty"` // stored messages the live rows cover
+	Undistilled   *int           `json:"undistilled,omitempty"`
+	Distillations []DistilView   `json:"distillations"`
+	MessageList   []MsgView      `json:"message_list,omitempty"` // only with ?messages=1
+	Knowledge     *KnowledgeView `json:"knowledge,omitempty"`
 }
 
 // TokensView is a session's usage totals.
@@ -291,6 +293,7 @@ func sessionDetail(ctx context.Context, st *store.Store, h *handler.Handler, id 
 	if n, err := st.UndistilledCount(ctx, id); err == nil {
 		v.Undistilled = &n
 	}
+	v.Knowledge = knowledgeView(ctx, st, s, withMessages)
 	if withMessages {
 		msgs, err := st.Messages(ctx, id, 0, -1)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -88,6 +89,18 @@ func TestIntegrationAdminAPI(t *testing.T) {
 		t.Fatalf("StoreDistillation: %v %v", out, err)
 	}
 
+	// A knowledge entry of the session's person and project.
+	const fact = "knowledge content that must not be shown"
+	sess, err := st.LoadSession(context.Background(), view.ID)
+	if err != nil || sess == nil {
+		t.Fatalf("LoadSession: %v %v", sess, err)
+	}
+	if err := st.ApplyKnowledge(context.Background(), sess.Namespace, knowledge.DefaultProject, store.KnowledgeChange{
+		Put: []store.KnowledgeEntry{{ID: "k1", Project: knowledge.DefaultProject, Category: "gotcha", Title: "T", Content: fact, Confidence: 1}},
+	}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
 	// Detail, with and without messages.
 	code, detail := adminDo(t, "GET", "/lore/sessions/"+view.ID)
 	if code != 200 {
@@ -111,8 +124,12 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	if _, ok := d["message_list"]; ok {
 		t.Fatal("messages shown without ?messages=1")
 	}
+	if k := dd.Knowledge; k == nil || k.Project != knowledge.DefaultProject || k.ProjectEntries != 1 || k.GlobalEntries != 0 ||
+		k.TurnsSinceCuration != 2 || len(k.Entries) != 0 || strings.Contains(detail, fact) {
+		t.Fatalf("detail knowledge: %s", detail)
+	}
 	code, withMsgs := adminDo(t, "GET", "/lore/sessions/"+view.ID+"?messages=1")
-	if code != 200 || !strings.Contains(withMsgs, secretText) {
+	if code != 200 || !strings.Contains(withMsgs, secretText) || !strings.Contains(withMsgs, fact) {
 		t.Fatalf("?messages=1: %d %s", code, withMsgs)
 	}
 

@@ -56,6 +56,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    retention         <duration>   # default 720h
 //	    idle_resume       <duration>   # default 5m, 0 disables
 //	    idle_timeout      <duration>   # default 60s, 0 disables idle work
+//	    knowledge         on | off     # default on: curated long-term knowledge
+//	    recall            on | off     # default on: the recall tool offered to the model
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -73,7 +75,7 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model", "knowledge", "recall":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -123,6 +125,10 @@ func (l *Lore) stringField(name string) *string {
 		return &l.IdleTimeout
 	case "worker_model":
 		return &l.WorkerModel
+	case "knowledge":
+		return &l.Knowledge
+	case "recall":
+		return &l.Recall
 	default: // retention
 		return &l.Retention
 	}
@@ -143,6 +149,8 @@ func checkLiteral(name, v string) error {
 		_, err = parseSize(v)
 	case "retention", "idle_resume", "idle_timeout":
 		_, err = parseDuration(name, v)
+	case "knowledge", "recall":
+		_, err = parseOnOff(name, v)
 	}
 	return err
 }

@@ -89,6 +89,12 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "idle timeout off", input: "lore {\nidle_timeout 0\n}", want: Lore{IdleTimeout: "0"}},
 		{name: "idle timeout placeholder", input: "lore {\nidle_timeout {env.IDLE}\n}", want: Lore{IdleTimeout: "{env.IDLE}"}},
 		{name: "idle timeout bad", input: "lore {\nidle_timeout soon\n}", wantErr: `idle_timeout: "soon" is not a duration`},
+		{name: "knowledge off", input: "lore {\nknowledge off\n}", want: Lore{Knowledge: "off"}},
+		{name: "knowledge placeholder", input: "lore {\nknowledge {env.KN}\n}", want: Lore{Knowledge: "{env.KN}"}},
+		{name: "knowledge bad", input: "lore {\nknowledge maybe\n}", wantErr: `knowledge: "maybe" is neither on nor off`},
+		{name: "recall off", input: "lore {\nrecall off\n}", want: Lore{Recall: "off"}},
+		{name: "recall bad", input: "lore {\nrecall 1\n}", wantErr: `recall: "1" is neither on nor off`},
+		{name: "knowledge no value", input: "lore {\nknowledge\n}", wantErr: "wrong argument count"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler"
 	"github.com/caddy-lore/caddy-lore/idle"
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/metrics"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -71,6 +72,16 @@ type Lore struct {
 	// Background LLM work through the Message Batches API (SPEC §6); nil
 	// means on with the defaults.
 	Batching *BatchingConfig `json:"batching,omitempty"`
+	// Long-term knowledge (SPEC §8): "on" (default) curates durable project
+	// knowledge from sessions every 3 turns and on idle, and injects the
+	// most relevant entries into each session's system prompt; "off" does
+	// neither.
+	Knowledge string `json:"knowledge,omitempty"`
+	// The recall tool (SPEC §8): "on" (default) offers the model a `recall`
+	// tool on /v1/messages turns that have tools, searching the session's
+	// history, distillations and knowledge, and answers it inside the
+	// gateway; "off" offers nothing.
+	Recall string `json:"recall,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
 	MaxBody string `json:"max_body,omitempty"`
 	// How long sessions and their data are kept after their last turn, e.g.
@@ -139,6 +150,14 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	knowledgeOn, err := parseOnOff("knowledge", resolve(orDefault(l.Knowledge, "on")))
+	if err != nil {
+		return err
+	}
+	recallOn, err := parseOnOff("recall", resolve(orDefault(l.Recall, "on")))
+	if err != nil {
+		return err
+	}
 
 	var cfg store.Config
 	if l.Redis != nil {
@@ -182,15 +201,25 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
 	l.background = newBackground(ctx, distiller, l.logger.Named("distill"))
+	var curator *knowledge.Curator
+	var knowledgeHook handler.Knowledge
+	if knowledgeOn {
+		curator = knowledge.New(knowledge.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("knowledge"), EntryTTL: retention})
+		knowledgeHook = curation{curator, l.background}
+	}
 	if idleTimeout > 0 {
-		// Idle work (SPEC §7): everything pending distilled, through the
-		// batch queue; a busy distillation guard defers it (idle.ErrRetry).
+		// Idle work (SPEC §7): everything pending distilled, then curation
+		// and consolidation, through the batch queue; a busy distillation
+		// guard defers it (idle.ErrRetry).
 		l.idle = idle.New(idle.Config{
 			Store: l.store,
 			Work: func(ctx context.Context, sid string) error {
 				res, err := distiller.Idle(ctx, sid)
 				if err == nil && res.Busy {
 					return idle.ErrRetry
+				}
+				if err == nil && curator != nil {
+					err = curator.Idle(ctx, sid)
 				}
 				return err
 			},
@@ -203,6 +232,8 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	l.handler = handler.New(handler.Config{
 		Transport:        transport,
 		Distiller:        l.background,
+		Knowledge:        knowledgeHook,
+		Recall:           recallHook(recallOn, l.store, l.logger.Named("recall")),
 		Upstream:         upstream,
 		OpenAIUpstream:   openaiUpstream,
 		MaxBody:          maxBody,
@@ -324,6 +355,16 @@ func parseWorkerCredential(raw string) (auth.Credential, error) {
 		}
 	}
 	return auth.Credential{}, errors.New("worker_credential: expected `<key>`, `api-key <key>` or `bearer <token>`")
+}
+
+func parseOnOff(name, raw string) (bool, error) {
+	switch strings.ToLower(raw) {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %q is neither on nor off", name, raw)
 }
 
 func orDefault(s, def string) string {

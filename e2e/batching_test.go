@@ -62,8 +62,12 @@ const (
 
 // batchingExtra is the lore block's batching config; idle work is off so
 // that nothing but the turns' own triggers queues work.
+//
+// Knowledge is off: these tests count the queued distillations one by one,
+// and curation items (which ride the same queue, see knowledge_test.go)
+// would only blur what they show about the queue itself.
 func batchingExtra(flush, poll string, maxItems int) string {
-	s := "idle_timeout 0\nbatching {\nflush_interval " + flush + "\npoll_interval " + poll + "\n"
+	s := "idle_timeout 0\nknowledge off\nbatching {\nflush_interval " + flush + "\npoll_interval " + poll + "\n"
 	if maxItems > 0 {
 		s += "max_items " + strconv.Itoa(maxItems) + "\n"
 	}

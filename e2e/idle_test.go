@@ -44,6 +44,7 @@ type idleRun struct {
 	IdleBatches   int
 	IdleRendered  int // messages rendered in the idle batch items
 	IdleMeta      bool
+	IdleCurations int // curation and consolidation items in the idle batches
 	Budget        gradient.Budget
 	P1, P2        idleTurn
 	LayerBeforeP1 int
@@ -204,6 +205,8 @@ func runIdleScript(t *testing.T, resume string) idleRun {
 					idleDistilled = append(idleDistilled, workerUserText(t, p))
 				case "meta":
 					run.IdleMeta = true
+				case "curate", "consolidate":
+					run.IdleCurations++ // idle work's knowledge steps (SPEC §7)
 				default:
 					t.Errorf("idle batch item of kind %s", kind)
 				}

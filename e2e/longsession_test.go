@@ -406,7 +406,7 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 	})
 
 	// ---------------------------------------------------------------- upstream requests
-	var turnsUp, distills, metas []upReq
+	var turnsUp, distills, metas, curations []upReq
 	batches, batchGets, batchedItems := 0, 0, 0
 	for i, r := range e.Fake.Requests() {
 		var bodies [][]byte
@@ -448,6 +448,8 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 				distills = append(distills, u)
 			case "meta":
 				metas = append(metas, u)
+			case "curate":
+				curations = append(curations, u)
 			default:
 				t.Errorf("unexpected upstream request %d: model %q kind %s", i, model, kind)
 			}
@@ -469,8 +471,14 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 			obs[i].UpMsgs = messageCount(u.Body)
 		}
 	}
-	for _, r := range append(append([]upReq{}, distills...), metas...) {
+	for _, r := range append(append(append([]upReq{}, distills...), metas...), curations...) {
 		checkWorkerCall(t, r, workerModel, key)
+	}
+	// Curation every 3 turns (knowledge on by default), one in flight per
+	// session: at most one per 3 turns; with synchronous workers nearly
+	// every one is made (a call still out when the next is due skips it).
+	if maxCur := longTurns / 3; len(curations) > maxCur || len(curations) == 0 || (syncWorkers && len(curations) < maxCur/2) {
+		t.Errorf("%d curation calls in %d turns, want at most %d (and at least half of them with synchronous workers)", len(curations), longTurns, maxCur)
 	}
 
 	// msgsBefore: the client's message count of the last conversation
@@ -638,7 +646,8 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 	fmt.Fprintf(&md, "| distillation calls | %d (first after turn %d, %d messages; per third %v) |\n", len(distills), firstTurn, first+1, thirds)
 	fmt.Fprintf(&md, "| meta-distillation calls | %d (first after turn %d) |\n", len(metas), firstMetaTurn)
 	fmt.Fprintf(&md, "| turns asking for urgent distillation (layer >= 2, or layer 1 dropping undistilled messages) followed by a direct distillation call | %d of %d |\n", urgentSeen, highTurns)
-	fmt.Fprintf(&md, "| worker calls batched / direct | %d / %d (%d batches, %d batch GETs) |\n", batchedItems, len(distills)+len(metas)-batchedItems, batches, batchGets)
+	fmt.Fprintf(&md, "| knowledge curation calls | %d |\n", len(curations))
+	fmt.Fprintf(&md, "| worker calls batched / direct | %d / %d (%d batches, %d batch GETs) |\n", batchedItems, len(distills)+len(metas)+len(curations)-batchedItems, batches, batchGets)
 	fmt.Fprintf(&md, "| rows at the end | %d live (max generation %d), %d archived; watermark %d of %d stored; max backlog %d |\n",
 		len(final.Rows), final.maxGen(), final.Archived, final.Mark, final.Stored, maxBacklog)
 	fmt.Fprintf(&md, "| layers seen | %s |\n", strings.Join(layerList, ", "))

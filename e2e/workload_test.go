@@ -453,7 +453,7 @@ type upReq struct {
 	Index  int // position among all recorded requests
 	At     time.Time
 	Model  string
-	Kind   string // "turn", "distill", "meta", "compact", "other"
+	Kind   string // "turn", "distill", "meta", "compact", "curate", "consolidate", "other"
 	Tokens int    // fakeupstream.EstimateTokens
 	Body   []byte
 	Header http.Header
@@ -463,7 +463,8 @@ type upReq struct {
 
 // classifyUpstream decodes the model and system of a Messages body: worker
 // calls carry the observer ("memory observer"), reflector ("memory
-// reflector") or compaction system prompts (distill/prompt.go).
+// reflector") or compaction system prompts (distill/prompt.go), or the
+// curator's ("knowledge curator", knowledge/prompt.go).
 func classifyUpstream(body []byte, convModel string) (model, kind string) {
 	var b struct {
 		Model  string          `json:"model"`
@@ -478,6 +479,10 @@ func classifyUpstream(body []byte, convModel string) (model, kind string) {
 		return b.Model, "meta"
 	case strings.Contains(sys, "continuation summary"):
 		return b.Model, "compact"
+	case strings.Contains(sys, "Consolidate them"):
+		return b.Model, "consolidate"
+	case strings.Contains(sys, "knowledge curator"):
+		return b.Model, "curate"
 	case b.Model == convModel:
 		return b.Model, "turn"
 	}

@@ -33,7 +33,12 @@ type Config struct {
 	IdleResume time.Duration
 	// Distiller distils history; nil leaves it undistilled.
 	Distiller Distiller
-	Logger    *zap.Logger
+	// Knowledge injects long-term knowledge and curates it; nil: none.
+	Knowledge Knowledge
+	// Recall answers the recall tool offered to the model on /v1/messages
+	// turns; nil offers no tool.
+	Recall Recaller
+	Logger *zap.Logger
 	// Transport overrides the upstream transport (tests); nil builds one.
 	Transport http.RoundTripper
 	// Observer receives metrics events; nil records nothing.

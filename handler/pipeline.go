@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -76,16 +77,21 @@ func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Dist
 // transform runs the gradient and builds the upstream body: the client's
 // body with only `messages` and `system` replaced, every other field (known
 // or not) forwarded byte for byte.
-func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation) (*plan, error) {
+func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, ltm string) (*plan, error) {
 	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
 	p := &plan{state: st}
-	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows})
+	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows,
+		LTMTokens: knowledge.Tokens(ltm)})
 
 	fixed := gradient.CountCacheControl(req.Tools)
 	if req.TopCacheControl {
 		fixed++
 	}
-	system, out := gradient.ApplyCacheBreakpoints(req.System, p.result.Messages, fixed)
+	system := req.System
+	if ltm != "" {
+		system = appendSystemBlock(system, ltm)
+	}
+	system, out := gradient.ApplyCacheBreakpoints(system, p.result.Messages, fixed)
 	elements, err := messageElements(out)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,9 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		// The lineage already includes the namespace; checking it again
 		// makes isolation independent of how lineages are built.
 		if sess != nil && sess.Namespace == ns {
+			if sess.Project == "" {
+				sess.Project = h.projectOf(req) // sessions stored before knowledge was on
+			}
 			return sess
 		}
 	}
@@ -55,6 +58,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		Fingerprint: h.cfg.Keys.Fingerprint(cred),
 		Lineage:     lineage,
 		Model:       req.Model,
+		Project:     h.projectOf(req),
 		CreatedAt:   now,
 	}
 }
@@ -106,7 +110,7 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.MessageCount = len(msgs)
 	next.Stored = len(msgs) + 1
 	next.Turns++
-	next.TurnsSinceCuration++
+	next.TurnsSinceCuration++ // what Redis will count (store.CommitTurn increments it there)
 	next.Usage.InputTokens += usage.InputTokens
 	next.Usage.OutputTokens += usage.OutputTokens
 	next.Usage.CacheReadTokens += usage.CacheReadTokens

@@ -199,6 +199,9 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
 		}
+		if h.cfg.Knowledge != nil && stored > 0 {
+			h.cfg.Knowledge.AfterTurn(bg, sess.ID, sess.TurnsSinceCuration+1)
+		}
 	})
 }
 
@@ -208,7 +211,8 @@ const distillThreshold = 30
 
 // plan transforms the turn; on an internal failure the client is answered.
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
-	p, err := h.transform(st, r, req, msgs, h.rows(r.Context(), sess))
+	rows := h.rows(r.Context(), sess)
+	p, err := h.transform(st, r, req, msgs, rows, h.knowledgeBlock(r, sess, &st, req, msgs, rows))
 	if err == nil {
 		p.body, err = upstreamBody(eg, p.body)
 	}

@@ -9,7 +9,7 @@ import "strings"
 //	<p>s:{*}:state             every session's state hash (ListSessions SCANs it)
 //
 // DeleteSession removes every key of a session: the ones of keys.go, of
-// keys_distill.go and keys_batch.go (sessionBatch), its field in its lineage
+// keys_distill.go, keys_knowledge.go and keys_batch.go (sessionBatch), its field in its lineage
 // hash and its member of the idle set (keys_idle.go).
 
 // stateScanPattern is the SCAN MATCH pattern of all session state hashes.
@@ -35,6 +35,7 @@ func (k keys) sessionKeys(sid string) []string {
 		k.state(sid), k.msgs(sid), k.cred(sid), k.sessionBatch(sid),
 		k.distMark(sid), k.distRows(sid), k.distAhead(sid), k.distAheadIdx(sid),
 		k.distArchive(sid), k.distGuard(sid),
+		k.knMark(sid), k.knGuard(sid), k.knLTM(sid), k.recallPending(sid),
 	}
 }
 

@@ -21,16 +21,22 @@ type Usage struct {
 
 // Session is a session's state, stored as one Redis hash.
 type Session struct {
-	ID                 string
-	Namespace          string // keyed hash of the credential (auth.Keyring.Namespace)
-	Fingerprint        string // short credential fingerprint for admin output
-	Lineage            string // see session.Lineage
-	Model              string
-	CreatedAt          time.Time
-	LastRequest        time.Time
-	MessageCount       int // messages in the last request
-	Stored             int // messages stored so far, i.e. the next position
-	Turns              int
+	ID          string
+	Namespace   string // keyed hash of the credential (auth.Keyring.Namespace)
+	Fingerprint string // short credential fingerprint for admin output
+	Lineage     string // see session.Lineage
+	Model       string
+	// Project names the project the session works on inside its
+	// namespace (knowledge.ProjectOf), "" when unknown.
+	Project      string
+	CreatedAt    time.Time
+	LastRequest  time.Time
+	MessageCount int // messages in the last request
+	Stored       int // messages stored so far, i.e. the next position
+	Turns        int
+	// TurnsSinceCuration is maintained by Redis alone: CommitTurn adds one
+	// and CurationDone subtracts what a curation covered; the value written
+	// with a session is ignored.
 	TurnsSinceCuration int
 	Usage              Usage // totals over the session
 	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
@@ -72,6 +78,7 @@ const (
 	fFingerprint = "fp"
 	fLineage     = "lineage"
 	fModel       = "model"
+	fProject     = "project"
 	fCreated     = "created_ms"
 	fLast        = "last_ms"
 	fMsgCount    = "msg_count"
@@ -117,7 +124,7 @@ func sessionFields(s *Session) []any {
 		fMsgCount, s.MessageCount,
 		fStored, s.Stored,
 		fTurns, s.Turns,
-		fCuration, s.TurnsSinceCuration,
+		fProject, s.Project,
 		fIn, s.Usage.InputTokens,
 		fOut, s.Usage.OutputTokens,
 		fCacheRead, s.Usage.CacheReadTokens,
@@ -154,6 +161,8 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Lineage = v
 		case fModel:
 			s.Model = v
+		case fProject:
+			s.Project = v
 		case fGradient:
 			if v != "" {
 				s.Gradient = []byte(v)
@@ -259,6 +268,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		p.HSet(ctx, s.keys.state(sid), sessionFields(t.Session)...)
+		p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
 		p.Expire(ctx, s.keys.state(sid), ttl)
 		if len(msgs) > 0 {
 			p.RPush(ctx, s.keys.msgs(sid), msgs...)

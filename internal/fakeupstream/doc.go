@@ -52,6 +52,9 @@
 //     "call_"+24 hex chars and finish_reason "tool_calls". On OpenAI routes a
 //     run of role "tool" messages counts as one user message with no text
 //     (as it becomes one tool_result user turn in Anthropic terms).
+//   - "[[recall:QUERY]]" in the last user text: a tool_use block named
+//     "recall" with input {"query":"QUERY"} (before any [[tool:NAME]]
+//     blocks, ids numbered on from it), stop_reason "tool_use".
 //   - "[[thinking]]" in the last user text: first a thinking block
 //     "thinking about turn N" with a deterministic signature ("EqQB…").
 //     (Anthropic only.)
@@ -64,6 +67,14 @@
 //     "<observations>\n- distilled K messages\n</observations>", where K is
 //     the number of lines of all user texts starting (after blanks) with
 //     "[user]" or "[assistant]". This wins over the rules above.
+//   - "knowledge curator of an AI coding assistant" in the system prompt (a
+//     curation or consolidation prompt; wins over every rule above): a JSON
+//     array of ops as the only text block. Curation: one create op
+//     {"op":"create","category":"pattern","title":T,"content":C,
+//     "scope":"project"} per "[[remember:T=C]]" in the user texts ("[]"
+//     without any). Consolidation (the system prompt also says "Consolidate
+//     them"): a delete op for every "- [id]" entry line after the first N,
+//     N from "at most N" in the user text.
 //   - max_tokens: 0 gives empty content and stop_reason "max_tokens"; a limit
 //     below the reply's output tokens truncates text to 4*max_tokens bytes,
 //     drops tool_use blocks and sets "max_tokens" (OpenAI: "length").

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -30,7 +31,10 @@ type reply struct {
 	StreamError bool // [[stream:error]]: an overloaded error event mid-stream
 }
 
-var toolMagic = regexp.MustCompile(`\[\[tool:([A-Za-z0-9_.-]+)\]\]`)
+var (
+	toolMagic   = regexp.MustCompile(`\[\[tool:([A-Za-z0-9_.-]+)\]\]`)
+	recallMagic = regexp.MustCompile(`\[\[recall:([^\]]+)\]\]`)
+)
 
 const (
 	magicThinking    = "[[thinking]]"
@@ -62,6 +66,9 @@ func script(c convo) reply {
 	if n > 0 {
 		last = c.UserTexts[n-1]
 	}
+	if r, ok := knowledgeReply(c); ok {
+		return r
+	}
 	if k, ok := observationsRequest(c); ok {
 		return reply{
 			Blocks:     []replyBlock{{Type: "text", Text: fmt.Sprintf("<observations>\n- distilled %d messages\n</observations>", k)}},
@@ -78,14 +85,22 @@ func script(c convo) reply {
 	}
 	r.Blocks = append(r.Blocks, replyBlock{Type: "text", Text: fmt.Sprintf("ok (turn %d)", n)})
 	r.StopReason = "end_turn"
-	for i, m := range toolMagic.FindAllStringSubmatch(last, -1) {
+	calls := 0
+	for _, m := range recallMagic.FindAllStringSubmatch(last, -1) {
+		input, _ := json.Marshal(map[string]string{"query": m[1]})
+		r.Blocks = append(r.Blocks, replyBlock{Type: "tool_use", ID: toolUseID(c.Seed, calls), Name: "recall", Input: string(input)})
+		r.StopReason = "tool_use"
+		calls++
+	}
+	for _, m := range toolMagic.FindAllStringSubmatch(last, -1) {
 		r.Blocks = append(r.Blocks, replyBlock{
 			Type:  "tool_use",
-			ID:    toolUseID(c.Seed, i),
+			ID:    toolUseID(c.Seed, calls),
 			Name:  m[1],
 			Input: toolInput,
 		})
 		r.StopReason = "tool_use"
+		calls++
 	}
 	r.StreamError = strings.Contains(last, magicStreamError)
 	return r

@@ -1,0 +1,31 @@
+package knowledge
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path"
+	"regexp"
+	"strings"
+)
+
+// DefaultProject holds the knowledge of sessions whose project is unknown.
+const DefaultProject = "default"
+
+// workingDir finds the working directory Claude Code (and agents that copy
+// its environment block) puts in the system prompt:
+// "Working directory: /home/me/src/app" or "Primary working directory: …".
+var workingDir = regexp.MustCompile(`(?mi)^[ \t]*(?:primary )?working directory:[ \t]*(\S[^\r\n]*)$`)
+
+// ProjectOf names the project a session works on from its system prompt:
+// "p" and 16 hex digits of the working directory's SHA-256 (a path says
+// who someone is and what they work on; the key only needs to tell
+// projects apart), or DefaultProject when the prompt names none.
+func ProjectOf(system string) string {
+	m := workingDir.FindStringSubmatch(system)
+	if m == nil {
+		return DefaultProject
+	}
+	dir := path.Clean(strings.TrimSpace(m[1]))
+	sum := sha256.Sum256([]byte(dir))
+	return "p" + hex.EncodeToString(sum[:8])
+}

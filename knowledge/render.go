@@ -1,0 +1,121 @@
+package knowledge
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// What of a conversation the curator sees. Durable knowledge is in what
+// people and the assistant say, not in bulk tool output, and the curator's
+// input is billed: long parts are clipped and only the newest messages are
+// kept when the stretch is long.
+const (
+	maxTextChars         = 4000
+	maxToolChars         = 500
+	maxCallChars         = 300
+	maxConversationChars = 60000
+)
+
+type block struct {
+	Type    string          `json:"type"`
+	Text    string          `json:"text"`
+	Name    string          `json:"name"`
+	Input   json.RawMessage `json:"input"`
+	Content json.RawMessage `json:"content"`
+}
+
+// renderConversation renders messages as "[role] body", oldest first,
+// separated by blank lines (reference §7.1). Roles: user, assistant, and
+// tool for a user message made only of tool results.
+func renderConversation(msgs []store.StoredMessage) string {
+	parts := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		role, body := messageBody(m)
+		if body == "" {
+			continue
+		}
+		parts = append(parts, "["+role+"] "+body)
+	}
+	total, keep := 0, len(parts)
+	for keep > 0 && total+len(parts[keep-1]) <= maxConversationChars {
+		keep--
+		total += len(parts[keep]) + 2
+	}
+	if keep == len(parts) && keep > 0 { // one huge message: clip it
+		keep--
+		parts[keep] = clip(parts[keep], maxConversationChars)
+	}
+	out := strings.Join(parts[keep:], "\n\n")
+	if keep > 0 {
+		out = "(earlier messages omitted)\n\n" + out
+	}
+	return out
+}
+
+func messageBody(m store.StoredMessage) (role, body string) {
+	role = m.Role
+	var s string
+	if json.Unmarshal(m.Content, &s) == nil {
+		return role, clip(strings.TrimSpace(s), maxTextChars)
+	}
+	var blocks []block
+	if json.Unmarshal(m.Content, &blocks) != nil {
+		return role, ""
+	}
+	var lines []string
+	results := 0
+	for _, b := range blocks {
+		switch b.Type {
+		case "text":
+			if t := strings.TrimSpace(b.Text); t != "" {
+				lines = append(lines, clip(t, maxTextChars))
+			}
+		case "tool_use":
+			lines = append(lines, "[call:"+b.Name+"] "+clip(string(b.Input), maxCallChars))
+		case "tool_result":
+			results++
+			lines = append(lines, "[tool output] "+clip(strings.TrimSpace(resultText(b.Content)), maxToolChars))
+		}
+	}
+	if role == "user" && results > 0 && results == len(lines) {
+		role = "tool"
+	}
+	return role, strings.Join(lines, "\n")
+}
+
+// resultText is a tool_result's content: a string or text blocks.
+func resultText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var blocks []block
+	if json.Unmarshal(raw, &blocks) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, bl := range blocks {
+		if bl.Type == "text" {
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(bl.Text)
+		}
+	}
+	return b.String()
+}
+
+// clip cuts s to at most n bytes on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + " […]"
+}

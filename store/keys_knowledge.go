@@ -1,0 +1,42 @@
+package store
+
+// Long-term knowledge keys (package knowledge), in addition to the table in
+// keys.go. Knowledge belongs to a credential namespace (one person or one
+// service key) and, inside it, to a project; it is never shared across
+// namespaces. The per-session keys carry the session's hash tag, so
+// DeleteSession removes them with the rest of the session.
+//
+//	key                              type    content                                    TTL
+//	<p>kn:{<ns>.<project>}:entries   hash    entry id → KnowledgeEntry JSON             KnowledgeTTL, refreshed on every
+//	                                         (<project> "global" for cross-project)     curation or consolidation
+//	<p>kn:{<ns>.<project>}:guard     string  in-flight consolidation token (SET NX PX)  the guard TTL
+//	<p>s:{<sid>}:kn:mark             string  curated-up-to: the count of stored         the session's message list TTL
+//	                                         messages (list entries) the curator saw
+//	<p>s:{<sid>}:kn:guard            string  in-flight curation token (SET NX PX)       the guard TTL
+//	<p>s:{<sid>}:kn:ltm              string  the session's formatted knowledge block    knowledge.Config.LTMTTL
+//	                                         ("" for none), kept so the system prompt
+//	                                         stays byte-stable until the session's
+//	                                         prompt cache is cold (idle resume)
+//	<p>s:{<sid>}:recall              string  recall results for the session's next      10 min (handler)
+//	                                         request (store/recall.go)
+//
+// The session's turns_since_curation field (keys.go, session.go) counts
+// turns since the last successful curation: CommitTurn increments it and
+// ResetCuration subtracts what a curation covered, both atomically, so a
+// turn committed while a curation is in flight is never lost.
+
+// GlobalProject is the project name of cross-project knowledge.
+const GlobalProject = "global"
+
+func (k keys) knowledge(ns, project string) string {
+	return k.prefix + "kn:{" + ns + "." + project + "}:entries"
+}
+func (k keys) knConsolidation(ns, project string) string {
+	return k.prefix + "kn:{" + ns + "." + project + "}:guard"
+}
+func (k keys) knMark(sid string) string  { return k.prefix + "s:{" + sid + "}:kn:mark" }
+func (k keys) knGuard(sid string) string { return k.prefix + "s:{" + sid + "}:kn:guard" }
+func (k keys) knLTM(sid string) string   { return k.prefix + "s:{" + sid + "}:kn:ltm" }
+func (k keys) recallPending(sid string) string {
+	return k.prefix + "s:{" + sid + "}:recall"
+}

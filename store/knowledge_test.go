@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestKnowledgeStore(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.cfg)
+			ns, proj := "0123456789abcdef0123456789abcdef", "p0123456789abcdef"
+			key := s.keys.knowledge(ns, proj)
+			put := []KnowledgeEntry{
+				{ID: "a", Project: proj, Title: "A", Content: "a", Confidence: 0.5, UpdatedAt: 2},
+				{ID: "b", Project: proj, Title: "B", Content: "b", Confidence: 1, UpdatedAt: 1},
+				{ID: "c", Project: proj, Title: "C", Content: "c", Confidence: 0.5, UpdatedAt: 3},
+			}
+			if err := s.ApplyKnowledge(ctx, ns, proj, KnowledgeChange{Put: put}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.KnowledgeEntries(ctx, ns, proj)
+			if err != nil || len(got) != 3 || got[0].ID != "b" || got[1].ID != "c" || got[2].ID != "a" {
+				t.Fatalf("entries (by confidence, then newest) = %+v, %v", got, err)
+			}
+			if ttl := b.raw.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
+				t.Fatalf("ttl %v", ttl)
+			}
+			if err := s.ApplyKnowledge(ctx, ns, proj, KnowledgeChange{Delete: []string{"a", "missing"}}, 2*time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.KnowledgeEntries(ctx, ns, proj); len(got) != 2 {
+				t.Fatalf("after delete %d entries", len(got))
+			}
+			if ttl := b.raw.TTL(ctx, key).Val(); ttl <= time.Hour {
+				t.Fatalf("an empty change must refresh the TTL: %v", ttl)
+			}
+			if other, _ := s.KnowledgeEntries(ctx, "ffffffffffffffffffffffffffffffff", proj); len(other) != 0 {
+				t.Fatal("another namespace sees the entries")
+			}
+			if _, err := s.KnowledgeEntries(ctx, ns, "bad}project"); err != ErrInvalidID {
+				t.Fatalf("bad project: %v", err)
+			}
+		})
+	}
+}
+
+func TestCurationBookkeeping(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.cfg)
+			sess := sampleSession("S1")
+			for range 4 {
+				if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 2)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, _ := s.LoadSession(ctx, "S1"); got.TurnsSinceCuration != 4 {
+				t.Fatalf("counter after 4 commits = %d", got.TurnsSinceCuration)
+			}
+			if err := s.CurationDone(ctx, "S1", 6, 3); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.LoadSession(ctx, "S1")
+			if mark, _ := s.CurationMark(ctx, "S1"); got.TurnsSinceCuration != 1 || mark != 6 {
+				t.Fatalf("counter %d mark %d, want 1 and 6", got.TurnsSinceCuration, mark)
+			}
+			// The mark never moves back; the counter never goes below 0.
+			if err := s.CurationDone(ctx, "S1", 2, 5); err != nil {
+				t.Fatal(err)
+			}
+			got, _ = s.LoadSession(ctx, "S1")
+			if mark, _ := s.CurationMark(ctx, "S1"); got.TurnsSinceCuration != 0 || mark != 6 {
+				t.Fatalf("counter %d mark %d, want 0 and 6", got.TurnsSinceCuration, mark)
+			}
+			if ttl := b.raw.PTTL(ctx, s.keys.knMark("S1")).Val(); ttl <= 0 {
+				t.Fatalf("mark without the session's TTL: %v", ttl)
+			}
+			// A session that is gone gets no keys.
+			if err := s.CurationDone(ctx, "GONE", 3, 3); err != nil || b.raw.Exists(ctx, s.keys.knMark("GONE"), s.keys.state("GONE")).Val() != 0 {
+				t.Fatalf("keys created for a missing session: %v", err)
+			}
+			if n, _ := s.MessageLen(ctx, "S1"); n != 8 {
+				t.Fatalf("message len %d", n)
+			}
+
+			ok, err := s.AcquireCurationGuard(ctx, "S1", "t1", time.Minute)
+			if !ok || err != nil {
+				t.Fatal("guard not taken", err)
+			}
+			if ok, _ := s.AcquireCurationGuard(ctx, "S1", "t2", time.Minute); ok {
+				t.Fatal("guard taken twice")
+			}
+			_ = s.ReleaseCurationGuard(ctx, "S1", "t2") // not the holder: no effect
+			if ok, _ := s.AcquireCurationGuard(ctx, "S1", "t3", time.Minute); ok {
+				t.Fatal("a foreign token released the guard")
+			}
+			_ = s.ReleaseCurationGuard(ctx, "S1", "t1")
+			if ok, _ := s.AcquireCurationGuard(ctx, "S1", "t4", time.Minute); !ok {
+				t.Fatal("guard not released by its holder")
+			}
+
+			if _, ok, _ := s.LTMCache(ctx, "S1"); ok {
+				t.Fatal("cache before any block")
+			}
+			if err := s.SetLTMCache(ctx, "S1", "", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if text, ok, _ := s.LTMCache(ctx, "S1"); !ok || text != "" {
+				t.Fatal("an empty block must be cached as such")
+			}
+			if ok, err := s.DeleteSession(ctx, "S1"); !ok || err != nil {
+				t.Fatal(err)
+			}
+			if n := b.raw.Exists(ctx, s.keys.knMark("S1"), s.keys.knGuard("S1"), s.keys.knLTM("S1")).Val(); n != 0 {
+				t.Fatalf("%d knowledge keys survive DeleteSession", n)
+			}
+		})
+	}
+}
