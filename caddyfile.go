@@ -58,6 +58,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    idle_timeout      <duration>   # default 60s, 0 disables idle work
 //	    knowledge         on | off     # default on: curated long-term knowledge
 //	    recall            on | off     # default on: the recall tool offered to the model
+//	    parse_cache       <size> | 0   # default 32MiB: decoded recent conversations kept in memory
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -75,7 +76,7 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model", "knowledge", "recall":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model", "knowledge", "recall", "parse_cache":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -129,6 +130,8 @@ func (l *Lore) stringField(name string) *string {
 		return &l.Knowledge
 	case "recall":
 		return &l.Recall
+	case "parse_cache":
+		return &l.ParseCache
 	default: // retention
 		return &l.Retention
 	}
@@ -151,6 +154,8 @@ func checkLiteral(name, v string) error {
 		_, err = parseDuration(name, v)
 	case "knowledge", "recall":
 		_, err = parseOnOff(name, v)
+	case "parse_cache":
+		_, err = parseCacheSize(v)
 	}
 	return err
 }

@@ -93,6 +93,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "knowledge placeholder", input: "lore {\nknowledge {env.KN}\n}", want: Lore{Knowledge: "{env.KN}"}},
 		{name: "knowledge bad", input: "lore {\nknowledge maybe\n}", wantErr: `knowledge: "maybe" is neither on nor off`},
 		{name: "recall off", input: "lore {\nrecall off\n}", want: Lore{Recall: "off"}},
+		{name: "parse cache", input: "lore {\nparse_cache 8MiB\n}", want: Lore{ParseCache: "8MiB"}},
+		{name: "parse cache off", input: "lore {\nparse_cache 0\n}", want: Lore{ParseCache: "0"}},
+		{name: "parse cache bad", input: "lore {\nparse_cache lots\n}", wantErr: `parse_cache: "lots" is not a size`},
 		{name: "recall bad", input: "lore {\nrecall 1\n}", wantErr: `recall: "1" is neither on nor off`},
 		{name: "knowledge no value", input: "lore {\nknowledge\n}", wantErr: "wrong argument count"},
 	}

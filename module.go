@@ -41,6 +41,7 @@ const (
 	DefaultRetention      = "720h"
 	DefaultIdleResume     = "5m"
 	DefaultIdleTimeout    = "60s"
+	DefaultParseCache     = "32MiB"
 )
 
 // Lore is the `http.handlers.lore` module. Durations and sizes are strings so
@@ -82,6 +83,10 @@ type Lore struct {
 	// history, distillations and knowledge, and answers it inside the
 	// gateway; "off" offers nothing.
 	Recall string `json:"recall,omitempty"`
+	// Memory for recent conversations' decoded messages, so a turn decodes
+	// only what its client added since the previous one, e.g. "32MiB"
+	// (default); "0" turns it off.
+	ParseCache string `json:"parse_cache,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
 	MaxBody string `json:"max_body,omitempty"`
 	// How long sessions and their data are kept after their last turn, e.g.
@@ -155,6 +160,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		return err
 	}
 	recallOn, err := parseOnOff("recall", resolve(orDefault(l.Recall, "on")))
+	if err != nil {
+		return err
+	}
+	parseCache, err := parseCacheSize(resolve(orDefault(l.ParseCache, DefaultParseCache)))
 	if err != nil {
 		return err
 	}
@@ -234,6 +243,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Distiller:        l.background,
 		Knowledge:        knowledgeHook,
 		Recall:           recallHook(recallOn, l.store, l.logger.Named("recall")),
+		DecodeCacheBytes: parseCache,
 		Upstream:         upstream,
 		OpenAIUpstream:   openaiUpstream,
 		MaxBody:          maxBody,
@@ -325,6 +335,22 @@ func parseSize(raw string) (int64, error) {
 	n, err := humanize.ParseBytes(raw)
 	if err != nil || n == 0 || n > 1<<40 {
 		return 0, fmt.Errorf("max_body: %q is not a size like 32MiB", raw)
+	}
+	return int64(n), nil
+}
+
+// parseCacheSize reads parse_cache: a size, or 0 for none (-1 to the
+// handler, whose 0 means its own default).
+func parseCacheSize(raw string) (int64, error) {
+	if strings.TrimSpace(raw) == "0" {
+		return -1, nil
+	}
+	n, err := humanize.ParseBytes(raw)
+	if err != nil || n > 1<<40 {
+		return 0, fmt.Errorf("parse_cache: %q is not a size like 32MiB (or 0)", raw)
+	}
+	if n == 0 {
+		return -1, nil
 	}
 	return int64(n), nil
 }

@@ -129,3 +129,34 @@ func lastSystemBlocks(t *testing.T, e *Env) []string {
 	t.Fatal("no turn reached the upstream")
 	return nil
 }
+
+// TestRecallEndToEnd: through the built gateway, the model's recall call is
+// answered from the session's own history (recall.Search on real Redis) and
+// the continuation reaches the client as one message without the tool.
+func TestRecallEndToEnd(t *testing.T) {
+	e := NewEnv(t, EnvOptions{LoreExtra: "idle_timeout 0\nknowledge off"})
+	c := newCCClient(t, e.URL, e.Creds.Alice)
+	r := c.send([]map[string]any{{"type": "text", "text": "Start the services [[tool:Bash]]"}}, true)
+	if r.Status != 200 || len(r.ToolUses) != 1 {
+		t.Fatalf("turn 1: %d, %d tool uses", r.Status, len(r.ToolUses))
+	}
+	out := "redis-server started; the test instance listens on port 6399 with --save ''"
+	if r = c.send([]map[string]any{{"type": "tool_result", "tool_use_id": r.ToolUses[0].ID, "content": out}}, false); r.Status != 200 {
+		t.Fatalf("turn 2: %d", r.Status)
+	}
+	n0 := len(e.Fake.Requests())
+	r = c.send([]map[string]any{{"type": "text", "text": "Which port did the test redis use? [[recall:test redis port]]"}}, true)
+	if r.Status != 200 || len(r.ToolUses) != 0 || strings.Contains(string(r.Content), "recall") || r.Stop != "end_turn" {
+		t.Fatalf("turn 3: %d stop %s content %s", r.Status, r.Stop, truncate(r.Content, 400))
+	}
+	var follow []byte
+	for _, q := range e.Fake.Requests()[n0:] {
+		if q.Path == "/v1/messages" && strings.Contains(string(q.Body), `"tool_result"`) && strings.Contains(string(q.Body), "Recall results for") {
+			follow = q.Body
+		}
+	}
+	if follow == nil || !strings.Contains(string(follow), "listens on port 6399") {
+		t.Fatalf("no follow-up carrying the recalled passage reached the upstream (%d requests)", len(e.Fake.Requests())-n0)
+	}
+	e.CheckNoSecrets()
+}

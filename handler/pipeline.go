@@ -38,6 +38,14 @@ type plan struct {
 	state  gradient.State
 	result gradient.Result
 	body   translate.Body
+	recall bool // the body offers the recall tool
+}
+
+// memory is what long-term memory adds to a turn's request (SPEC §8).
+type memory struct {
+	knowledge     string // the knowledge block for the system prompt
+	offerRecall   bool   // add the recall tool (the Anthropic route, recall on)
+	pendingRecall string // results of recall calls of the previous answer
 }
 
 // loadState decodes the session's gradient state and applies idle resume:
@@ -77,19 +85,25 @@ func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Dist
 // transform runs the gradient and builds the upstream body: the client's
 // body with only `messages` and `system` replaced, every other field (known
 // or not) forwarded byte for byte.
-func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, ltm string) (*plan, error) {
+//
+// The long-term memory additions (SPEC §8) go in here too: the knowledge
+// block after the client's system prompt, the recall tool after its tools,
+// and recall results kept from the previous answer at the end of the last
+// user message.
+func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, mem memory) (*plan, error) {
 	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
 	p := &plan{state: st}
 	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows,
-		LTMTokens: knowledge.Tokens(ltm)})
+		LTMTokens: knowledge.Tokens(mem.knowledge)})
+	p.result.Messages = withPendingRecall(p.result.Messages, mem.pendingRecall)
 
 	fixed := gradient.CountCacheControl(req.Tools)
 	if req.TopCacheControl {
 		fixed++
 	}
 	system := req.System
-	if ltm != "" {
-		system = appendSystemBlock(system, ltm)
+	if mem.knowledge != "" {
+		system = appendSystemBlock(system, mem.knowledge)
 	}
 	system, out := gradient.ApplyCacheBreakpoints(system, p.result.Messages, fixed)
 	elements, err := messageElements(out)
@@ -99,6 +113,11 @@ func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.R
 	fields := map[string][]byte{}
 	if len(bytes.TrimSpace(system)) > 0 && !bytes.Equal(system, req.System) {
 		fields["system"] = system
+	}
+	if mem.offerRecall {
+		if tools, ok := withRecallTool(req.Tools); ok {
+			fields["tools"], p.recall = tools, true
+		}
 	}
 	p.body, err = req.Rebuild(elements, fields)
 	return p, err

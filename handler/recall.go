@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
+	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -165,6 +167,18 @@ func appendMessages(messages json.RawMessage, extra []byte) []byte {
 	}
 	out = append(out, extra...)
 	return append(out, ']')
+}
+
+// withPendingRecall appends kept recall results as a text block to the last
+// message when it is the user's (a copy: the decoded messages are shared).
+func withPendingRecall(msgs []msg.Message, text string) []msg.Message {
+	if text == "" || len(msgs) == 0 || msgs[len(msgs)-1].Role != msg.RoleUser {
+		return msgs
+	}
+	out := slices.Clone(msgs)
+	last := &out[len(out)-1]
+	last.Blocks = append(slices.Clip(last.Blocks), msg.Block{Type: msg.TypeText, Text: text, Modified: true})
+	return out
 }
 
 // pendingRecallText renders results kept for the next request (the model

@@ -171,11 +171,17 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if sess != nil {
 		final = func() { done = h.pending.begin(sess.Lineage) }
 	}
+	stream, asJSON := eg.stream, eg.json
+	var rt *recallTurn
+	if p.recall {
+		rt = &recallTurn{h: h, r: r, sess: sess, cred: cred, body: p.body}
+		stream, asJSON = rt.stream, rt.json
+	}
 	var reply *translate.Response
 	if isEventStream(resp.Header) {
-		reply = eg.stream(w, resp, final)
+		reply = stream(w, resp, final)
 	} else {
-		reply = eg.json(w, resp, final)
+		reply = asJSON(w, resp, final)
 	}
 	if done == nil {
 		return // incomplete answer or no state: nothing to store
@@ -195,6 +201,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
+		sess.RecallPending = rt.pendingText(bg) // consumed by this turn; new ones for the next
 		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, cost, without)
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
@@ -212,7 +219,12 @@ const distillThreshold = 30
 // plan transforms the turn; on an internal failure the client is answered.
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	rows := h.rows(r.Context(), sess)
-	p, err := h.transform(st, r, req, msgs, rows, h.knowledgeBlock(r, sess, &st, req, msgs, rows))
+	mem := memory{knowledge: h.knowledgeBlock(r, sess, &st, req, msgs, rows),
+		offerRecall: h.cfg.Recall != nil && eg.flavor == anthropicFlavor && !eg.openAI}
+	if sess != nil && h.cfg.Recall != nil {
+		mem.pendingRecall = sess.RecallPending
+	}
+	p, err := h.transform(st, r, req, msgs, rows, mem)
 	if err == nil {
 		p.body, err = upstreamBody(eg, p.body)
 	}

@@ -17,8 +17,6 @@ package store
 //	                                         ("" for none), kept so the system prompt
 //	                                         stays byte-stable until the session's
 //	                                         prompt cache is cold (idle resume)
-//	<p>s:{<sid>}:recall              string  recall results for the session's next      10 min (handler)
-//	                                         request (store/recall.go)
 //
 // The session's turns_since_curation field (keys.go, session.go) counts
 // turns since the last successful curation: CommitTurn increments it and
@@ -37,6 +35,3 @@ func (k keys) knConsolidation(ns, project string) string {
 func (k keys) knMark(sid string) string  { return k.prefix + "s:{" + sid + "}:kn:mark" }
 func (k keys) knGuard(sid string) string { return k.prefix + "s:{" + sid + "}:kn:guard" }
 func (k keys) knLTM(sid string) string   { return k.prefix + "s:{" + sid + "}:kn:ltm" }
-func (k keys) recallPending(sid string) string {
-	return k.prefix + "s:{" + sid + "}:recall"
-}

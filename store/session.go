@@ -44,6 +44,10 @@ type Session struct {
 	// handler.turnCost). Batched worker calls are kept apart (s:{sid}:batch).
 	CostMicroUSD           int64
 	CounterfactualMicroUSD int64
+	// RecallPending holds recall results for the session's next request
+	// (the model called recall beside the client's own tools, so they could
+	// not be answered in that response); every commit rewrites it.
+	RecallPending string
 	// Gradient is the session's context-layering state (gradient.State as
 	// JSON), opaque to the store.
 	Gradient []byte
@@ -79,6 +83,7 @@ const (
 	fLineage     = "lineage"
 	fModel       = "model"
 	fProject     = "project"
+	fRecall      = "recall_pending"
 	fCreated     = "created_ms"
 	fLast        = "last_ms"
 	fMsgCount    = "msg_count"
@@ -125,6 +130,7 @@ func sessionFields(s *Session) []any {
 		fStored, s.Stored,
 		fTurns, s.Turns,
 		fProject, s.Project,
+		fRecall, s.RecallPending,
 		fIn, s.Usage.InputTokens,
 		fOut, s.Usage.OutputTokens,
 		fCacheRead, s.Usage.CacheReadTokens,
@@ -163,6 +169,8 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Model = v
 		case fProject:
 			s.Project = v
+		case fRecall:
+			s.RecallPending = v
 		case fGradient:
 			if v != "" {
 				s.Gradient = []byte(v)

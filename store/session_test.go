@@ -18,7 +18,7 @@ func sampleSession(id string) *Session {
 	return &Session{
 		ID: id, Namespace: "0123456789abcdef0123456789abcdef", Fingerprint: "a1b2c3d4e5f6",
 		Lineage: "lin0123456789abcdef", Model: "claude-sonnet-4-5", Project: "p0123456789abcdef",
-		CreatedAt: t0, LastRequest: t0.Add(90 * time.Second),
+		RecallPending: "<recall-results>r</recall-results>", CreatedAt: t0, LastRequest: t0.Add(90 * time.Second),
 		MessageCount: 3, Stored: 3, Turns: 2, TurnsSinceCuration: 1, Gradient: []byte(`{"LastLayer":1}`),
 		Usage:        Usage{InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 900, CacheWriteTokens: 300},
 		CostMicroUSD: 4321, CounterfactualMicroUSD: 9876,
@@ -144,7 +144,7 @@ func TestSessionHashFields(t *testing.T) {
 	got := b.raw.HGetAll(context.Background(), "lore:s:{S1}:state").Val()
 	want := map[string]string{
 		"id": "S1", "ns": "0123456789abcdef0123456789abcdef", "fp": "a1b2c3d4e5f6",
-		"lineage": "lin0123456789abcdef", "model": "claude-sonnet-4-5", "project": "p0123456789abcdef",
+		"lineage": "lin0123456789abcdef", "model": "claude-sonnet-4-5", "project": "p0123456789abcdef", "recall_pending": "<recall-results>r</recall-results>",
 		"created_ms": "1762178706789", "last_ms": "1762178796789",
 		"msg_count": "3", "stored": "3", "turns": "2", "turns_since_curation": "1", "gradient": `{"LastLayer":1}`,
 		"in_tokens": "1200", "out_tokens": "340", "cache_read_tokens": "900", "cache_write_tokens": "300",

@@ -1,0 +1,181 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// stubRecall answers every query with a fixed text and records the calls.
+type stubRecall struct{ queries *[]string }
+
+func (s stubRecall) Recall(_ context.Context, sess *store.Session, query, scope string) string {
+	*s.queries = append(*s.queries, query)
+	return "found: the test redis listens on 6399 (" + sess.ID[:4] + ")"
+}
+
+func withRecall(e *env) *[]string {
+	var q []string
+	e.h.cfg.Recall = stubRecall{&q}
+	return &q
+}
+
+// upstreamMessages returns the /v1/messages requests the fake received.
+func upstreamMessages(e *env) []map[string]json.RawMessage {
+	var out []map[string]json.RawMessage
+	for _, r := range e.fake.Requests() {
+		if r.Path == "/v1/messages" {
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(r.Body, &m)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// clientReply decodes the gateway's answer, JSON or SSE.
+func clientReply(t *testing.T, body string) *translate.Response {
+	t.Helper()
+	if !strings.HasPrefix(body, "event:") {
+		r, err := translate.ParseResponse([]byte(body))
+		if err != nil {
+			t.Fatalf("answer: %v %s", err, body)
+		}
+		return r
+	}
+	var acc translate.Accumulator
+	er := translate.NewEventReader(strings.NewReader(body))
+	for {
+		ev, err := er.Next()
+		if err != nil {
+			break
+		}
+		acc.Add(ev)
+	}
+	if !acc.Done() {
+		t.Fatalf("stream did not end: %s", body)
+	}
+	return acc.Response()
+}
+
+func TestRecallAnsweredInsideTheGateway(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		name := map[bool]string{false: "json", true: "sse"}[stream]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			queries := withRecall(e)
+			extra := ""
+			if stream {
+				extra = `"stream":true,`
+			}
+			code, _, body := e.post("/v1/messages", conversation("which port? [[recall:redis test port]]", 1, extra), "x-api-key", keyA)
+			if code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+			if strings.Contains(body, `"recall"`) {
+				t.Fatalf("the client saw the recall tool: %s", body)
+			}
+			reply := clientReply(t, body)
+			var blocks []struct{ Type, Text string }
+			_ = json.Unmarshal(reply.Content, &blocks)
+			if len(blocks) != 2 || blocks[0].Text != "ok (turn 1)" || blocks[1].Type != "text" || reply.StopReason != "end_turn" {
+				t.Fatalf("client content %s stop %s", reply.Content, reply.StopReason)
+			}
+			if len(*queries) != 1 || (*queries)[0] != "redis test port" {
+				t.Fatalf("recall queries %q", *queries)
+			}
+			ups := upstreamMessages(e)
+			if len(ups) != 2 {
+				t.Fatalf("%d upstream calls, want the turn and one follow-up", len(ups))
+			}
+			if !strings.HasSuffix(string(ups[0]["tools"]), recallTool+"]") || !strings.HasSuffix(string(ups[1]["tools"]), recallTool+"]") {
+				t.Fatalf("tools sent: %s", ups[0]["tools"])
+			}
+			follow := string(ups[1]["messages"])
+			if !strings.Contains(follow, `"name":"recall"`) || !strings.Contains(follow, `"type":"tool_result"`) ||
+				!strings.Contains(follow, "found: the test redis listens on 6399") {
+				t.Fatalf("follow-up messages: %s", follow)
+			}
+			// Usage counts both calls; the stored turn is what the client saw.
+			if reply.Usage.InputTokens <= 0 || reply.Usage.OutputTokens <= 0 {
+				t.Fatalf("usage %+v", reply.Usage)
+			}
+			msgs := e.messages(e.sessionIDs()[0])
+			if last := string(msgs[len(msgs)-1].Content); strings.Contains(last, "recall") || !strings.Contains(last, "ok (turn 1)") {
+				t.Fatalf("stored reply %s", last)
+			}
+		})
+	}
+}
+
+// Beside a client tool, the recall call is hidden from the client and its
+// results ride with the session's next request.
+func TestRecallBesideClientTools(t *testing.T) {
+	e := newEnv(t)
+	queries := withRecall(e)
+	first := conversation("look [[recall:deploy steps]] [[tool:bash]]", 1, `"stream":true,`)
+	code, _, body := e.post("/v1/messages", first, "x-api-key", keyA)
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	reply := clientReply(t, body)
+	var blocks []struct{ Type, ID, Name string }
+	_ = json.Unmarshal(reply.Content, &blocks)
+	if len(blocks) != 2 || blocks[1].Name != "bash" || reply.StopReason != "tool_use" || strings.Contains(string(reply.Content), "recall") {
+		t.Fatalf("client content %s", reply.Content)
+	}
+	if len(upstreamMessages(e)) != 1 || len(*queries) != 1 {
+		t.Fatalf("upstream calls %d, recall runs %d; want 1 and 1 (no follow-up)", len(upstreamMessages(e)), len(*queries))
+	}
+	// The client runs bash and sends its result.
+	next := strings.Replace(first, `]}`, `,{"role":"assistant","content":`+string(reply.Content)+`},{"role":"user","content":[{"type":"tool_result","tool_use_id":"`+blocks[1].ID+`","content":"deployed"}]}]}`, 1)
+	if code, _, body := e.post("/v1/messages", next, "x-api-key", keyA); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	ups := upstreamMessages(e)
+	var sent []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	}
+	_ = json.Unmarshal(ups[1]["messages"], &sent)
+	var lastBlocks []struct {
+		Type, Text string
+		ToolUseID  string `json:"tool_use_id"`
+	}
+	_ = json.Unmarshal(sent[len(sent)-1].Content, &lastBlocks)
+	last := fmtAny(lastBlocks)
+	if !strings.Contains(last, blocks[1].ID) || !strings.Contains(last, "<recall-results>") ||
+		!strings.Contains(last, "Results of recall(deploy steps):") || !strings.Contains(last, "listens on 6399") {
+		t.Fatalf("next request's last message: %s", last)
+	}
+	// Only once: the turn after carries nothing.
+	sess, _ := e.store.LoadSession(context.Background(), e.sessionIDs()[0])
+	if sess.RecallPending != "" {
+		t.Fatalf("pending results kept after use: %q", sess.RecallPending)
+	}
+}
+
+func TestRecallToolNotOffered(t *testing.T) {
+	e := newEnv(t)
+	withRecall(e)
+	// The client has its own recall tool: its call reaches the client.
+	own := strings.Replace(conversation("[[recall:x]]", 1, ""), `{"name":"edit","input_schema":{"type":"object"}}`, `{"name":"recall","input_schema":{"type":"object"}}`, 1)
+	code, _, body := e.post("/v1/messages", own, "x-api-key", keyA)
+	if code != 200 || !strings.Contains(body, `"name":"recall"`) {
+		t.Fatalf("client's own recall: %d %s", code, body)
+	}
+	ups := upstreamMessages(e)
+	if strings.Count(string(ups[0]["tools"]), `"recall"`) != 1 || len(ups) != 1 {
+		t.Fatalf("tools %s, %d calls", ups[0]["tools"], len(ups))
+	}
+	// Recall off: no tool.
+	e2 := newEnv(t)
+	e2.post("/v1/messages", conversation("hello", 1, ""), "x-api-key", keyA)
+	if strings.Contains(string(upstreamMessages(e2)[0]["tools"]), "recall") {
+		t.Fatal("recall offered without a Recaller")
+	}
+}
