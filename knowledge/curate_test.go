@@ -17,9 +17,13 @@ func TestCuratorEveryThreeTurns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	block := func(fresh bool) string {
-		b, err := e.c.Block(ctx, e.session(t, "SA"), 8450, func() string { return "how do we build and run the tests" }, fresh)
+		sess := e.session(t, "SA")
+		b, err := e.c.Block(ctx, sess, 8450, func() string { return "how do we build and run the tests" }, fresh)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if sess.KnowledgeChanged { // as the turn's commit stores it
+			e.raw.HSet(ctx, e.pfx+"s:{SA}:state", "ltm", b)
 		}
 		return b
 	}

@@ -38,7 +38,6 @@ const (
 	MaxEntries     = 25 // a project with more live entries is consolidated on idle
 	consolidateTo  = 20 // what consolidation asks for
 	defaultGuard   = 90 * time.Minute
-	defaultLTMTTL  = 24 * time.Hour
 	defaultEntryTL = 90 * 24 * time.Hour
 )
 
@@ -63,9 +62,7 @@ type Config struct {
 	// EntryTTL is how long a project's knowledge outlives its last
 	// curation; default 90 days.
 	EntryTTL time.Duration
-	// LTMTTL bounds how long a session's formatted block is reused; default 24h.
-	LTMTTL time.Duration
-	Now    func() time.Time // nil is time.Now
+	Now      func() time.Time // nil is time.Now
 }
 
 // Curator schedules and applies curation and consolidation and selects
@@ -88,9 +85,6 @@ func New(cfg Config) *Curator {
 	}
 	if cfg.EntryTTL <= 0 {
 		cfg.EntryTTL = defaultEntryTL
-	}
-	if cfg.LTMTTL <= 0 {
-		cfg.LTMTTL = defaultLTMTTL
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

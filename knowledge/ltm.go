@@ -7,25 +7,21 @@ import (
 )
 
 // Block returns the knowledge block for a session's system prompt, within
-// budget tokens. The block is chosen once and then kept (in Redis, so every
-// instance sends the same bytes) until fresh is set: the system prompt
-// precedes the whole conversation, so changing it mid-session would turn
-// every cached token of the conversation into a cache write. The caller
-// sets fresh when the session's prompt cache is cold anyway (idle resume);
-// knowledge curated meanwhile reaches the session then, and new sessions at
-// once. matchText (called only when a block is built) is the text the entries
+// budget tokens. The block is chosen once and then kept with the session
+// (sess.Knowledge, stored by the turn's commit, so every instance sends the
+// same bytes) until fresh is set: the system prompt precedes the whole
+// conversation, so changing it mid-session would turn every cached token of
+// the conversation into a cache write. The caller sets fresh when the
+// session's prompt cache is cold anyway (idle resume); knowledge curated
+// meanwhile reaches the session then, and new sessions at once. A kept
+// block costs nothing; choosing one reads the entries in one round trip.
+// matchText (called only when a block is chosen) is the text the entries
 // are matched against: the latest distillation and the last messages.
 func (c *Curator) Block(ctx context.Context, sess *store.Session, budget int, matchText func() string, fresh bool) (string, error) {
-	if !fresh {
-		if text, ok, err := c.st.LTMCache(ctx, sess.ID); err != nil || ok {
-			return text, err
-		}
+	if !fresh && sess.KnowledgeChosen {
+		return sess.Knowledge, nil
 	}
-	project, err := c.st.KnowledgeEntries(ctx, sess.Namespace, projectOf(sess))
-	if err != nil {
-		return "", err
-	}
-	global, err := c.st.KnowledgeEntries(ctx, sess.Namespace, store.GlobalProject)
+	project, global, err := c.st.KnowledgeScopes(ctx, sess.Namespace, projectOf(sess))
 	if err != nil {
 		return "", err
 	}
@@ -33,5 +29,6 @@ func (c *Curator) Block(ctx context.Context, sess *store.Session, budget int, ma
 	if len(project)+len(global) > 0 {
 		text = Select(project, global, matchText(), budget)
 	}
-	return text, c.st.SetLTMCache(ctx, sess.ID, text, c.cfg.LTMTTL)
+	sess.Knowledge, sess.KnowledgeChosen, sess.KnowledgeChanged = text, true, true
+	return text, nil
 }

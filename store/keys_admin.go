@@ -35,7 +35,7 @@ func (k keys) sessionKeys(sid string) []string {
 		k.state(sid), k.msgs(sid), k.cred(sid), k.sessionBatch(sid),
 		k.distMark(sid), k.distRows(sid), k.distAhead(sid), k.distAheadIdx(sid),
 		k.distArchive(sid), k.distGuard(sid),
-		k.knMark(sid), k.knGuard(sid), k.knLTM(sid),
+		k.knMark(sid), k.knGuard(sid),
 	}
 }
 

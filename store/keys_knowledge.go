@@ -13,10 +13,9 @@ package store
 //	<p>s:{<sid>}:kn:mark             string  curated-up-to: the count of stored         the session's message list TTL
 //	                                         messages (list entries) the curator saw
 //	<p>s:{<sid>}:kn:guard            string  in-flight curation token (SET NX PX)       the guard TTL
-//	<p>s:{<sid>}:kn:ltm              string  the session's formatted knowledge block    knowledge.Config.LTMTTL
-//	                                         ("" for none), kept so the system prompt
-//	                                         stays byte-stable until the session's
-//	                                         prompt cache is cold (idle resume)
+//
+// The session's knowledge block lives in its state hash (field "ltm", see
+// session.go), read with the session and written only when it changes.
 //
 // The session's turns_since_curation field (keys.go, session.go) counts
 // turns since the last successful curation: CommitTurn increments it and
@@ -34,4 +33,3 @@ func (k keys) knConsolidation(ns, project string) string {
 }
 func (k keys) knMark(sid string) string  { return k.prefix + "s:{" + sid + "}:kn:mark" }
 func (k keys) knGuard(sid string) string { return k.prefix + "s:{" + sid + "}:kn:guard" }
-func (k keys) knLTM(sid string) string   { return k.prefix + "s:{" + sid + "}:kn:ltm" }

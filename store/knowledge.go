@@ -44,11 +44,17 @@ func (s *Store) KnowledgeEntries(ctx context.Context, ns, project string) ([]Kno
 	if err != nil {
 		return nil, err
 	}
+	return decodeEntries(raw), nil
+}
+
+// decodeEntries reads entries, by confidence then most recently updated
+// first; an unreadable one is skipped, not fatal to the others.
+func decodeEntries(raw map[string]string) []KnowledgeEntry {
 	out := make([]KnowledgeEntry, 0, len(raw))
 	for _, v := range raw {
 		var e KnowledgeEntry
 		if json.Unmarshal([]byte(v), &e) != nil || e.ID == "" {
-			continue // one unreadable entry must not hide the others
+			continue
 		}
 		out = append(out, e)
 	}
@@ -61,7 +67,28 @@ func (s *Store) KnowledgeEntries(ctx context.Context, ns, project string) ([]Kno
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return out, nil
+	return out
+}
+
+// KnowledgeScopes returns a project's entries and the namespace's global
+// ones in one round trip (a new session's first turn reads both).
+func (s *Store) KnowledgeScopes(ctx context.Context, ns, project string) (own, global []KnowledgeEntry, err error) {
+	if err := checkKnowledgeScope(ns, project); err != nil {
+		return nil, nil, err
+	}
+	var a, b *redis.MapStringStringCmd
+	err = s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			a = p.HGetAll(ctx, s.keys.knowledge(ns, project))
+			b = p.HGetAll(ctx, s.keys.knowledge(ns, GlobalProject))
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return decodeEntries(a.Val()), decodeEntries(b.Val()), nil
 }
 
 // KnowledgeChange is a set of writes to one project's entries.
@@ -214,36 +241,6 @@ return 0
 func (s *Store) releaseGuard(ctx context.Context, key, token string) error {
 	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		return releaseGuardScript.Run(ctx, c, []string{key}, token).Err()
-	})
-}
-
-// LTMCache returns the session's cached knowledge block; ok is false when
-// there is none (never built, dropped, or expired).
-func (s *Store) LTMCache(ctx context.Context, sid string) (text string, ok bool, err error) {
-	if err := checkID(sid); err != nil {
-		return "", false, err
-	}
-	err = s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		text, err = c.Get(ctx, s.keys.knLTM(sid)).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil
-		}
-		ok = err == nil
-		return err
-	})
-	return text, ok, err
-}
-
-// SetLTMCache caches the session's knowledge block; "" caches "none", so a
-// session that started without knowledge keeps its system prompt until its
-// cache is cold anyway.
-func (s *Store) SetLTMCache(ctx context.Context, sid, text string, ttl time.Duration) error {
-	if err := checkID(sid); err != nil {
-		return err
-	}
-	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		return c.Set(ctx, s.keys.knLTM(sid), text, ttl).Err()
 	})
 }
 

@@ -103,19 +103,29 @@ func TestCurationBookkeeping(t *testing.T) {
 				t.Fatal("guard not released by its holder")
 			}
 
-			if _, ok, _ := s.LTMCache(ctx, "S1"); ok {
-				t.Fatal("cache before any block")
+			// The knowledge block rides with the session, written only
+			// when it changed.
+			if got, _ := s.LoadSession(ctx, "S1"); got.KnowledgeChosen {
+				t.Fatal("a block before any was chosen")
 			}
-			if err := s.SetLTMCache(ctx, "S1", "", time.Minute); err != nil {
+			sess.Knowledge, sess.KnowledgeChanged = "", true // chosen: none
+			if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
 				t.Fatal(err)
 			}
-			if text, ok, _ := s.LTMCache(ctx, "S1"); !ok || text != "" {
-				t.Fatal("an empty block must be cached as such")
+			if got, _ := s.LoadSession(ctx, "S1"); !got.KnowledgeChosen || got.Knowledge != "" {
+				t.Fatalf("empty choice not kept: %+v", got)
+			}
+			sess.Knowledge, sess.KnowledgeChanged = "## Long-term Knowledge", true
+			_ = s.CommitTurn(ctx, Turn{Session: sess})
+			sess.Knowledge, sess.KnowledgeChanged = "not written", false
+			_ = s.CommitTurn(ctx, Turn{Session: sess})
+			if got, _ := s.LoadSession(ctx, "S1"); got.Knowledge != "## Long-term Knowledge" {
+				t.Fatalf("block %q", got.Knowledge)
 			}
 			if ok, err := s.DeleteSession(ctx, "S1"); !ok || err != nil {
 				t.Fatal(err)
 			}
-			if n := b.raw.Exists(ctx, s.keys.knMark("S1"), s.keys.knGuard("S1"), s.keys.knLTM("S1")).Val(); n != 0 {
+			if n := b.raw.Exists(ctx, s.keys.knMark("S1"), s.keys.knGuard("S1"), s.keys.state("S1")).Val(); n != 0 {
 				t.Fatalf("%d knowledge keys survive DeleteSession", n)
 			}
 		})

@@ -44,6 +44,13 @@ type Session struct {
 	// handler.turnCost). Batched worker calls are kept apart (s:{sid}:batch).
 	CostMicroUSD           int64
 	CounterfactualMicroUSD int64
+	// Knowledge is the knowledge block chosen for the session's system
+	// prompt (knowledge.Curator.Block); KnowledgeChosen says one was ("" is
+	// a choice: none). KnowledgeChanged makes the next CommitTurn write
+	// them; otherwise the stored block is left as it is.
+	Knowledge        string
+	KnowledgeChosen  bool
+	KnowledgeChanged bool
 	// RecallPending holds recall results for the session's next request
 	// (the model called recall beside the client's own tools, so they could
 	// not be answered in that response); every commit rewrites it.
@@ -84,6 +91,7 @@ const (
 	fModel       = "model"
 	fProject     = "project"
 	fRecall      = "recall_pending"
+	fKnowledge   = "ltm"
 	fCreated     = "created_ms"
 	fLast        = "last_ms"
 	fMsgCount    = "msg_count"
@@ -171,6 +179,8 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Project = v
 		case fRecall:
 			s.RecallPending = v
+		case fKnowledge:
+			s.Knowledge, s.KnowledgeChosen = v, true
 		case fGradient:
 			if v != "" {
 				s.Gradient = []byte(v)
@@ -277,6 +287,9 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		p.HSet(ctx, s.keys.state(sid), sessionFields(t.Session)...)
 		p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
+		if t.Session.KnowledgeChanged {
+			p.HSet(ctx, s.keys.state(sid), fKnowledge, t.Session.Knowledge)
+		}
 		p.Expire(ctx, s.keys.state(sid), ttl)
 		if len(msgs) > 0 {
 			p.RPush(ctx, s.keys.msgs(sid), msgs...)
