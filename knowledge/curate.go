@@ -178,6 +178,9 @@ func (c *Curator) apply(ctx context.Context, r ref, ops []Op, allowCreate bool) 
 		if err := c.st.ApplyKnowledge(ctx, r.Namespace, project, *ch, c.cfg.EntryTTL); err != nil {
 			return nil, err
 		}
+		if len(ch.Put)+len(ch.Delete) > 0 {
+			c.scopes.drop(r.Namespace, project)
+		}
 	}
 	return a, nil
 }

@@ -68,10 +68,11 @@ type Config struct {
 // Curator schedules and applies curation and consolidation and selects
 // knowledge for sessions. Safe for concurrent use.
 type Curator struct {
-	cfg Config
-	st  *store.Store
-	w   Worker
-	log *zap.Logger
+	cfg    Config
+	st     *store.Store
+	w      Worker
+	log    *zap.Logger
+	scopes scopeCache
 }
 
 // New builds a curator and registers the "curate" and "consolidate" result
