@@ -58,7 +58,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    idle_timeout      <duration>   # default 60s, 0 disables idle work
 //	    knowledge         on | off     # default on: curated long-term knowledge
 //	    recall            on | off     # default on: the recall tool offered to the model
-//	    parse_cache       <size> | 0   # default 32MiB: decoded recent conversations kept in memory
+//	    parse_cache       <size> | 0   # default 64MiB: decoded recent conversations kept in memory
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the

@@ -41,7 +41,7 @@ const (
 	DefaultRetention      = "720h"
 	DefaultIdleResume     = "5m"
 	DefaultIdleTimeout    = "60s"
-	DefaultParseCache     = "32MiB"
+	DefaultParseCache     = "64MiB"
 )
 
 // Lore is the `http.handlers.lore` module. Durations and sizes are strings so
@@ -84,7 +84,7 @@ type Lore struct {
 	// gateway; "off" offers nothing.
 	Recall string `json:"recall,omitempty"`
 	// Memory for recent conversations' decoded messages, so a turn decodes
-	// only what its client added since the previous one, e.g. "32MiB"
+	// only what its client added since the previous one, e.g. "64MiB"
 	// (default); "0" turns it off.
 	ParseCache string `json:"parse_cache,omitempty"`
 	// Largest request body accepted, e.g. "32MiB" (default).
@@ -347,7 +347,7 @@ func parseCacheSize(raw string) (int64, error) {
 	}
 	n, err := humanize.ParseBytes(raw)
 	if err != nil || n > 1<<40 {
-		return 0, fmt.Errorf("parse_cache: %q is not a size like 32MiB (or 0)", raw)
+		return 0, fmt.Errorf("parse_cache: %q is not a size like 64MiB (or 0)", raw)
 	}
 	if n == 0 {
 		return -1, nil

@@ -45,7 +45,7 @@ type Config struct {
 	Observer Observer
 	// DecodeCacheBytes bounds the memory kept for recent conversations'
 	// decoded messages, so that a turn decodes only what its client added
-	// since the previous one (see parseMessages); 0 means 32 MiB, a negative
+	// since the previous one (see parseMessages); 0 means 64 MiB, a negative
 	// value turns the cache off.
 	DecodeCacheBytes int64
 }

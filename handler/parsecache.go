@@ -9,7 +9,7 @@ import (
 
 // Bounds of the decoded-conversation cache (Config.DecodeCacheBytes).
 const (
-	defaultDecodeCacheBytes = 32 << 20
+	defaultDecodeCacheBytes = 64 << 20
 	decodeCacheEntries      = 256
 	// Conversations shorter than this are not kept: they decode in
 	// microseconds, and utility calls would only churn the cache.
