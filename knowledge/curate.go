@@ -117,13 +117,10 @@ func (c *Curator) Consolidate(ctx context.Context, sid string) (bool, error) {
 	return true, c.w.Submit(ctx, call) // Submit's Fail releases the guard
 }
 
-// entries returns a project's entries followed by the namespace's global ones.
+// entries returns a project's entries followed by the namespace's global
+// ones, read now (ops must apply to what is stored, not to a cached read).
 func (c *Curator) entries(ctx context.Context, ns, project string) ([]store.KnowledgeEntry, error) {
-	own, err := c.st.KnowledgeEntries(ctx, ns, project)
-	if err != nil || project == store.GlobalProject {
-		return own, err
-	}
-	global, err := c.st.KnowledgeEntries(ctx, ns, store.GlobalProject)
+	own, global, err := c.st.KnowledgeScopes(ctx, ns, project)
 	return append(own, global...), err
 }
 
