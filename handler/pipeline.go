@@ -114,7 +114,7 @@ func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.R
 	if len(bytes.TrimSpace(system)) > 0 && !bytes.Equal(system, req.System) {
 		fields["system"] = system
 	}
-	if mem.offerRecall {
+	if mem.offerRecall && recallAllowed(req.ToolChoice) {
 		if tools, ok := withRecallTool(req.Tools); ok {
 			fields["tools"], p.recall = tools, true
 		}

@@ -57,6 +57,19 @@ func withRecallTool(tools json.RawMessage) (json.RawMessage, bool) {
 	return append(out, ']'), true
 }
 
+// recallAllowed reports whether tool_choice leaves the model free to call
+// recall: not when it must call some tool ("any", which recall would then
+// satisfy), a named tool, or none.
+func recallAllowed(toolChoice json.RawMessage) bool {
+	var tc struct {
+		Type string `json:"type"`
+	}
+	if len(bytes.TrimSpace(toolChoice)) == 0 || json.Unmarshal(toolChoice, &tc) != nil {
+		return true
+	}
+	return tc.Type == "" || tc.Type == "auto"
+}
+
 // recallCall is one recall tool_use of the model.
 type recallCall struct {
 	ID    string
@@ -95,8 +108,9 @@ func recallCalls(content json.RawMessage) (calls []recallCall, others bool) {
 }
 
 // withoutRecallBlocks returns the content array's blocks other than recall
-// tool_use blocks, as raw JSON elements.
-func withoutRecallBlocks(content json.RawMessage) []json.RawMessage {
+// tool_use blocks (and, for a continuation, thinking blocks: see
+// recallRelay.round), as raw JSON elements.
+func withoutRecallBlocks(content json.RawMessage, continuation bool) []json.RawMessage {
 	var blocks []json.RawMessage
 	if json.Unmarshal(content, &blocks) != nil {
 		return nil
@@ -107,7 +121,8 @@ func withoutRecallBlocks(content json.RawMessage) []json.RawMessage {
 			Type string `json:"type"`
 			Name string `json:"name"`
 		}
-		if json.Unmarshal(b, &head) == nil && head.Type == "tool_use" && head.Name == recallToolName {
+		if json.Unmarshal(b, &head) == nil && (head.Type == "tool_use" && head.Name == recallToolName ||
+			continuation && (head.Type == "thinking" || head.Type == "redacted_thinking")) {
 			continue
 		}
 		out = append(out, b)
@@ -149,11 +164,33 @@ func followUpMessages(content json.RawMessage, calls []recallCall, results []str
 		return nil, err
 	}
 	var b bytes.Buffer
-	b.WriteString(`{"role":"assistant","content":`)
-	b.Write(content)
-	b.WriteString("},")
+	b.WriteString(`{"role":"assistant","content":[`)
+	b.Write(joinRaw(withoutBlankText(content)))
+	b.WriteString("]},")
 	b.Write(user)
 	return b.Bytes(), nil
+}
+
+// withoutBlankText drops text blocks holding only whitespace, which the API
+// refuses in a request ("text content blocks must contain non-whitespace
+// text") although models emit them before a tool call.
+func withoutBlankText(content json.RawMessage) []json.RawMessage {
+	var blocks []json.RawMessage
+	if json.Unmarshal(content, &blocks) != nil {
+		return nil
+	}
+	out := blocks[:0]
+	for _, b := range blocks {
+		var head struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if json.Unmarshal(b, &head) == nil && head.Type == "text" && strings.TrimSpace(head.Text) == "" {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // appendMessages adds raw message elements (comma-separated) at the end of a

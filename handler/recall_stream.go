@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 )
@@ -15,10 +17,17 @@ import (
 // the model called only recall the answer does not end: the caller runs
 // the search, asks the upstream to continue, and relays the continuation
 // into the same message (round after round, up to maxRecallRounds).
+//
+// Usage as the client sees it: the input and cache figures of the latest
+// round (the size of the context the model last read, which Claude Code
+// uses to decide when to compact) and the output tokens of all rounds.
+// spent adds up everything the rounds cost, for the turn's cost.
 type recallRelay struct {
 	send  func(translate.Event) error // to the client
 	next  int                         // next client-visible block index
-	prior translate.Usage             // usage of the earlier rounds
+	out   int64                       // output tokens of the earlier rounds
+	spent translate.Usage             // usage of the earlier rounds, summed
+	last  translate.Usage             // usage of the latest finished round
 }
 
 // roundResult is what one round left to do.
@@ -32,19 +41,21 @@ type roundResult struct {
 }
 
 // round relays one upstream stream. first is false for continuations,
-// whose message_start the client must not see again; final runs right
-// before the message_stop that ends the client's message.
+// whose message_start the client must not see again and whose thinking
+// blocks are not forwarded either: they followed a tool result the client
+// never saw, so they could not be sent back as part of its message. final
+// runs right before the message_stop that ends the client's message.
 //
 // Every turn with tools goes through here, so the common case stays cheap:
 // only the few framing events are decoded; a delta is decoded (for its
-// index) only once a recall block is held or indices have shifted; the
-// round's events are kept as bytes and folded into its content only when a
-// follow-up needs it.
+// index) only once a block is held or indices have shifted; the round's
+// events are kept as bytes and folded into its content only when needed.
 func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResult {
 	var kept []translate.Event // the round's events, copied, for its content
 	index := map[int]int{}     // upstream block index → client index
-	held := map[int]bool{}     // upstream indices of recall blocks
-	shifted := !first          // client indices differ from the upstream's
+	held := map[int]bool{}     // upstream indices of blocks not forwarded
+	recalls := 0
+	shifted := !first // client indices differ from the upstream's
 	var res roundResult
 	events := translate.NewEventReader(body)
 	for {
@@ -77,11 +88,16 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 		case "message_start":
 			forward = first
 		case "content_block_start":
-			if head.ContentBlock.Type == "tool_use" && head.ContentBlock.Name == recallToolName {
+			cb := head.ContentBlock
+			isRecall := cb.Type == "tool_use" && cb.Name == recallToolName
+			if isRecall || (!first && (cb.Type == "thinking" || cb.Type == "redacted_thinking")) {
 				held[head.Index], forward = true, false
+				if isRecall {
+					recalls++
+				}
 				break
 			}
-			res.others = res.others || head.ContentBlock.Type == "tool_use"
+			res.others = res.others || cb.Type == "tool_use"
 			index[head.Index] = rr.next
 			shifted = shifted || rr.next != head.Index
 			rr.next++
@@ -95,12 +111,14 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 				out = withIndex(ev, head.Index, i)
 			}
 		case "message_delta":
-			if len(held) > 0 && !res.others && head.Delta.StopReason == "tool_use" {
+			if recalls > 0 && !res.others && head.Delta.StopReason == "tool_use" {
 				res.followUp, forward = true, false
 				break
 			}
-			if rr.prior != (translate.Usage{}) {
-				out = withUsage(ev, sumUsage(rr.prior, accumulate(kept).Usage))
+			if !first {
+				u := accumulate(kept).Usage
+				u.OutputTokens += rr.out
+				out = withUsage(ev, u)
 			}
 		case "message_stop":
 			res.ok = true
@@ -116,7 +134,7 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 			return roundResult{} // client gone
 		}
 	}
-	if len(held) > 0 || res.followUp || rr.prior != (translate.Usage{}) {
+	if recalls > 0 || res.followUp || !first {
 		reply := accumulate(kept)
 		res.content, res.usage = reply.Content, reply.Usage
 		res.calls, _ = recallCalls(reply.Content)
@@ -124,19 +142,18 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 	return res
 }
 
-// accumulate folds events into the reply they make.
-func accumulate(events []translate.Event) *translate.Response {
-	var a translate.Accumulator
-	for _, ev := range events {
-		a.Add(ev)
-	}
-	return a.Response()
+// finished books a round that needs a follow-up.
+func (rr *recallRelay) finished(u translate.Usage) {
+	rr.spent = sumUsage(rr.spent, u)
+	rr.out += u.OutputTokens
+	rr.last = u
 }
 
-// close ends the client's message when a continuation cannot be had (the
-// round limit, or a failed follow-up call): stop_reason end_turn.
+// close ends the client's message at the round limit: stop_reason end_turn.
 func (rr *recallRelay) close(final func()) bool {
-	usage, _ := json.Marshal(rr.prior)
+	u := rr.last
+	u.OutputTokens = rr.out
+	usage, _ := json.Marshal(u)
 	delta := translate.Event{Name: "message_delta",
 		Data: []byte(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":` + string(usage) + `}`)}
 	if rr.send(withRaw(delta)) != nil {
@@ -146,6 +163,55 @@ func (rr *recallRelay) close(final func()) bool {
 		final()
 	}
 	return rr.send(withRaw(translate.Event{Name: "message_stop", Data: []byte(`{"type":"message_stop"}`)})) == nil
+}
+
+// fail ends the client's stream with an error event (the upstream's error
+// envelope when it sent one) and no message_stop: the client sees a failed
+// answer it may retry, never a silently truncated one.
+func (rr *recallRelay) fail(errBody []byte) {
+	var probe struct {
+		Type string `json:"type"`
+	}
+	data := bytes.TrimSpace(errBody)
+	if json.Unmarshal(data, &probe) != nil || probe.Type != "error" || bytes.ContainsAny(data, "\r\n") {
+		data = []byte(`{"type":"error","error":{"type":"api_error","message":"the gateway could not continue this answer after a recall call"}}`)
+	}
+	_ = rr.send(withRaw(translate.Event{Name: "error", Data: data}))
+}
+
+// keepAlive sends a ping every interval until the returned stop is called,
+// so that the client's stream is not idle while the gateway searches and
+// waits for the continuation (proxies and SDK watchdogs cut idle streams).
+// stop returns once no ping is being written.
+func (rr *recallRelay) keepAlive(interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if rr.send(withRaw(translate.Event{Name: "ping", Data: []byte(`{"type":"ping"}`)})) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// accumulate folds events into the reply they make.
+func accumulate(events []translate.Event) *translate.Response {
+	var a translate.Accumulator
+	for _, ev := range events {
+		a.Add(ev)
+	}
+	return a.Response()
 }
 
 // withIndex returns ev with its top-level "index" set to to (ev itself when
@@ -161,24 +227,45 @@ func withIndex(ev translate.Event, from, to int) translate.Event {
 	return withRaw(translate.Event{Name: ev.Name, Data: data})
 }
 
-// withUsage returns a message_delta whose usage is u (the answer's total
-// over all rounds, so the client and the stored turn count every call).
+// withUsage returns a message_delta whose usage figures are u's; the
+// usage object's other members (server tool use, service tier) are kept.
 func withUsage(ev translate.Event, u translate.Usage) translate.Event {
-	b, _ := json.Marshal(u)
-	data, err := translate.ReplaceFields(ev.Data, map[string][]byte{"usage": b})
+	var top struct {
+		Usage json.RawMessage `json:"usage"`
+	}
+	usage := []byte(`{}`)
+	if json.Unmarshal(ev.Data, &top) == nil && len(top.Usage) > 0 && top.Usage[0] == '{' {
+		usage = top.Usage
+	}
+	usage, err := translate.ReplaceFields(usage, usageFields(u))
+	if err != nil {
+		return ev
+	}
+	data, err := translate.ReplaceFields(ev.Data, map[string][]byte{"usage": usage})
 	if err != nil {
 		return ev
 	}
 	return withRaw(translate.Event{Name: ev.Name, Data: data})
 }
 
-// withRaw sets an event's wire form from its name and data.
+func usageFields(u translate.Usage) map[string][]byte {
+	n := func(v int64) []byte { return []byte(strconv.FormatInt(v, 10)) }
+	return map[string][]byte{
+		"input_tokens": n(u.InputTokens), "output_tokens": n(u.OutputTokens),
+		"cache_read_input_tokens": n(u.CacheReadTokens), "cache_creation_input_tokens": n(u.CacheWriteTokens),
+	}
+}
+
+// withRaw sets an event's wire form from its name and data, one "data:"
+// line per line of data.
 func withRaw(ev translate.Event) translate.Event {
 	raw := make([]byte, 0, len(ev.Data)+len(ev.Name)+16)
 	raw = append(raw, "event: "...)
 	raw = append(raw, ev.Name...)
-	raw = append(raw, "\ndata: "...)
-	raw = append(raw, ev.Data...)
+	for line := range bytes.SplitSeq(ev.Data, []byte("\n")) {
+		raw = append(raw, "\ndata: "...)
+		raw = append(raw, line...)
+	}
 	ev.Raw = append(raw, "\n\n"...)
 	return ev
 }

@@ -31,7 +31,7 @@ func TestRecallCalls(t *testing.T) {
 	if len(calls) != 1 || calls[0] != (recallCall{ID: "t1", Query: "redis port", Scope: "session"}) || !others {
 		t.Fatalf("calls %+v others %v", calls, others)
 	}
-	kept := withoutRecallBlocks(content)
+	kept := withoutRecallBlocks(content, false)
 	if len(kept) != 2 || strings.Contains(string(kept[1]), "recall") {
 		t.Fatalf("kept %s", kept)
 	}
@@ -122,8 +122,14 @@ func TestRecallRelayRounds(t *testing.T) {
 			t.Fatalf("client saw %s in round 1", s)
 		}
 	}
-	rr.prior = r1.usage
-	r2 := rr.round(strings.NewReader(sse(join(evStart, textBlock(0, "Port 6399."), evEndTurn, evStop)...)), false, final)
+	rr.finished(r1.usage)
+	thinking := []string{
+		`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"after the tool result"}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"sig2"}}`,
+		`{"type":"content_block_stop","index":0}`,
+	}
+	r2 := rr.round(strings.NewReader(sse(join(evStart, thinking, textBlock(1, "Port 6399."), evEndTurn, evStop)...)), false, final)
 	if !r2.ok || r2.followUp || finals != 1 || !client.Done() {
 		t.Fatalf("round 2: %+v finals %d done %v", r2, finals, client.Done())
 	}
@@ -131,7 +137,8 @@ func TestRecallRelayRounds(t *testing.T) {
 	if !sameJSON(reply.Content, `[{"type":"text","text":"Let me look."},{"type":"text","text":"Port 6399."}]`) {
 		t.Fatalf("client content %s", reply.Content)
 	}
-	if reply.Usage.InputTokens != 200 || reply.Usage.OutputTokens != 27 || reply.StopReason != "end_turn" {
+	// The context the model last read (round 2's input), the output of both.
+	if reply.Usage.InputTokens != 100 || reply.Usage.OutputTokens != 27 || reply.StopReason != "end_turn" {
 		t.Fatalf("client usage %+v stop %s", reply.Usage, reply.StopReason)
 	}
 	starts := 0
@@ -162,7 +169,7 @@ func TestRecallRelayMixed(t *testing.T) {
 
 func TestRecallRelayClose(t *testing.T) {
 	var client translate.Accumulator
-	rr := &recallRelay{send: func(ev translate.Event) error { client.Add(ev); return nil }, prior: translate.Usage{InputTokens: 5, OutputTokens: 3}}
+	rr := &recallRelay{send: func(ev translate.Event) error { client.Add(ev); return nil }, out: 3, last: translate.Usage{InputTokens: 5, OutputTokens: 1}}
 	client.Add(translate.Event{Name: "message_start", Data: []byte(evStart)})
 	if !rr.close(nil) || !client.Done() || client.Response().StopReason != "end_turn" || client.Response().Usage.OutputTokens != 3 {
 		t.Fatalf("close: %+v", client.Response())
@@ -172,4 +179,33 @@ func TestRecallRelayClose(t *testing.T) {
 func sameJSON(a json.RawMessage, b string) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal([]byte(b), &y) == nil && fmt.Sprint(x) == fmt.Sprint(y)
+}
+
+func TestRecallRelayFail(t *testing.T) {
+	var got []translate.Event
+	rr := &recallRelay{send: func(ev translate.Event) error {
+		got = append(got, translate.Event{Name: ev.Name, Raw: append([]byte(nil), ev.Raw...)})
+		return nil
+	}}
+	rr.fail([]byte(`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`))
+	rr.fail([]byte(`<html>bad gateway</html>`))
+	if len(got) != 2 || got[0].Name != "error" || !strings.Contains(string(got[0].Raw), "overloaded_error") ||
+		!strings.Contains(string(got[1].Raw), `"type":"api_error"`) {
+		t.Fatalf("error events %q", got)
+	}
+}
+
+func TestRecallAllowedAndBlankText(t *testing.T) {
+	for tc, want := range map[string]bool{``: true, `{"type":"auto"}`: true, `{"type":"any"}`: false, `{"type":"tool","name":"bash"}`: false, `{"type":"none"}`: false} {
+		if recallAllowed(json.RawMessage(tc)) != want {
+			t.Errorf("recallAllowed(%s) != %v", tc, want)
+		}
+	}
+	got := withoutBlankText(json.RawMessage(`[{"type":"text","text":"\n\n"},{"type":"tool_use","id":"t","name":"recall","input":{}}]`))
+	if len(got) != 1 || !strings.Contains(string(got[0]), "tool_use") {
+		t.Fatalf("blank text kept: %s", got)
+	}
+	if raw := string(withRaw(translate.Event{Name: "x", Data: []byte("a\nb")}).Raw); raw != "event: x\ndata: a\ndata: b\n\n" {
+		t.Fatalf("multi-line data: %q", raw)
+	}
 }

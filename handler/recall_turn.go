@@ -8,12 +8,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/store"
+)
+
+// Bounds of the recall work around one answer.
+const (
+	recallPing          = 5 * time.Second // keep-alive while the gateway searches and waits
+	pendingRecallBudget = time.Second     // the search for the next request, before the commit
 )
 
 // recallTurn is what answering the recall tool needs of one turn whose
@@ -27,31 +34,66 @@ type recallTurn struct {
 	// pending are recall calls the model made beside the client's own
 	// tools: their results go with the session's next request.
 	pending []recallCall
+	// rounds, first and spent describe the follow-ups (rounds > 0): the
+	// first round's usage (what the gradient's estimate is calibrated on)
+	// and the usage of every round but the last, summed (for the cost).
+	rounds int
+	first  translate.Usage
+	spent  translate.Usage
+}
+
+// account returns the turn's usage for its cost (all rounds) and for the
+// gradient's calibration (the first round: the body the gradient built),
+// given the usage the client was shown.
+func (rt *recallTurn) account(shown translate.Usage) (cost, calib translate.Usage) {
+	if rt == nil || rt.rounds == 0 {
+		return shown, shown
+	}
+	cost = sumUsage(rt.spent, shown)
+	cost.OutputTokens = shown.OutputTokens // already the sum of all rounds
+	return cost, rt.first
+}
+
+// followUpFailure is a follow-up call that did not give a usable answer.
+type followUpFailure struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 // stream relays an SSE answer, answering recall calls inside the gateway
-// (recallRelay). It returns the message as the client received it.
+// (recallRelay). It returns the message as the client received it, nil
+// when it did not end (client gone, or a failed follow-up sent as an error
+// event: nothing is stored then).
 func (rt *recallTurn) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
 	var client translate.Accumulator
 	rr := &recallRelay{send: func(ev translate.Event) error {
-		client.Add(ev)
 		if _, err := w.Write(ev.Raw); err != nil {
 			return err
 		}
 		_ = rc.Flush()
+		client.Add(ev) // only what the client has
 		return nil
 	}}
 	body := rt.body.Bytes()
 	res := rr.round(resp.Body, true, final)
 	for round := 1; res.ok && res.followUp; round++ {
-		rr.prior = sumUsage(rr.prior, res.usage)
-		next, up := rt.followUp(body, res.content, res.calls, round)
-		if up == nil {
+		rr.finished(res.usage)
+		rt.book(res.usage)
+		if round > maxRecallRounds {
+			rt.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
 			if !rr.close(final) {
 				return nil
 			}
 			break
+		}
+		stop := rr.keepAlive(recallPing)
+		next, up, failed := rt.followUp(body, res.content, res.calls, true)
+		stop()
+		if failed != nil {
+			rr.fail(failed.body)
+			return nil
 		}
 		body = next
 		res = rr.round(up.Body, false, final)
@@ -68,15 +110,19 @@ func (rt *recallTurn) stream(w http.ResponseWriter, resp *http.Response, final f
 
 // json reads a non-streamed answer; when the model called only recall it
 // asks for the continuation (up to maxRecallRounds) and answers with one
-// message: every round's blocks except the recall calls, the last round's
-// stop reason, the usage of all rounds.
+// message: every round's blocks except the recall calls (and the
+// continuations' thinking), the last round's stop reason, usage as in
+// recallRelay. A failed follow-up is relayed as the upstream's error.
 func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	reply, perr := translate.ParseResponse(raw)
+	var reply *translate.Response
 	var calls []recallCall
 	others := false
-	if err == nil && perr == nil && len(raw) < maxResponseBody {
-		calls, others = recallCalls(reply.Content)
+	if err == nil && len(raw) < maxResponseBody && bytes.Contains(raw, []byte(`"`+recallToolName+`"`)) {
+		if r, perr := translate.ParseResponse(raw); perr == nil {
+			reply = r
+			calls, others = recallCalls(r.Content)
+		}
 	}
 	if len(calls) == 0 { // the common case: exactly as jsonTurn
 		resp.Body = struct {
@@ -85,26 +131,35 @@ func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final fun
 		}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body}
 		return rt.h.jsonTurn(w, resp, final)
 	}
-	kept := withoutRecallBlocks(reply.Content)
-	usage := reply.Usage
+	kept := withoutRecallBlocks(reply.Content, false)
+	out := reply.Usage.OutputTokens
 	body := rt.body.Bytes()
 	for round := 1; !others && reply.StopReason == "tool_use"; round++ {
-		next, up := rt.followUp(body, reply.Content, calls, round)
-		if up == nil {
+		rt.book(reply.Usage)
+		if round > maxRecallRounds {
+			rt.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
 			reply.StopReason = "end_turn"
 			break
+		}
+		next, up, failed := rt.followUp(body, reply.Content, calls, false)
+		if failed != nil {
+			copyResponseHeaders(w.Header(), failed.header)
+			w.Header().Set("Content-Length", strconv.Itoa(len(failed.body)))
+			w.WriteHeader(failed.status)
+			_, _ = w.Write(failed.body)
+			return nil
 		}
 		more, err := io.ReadAll(io.LimitReader(up.Body, maxResponseBody))
 		up.Body.Close()
 		r2, perr := translate.ParseResponse(more)
 		if err != nil || perr != nil {
-			reply.StopReason = "end_turn"
-			break
+			writeError(w, anthropicFlavor, http.StatusBadGateway, "the gateway could not read the continuation after a recall call")
+			return nil
 		}
 		body, raw, reply = next, more, r2
-		usage = sumUsage(usage, r2.Usage)
+		out += r2.Usage.OutputTokens
 		calls, others = recallCalls(r2.Content)
-		kept = append(kept, withoutRecallBlocks(r2.Content)...)
+		kept = append(kept, withoutRecallBlocks(r2.Content, true)...)
 		if len(calls) == 0 {
 			break
 		}
@@ -113,73 +168,96 @@ func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final fun
 		rt.pending = calls
 	}
 	content := []byte("[" + string(joinRaw(kept)) + "]")
+	usage := reply.Usage
+	usage.OutputTokens = out
 	u, _ := json.Marshal(usage)
 	stop, _ := json.Marshal(reply.StopReason)
-	out, err := translate.ReplaceFields(raw, map[string][]byte{"content": content, "usage": u, "stop_reason": stop})
+	fields := map[string][]byte{"content": content, "stop_reason": stop}
+	if rt.rounds > 0 {
+		fields["usage"] = u
+	}
+	final2, err := translate.ReplaceFields(raw, fields)
 	if err != nil {
-		out = raw
+		final2 = raw
 	}
 	reply.Content, reply.Usage = content, usage
 	copyResponseHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(final2)))
 	if final != nil {
 		final()
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	_, _ = w.Write(final2)
 	return reply
 }
 
-// followUp answers the recall calls of round-1 and asks the upstream to go
-// on: the previous round's body plus the model's answer and the results.
-// It returns the new body and the upstream's 2xx answer, or nil when the
-// round limit is reached or the call fails (the caller ends the message).
-func (rt *recallTurn) followUp(body []byte, content json.RawMessage, calls []recallCall, round int) ([]byte, *http.Response) {
-	h := rt.h
-	if round > maxRecallRounds {
-		h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
-		return nil, nil
+// book records a round that needed a follow-up.
+func (rt *recallTurn) book(u translate.Usage) {
+	if rt.rounds == 0 {
+		rt.first = u
 	}
+	rt.rounds++
+	rt.spent = sumUsage(rt.spent, u)
+}
+
+// followUp answers the recall calls and asks the upstream to go on: the
+// previous round's body plus the model's answer and the results. It
+// returns the new body and the upstream's 2xx answer (an event stream when
+// stream is set), or what failed.
+func (rt *recallTurn) followUp(body []byte, content json.RawMessage, calls []recallCall, stream bool) ([]byte, *http.Response, *followUpFailure) {
+	h := rt.h
 	ctx := rt.r.Context()
+	internal := func(why string, err error) *followUpFailure {
+		h.log.Info("recall: no follow-up call", zap.String("why", why), zap.Error(err))
+		return &followUpFailure{status: http.StatusBadGateway, header: http.Header{"Content-Type": {"application/json"}},
+			body: []byte(`{"type":"error","error":{"type":"api_error","message":"the gateway could not continue this answer after a recall call"}}`)}
+	}
 	results := h.runRecall(ctx, rt.sess, calls)
 	req, err := translate.ParseRequest(body)
 	if err != nil {
-		return nil, nil
+		return nil, nil, internal("previous body unreadable", err)
 	}
 	extra, err := followUpMessages(content, calls, results)
 	if err != nil {
-		return nil, nil
+		return nil, nil, internal("follow-up messages", err)
 	}
 	next, err := translate.ReplaceFields(body, map[string][]byte{"messages": appendMessages(req.Messages, extra)})
 	if err != nil {
-		return nil, nil
+		return nil, nil, internal("follow-up body", err)
 	}
 	up, err := newUpstreamRequest(ctx, rt.r, h.cfg.Upstream, translate.BodyOf(next), rt.cred, anthropicFlavor)
 	if err != nil {
-		return nil, nil
+		return nil, nil, internal("follow-up request", err)
 	}
 	up.URL.Path = strings.TrimRight(h.cfg.Upstream.Path, "/") + upstreamPath(false)
 	up.Header.Set("Content-Type", "application/json")
 	resp, err := h.transport.RoundTrip(up)
 	if err != nil {
-		h.log.Info("recall: the follow-up call failed; the answer ends here", zap.Error(err))
-		return nil, nil
+		return nil, nil, internal("upstream unreachable", err)
 	}
 	h.obs.UpstreamStatus(resp.StatusCode)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 || (stream && !isEventStream(resp.Header)) {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
 		resp.Body.Close()
-		h.log.Info("recall: the follow-up call was refused; the answer ends here", zap.Int("status", resp.StatusCode))
-		return nil, nil
+		h.log.Info("recall: the follow-up call failed; relaying its error", zap.Int("status", resp.StatusCode))
+		status := resp.StatusCode
+		if status >= 200 && status <= 299 {
+			status = http.StatusBadGateway
+		}
+		return nil, nil, &followUpFailure{status: status, header: resp.Header, body: b}
 	}
-	return next, resp
+	return next, resp, nil
 }
 
 // pendingText runs the calls kept for the next request and renders them
-// (after the answer, on the turn's background context).
+// (after the answer, before the turn's commit, which the next request
+// waits for: hence the tight budget).
 func (rt *recallTurn) pendingText(ctx context.Context) string {
 	if rt == nil || len(rt.pending) == 0 {
 		return ""
 	}
+	ctx, cancel := context.WithTimeout(ctx, pendingRecallBudget)
+	defer cancel()
 	return pendingRecallText(rt.pending, rt.h.runRecall(ctx, rt.sess, rt.pending))
 }
 

@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -177,5 +179,50 @@ func TestRecallToolNotOffered(t *testing.T) {
 	e2.post("/v1/messages", conversation("hello", 1, ""), "x-api-key", keyA)
 	if strings.Contains(string(upstreamMessages(e2)[0]["tools"]), "recall") {
 		t.Fatal("recall offered without a Recaller")
+	}
+}
+
+// failSecond answers the second /v1/messages call with a 529 (the follow-up
+// after a recall call) and passes everything else to the fake upstream.
+type failSecond struct {
+	next  http.RoundTripper
+	calls *int
+}
+
+func (f failSecond) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/messages" {
+		*f.calls++
+		if *f.calls == 2 {
+			body := `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`
+			return &http.Response{StatusCode: 529, Header: http.Header{"Content-Type": {"application/json"}, "Retry-After": {"7"}},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		}
+	}
+	return f.next.RoundTrip(r)
+}
+
+// A follow-up that fails reaches the client as a failure (JSON: the
+// upstream's status and body; SSE: an error event, no message_stop), never
+// as a quietly finished answer, and nothing is stored.
+func TestRecallFollowUpFailure(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		calls := 0
+		e := newEnv(t, func(c *Config) { c.Transport = failSecond{NewTransport(), &calls} })
+		withRecall(e)
+		extra := ""
+		if stream {
+			extra = `"stream":true,`
+		}
+		code, hdr, body := e.post("/v1/messages", conversation("[[recall:anything]]", 1, extra), "x-api-key", keyA)
+		if stream {
+			if code != 200 || !strings.Contains(body, "event: error") || !strings.Contains(body, "overloaded_error") || strings.Contains(body, "message_stop") {
+				t.Fatalf("stream: %d %s", code, body)
+			}
+		} else if code != 529 || hdr.Get("Retry-After") != "7" || !strings.Contains(body, "overloaded_error") {
+			t.Fatalf("json: %d %v %s", code, hdr, body)
+		}
+		if ids := e.sessionIDs(); len(ids) != 0 {
+			t.Fatalf("stream=%v: a failed answer was stored (%v)", stream, ids)
+		}
 	}
 }

@@ -192,12 +192,12 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	}
 	// The client has its answer; store the turn off its critical path. The
 	// next turn of this lineage waits for it in identify.
-	u := reply.Usage
+	u, calib := rt.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
 	cost, without := turnCost(req.Model, store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
 		CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
-	gradient.Calibrate(&p.state, int(u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens))
+	gradient.Calibrate(&p.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
@@ -220,7 +220,7 @@ const distillThreshold = 30
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	rows := h.rows(r.Context(), sess)
 	mem := memory{knowledge: h.knowledgeBlock(r, sess, &st, req, msgs, rows),
-		offerRecall: h.cfg.Recall != nil && eg.flavor == anthropicFlavor && !eg.openAI}
+		offerRecall: h.cfg.Recall != nil && sess != nil && eg.flavor == anthropicFlavor && !eg.openAI}
 	if sess != nil && h.cfg.Recall != nil {
 		mem.pendingRecall = sess.RecallPending
 	}

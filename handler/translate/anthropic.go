@@ -22,6 +22,7 @@ type Request struct {
 	ToolCount       int
 	Tools           json.RawMessage // the tools array, for counting its cache breakpoints
 	TopCacheControl bool            // automatic caching: a top-level cache_control
+	ToolChoice      json.RawMessage // tool_choice as sent, or nil
 	Messages        json.RawMessage
 	MessageCount    int
 	MetadataUserID  string
@@ -75,6 +76,8 @@ func ParseRequestFunc(body []byte, decode func(start int) (end, count int)) (*Re
 			r.Messages, counted = v, false
 		case "cache_control":
 			r.TopCacheControl = string(v) != "null"
+		case "tool_choice":
+			r.ToolChoice = v
 		case "metadata":
 			metadata = v
 		}
