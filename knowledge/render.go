@@ -1,10 +1,10 @@
 package knowledge
 
 import (
-	"encoding/json"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/caddy-lore/caddy-lore/internal/content"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -18,14 +18,6 @@ const (
 	maxCallChars         = 300
 	maxConversationChars = 60000
 )
-
-type block struct {
-	Type    string          `json:"type"`
-	Text    string          `json:"text"`
-	Name    string          `json:"name"`
-	Input   json.RawMessage `json:"input"`
-	Content json.RawMessage `json:"content"`
-}
 
 // renderConversation renders messages as "[role] body", oldest first,
 // separated by blank lines (reference §7.1). Roles: user, assistant, and
@@ -57,13 +49,9 @@ func renderConversation(msgs []store.StoredMessage) string {
 
 func messageBody(m store.StoredMessage) (role, body string) {
 	role = m.Role
-	var s string
-	if json.Unmarshal(m.Content, &s) == nil {
+	blocks, s := content.Decode(m.Content)
+	if blocks == nil {
 		return role, clip(strings.TrimSpace(s), maxTextChars)
-	}
-	var blocks []block
-	if json.Unmarshal(m.Content, &blocks) != nil {
-		return role, ""
 	}
 	var lines []string
 	results := 0
@@ -77,35 +65,13 @@ func messageBody(m store.StoredMessage) (role, body string) {
 			lines = append(lines, "[call:"+b.Name+"] "+clip(string(b.Input), maxCallChars))
 		case "tool_result":
 			results++
-			lines = append(lines, "[tool output] "+clip(strings.TrimSpace(resultText(b.Content)), maxToolChars))
+			lines = append(lines, "[tool output] "+clip(strings.TrimSpace(content.ResultText(b.Content)), maxToolChars))
 		}
 	}
 	if role == "user" && results > 0 && results == len(lines) {
 		role = "tool"
 	}
 	return role, strings.Join(lines, "\n")
-}
-
-// resultText is a tool_result's content: a string or text blocks.
-func resultText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var blocks []block
-	if json.Unmarshal(raw, &blocks) != nil {
-		return ""
-	}
-	var b strings.Builder
-	for _, bl := range blocks {
-		if bl.Type == "text" {
-			if b.Len() > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(bl.Text)
-		}
-	}
-	return b.String()
 }
 
 // clip cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -1,7 +1,6 @@
 package recall
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/caddy-lore/caddy-lore/internal/content"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -83,21 +83,12 @@ func oneLine(s string, n int) string {
 	return b.String()
 }
 
-// block is the part of an Anthropic content block recall reads.
-type block struct {
-	Type    string          `json:"type"`
-	Text    string          `json:"text"`
-	Name    string          `json:"name"`
-	Input   json.RawMessage `json:"input"`
-	Content json.RawMessage `json:"content"`
-}
-
 // messageText is what recall searches and previews of a stored message:
 // a string content as is; of blocks, the text blocks, each tool call's
 // name and input, and each tool result's text. Thinking, images and
 // documents are left out: they are not what the model asks to recall.
 func messageText(raw json.RawMessage) string {
-	blocks, s := decodeContent(raw)
+	blocks, s := content.Decode(raw)
 	if blocks == nil {
 		return s
 	}
@@ -109,40 +100,7 @@ func messageText(raw json.RawMessage) string {
 		case "tool_use":
 			parts = append(parts, bl.Name+" "+string(bl.Input))
 		case "tool_result":
-			parts = append(parts, resultText(bl.Content))
-		}
-	}
-	return strings.Join(parts, "\n")
-}
-
-// decodeContent reads a content that is a string (s) or a list of blocks;
-// anything else gives neither. It looks at the first byte rather than
-// trying one decoding after the other, because encoding/json validates
-// the whole input before failing, which doubled the cost of recall.
-func decodeContent(raw json.RawMessage) (blocks []block, s string) {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return nil, ""
-	}
-	switch raw[0] {
-	case '"':
-		_ = json.Unmarshal(raw, &s)
-	case '[':
-		_ = json.Unmarshal(raw, &blocks)
-	}
-	return blocks, s
-}
-
-// resultText is a tool_result's content: a string or text blocks.
-func resultText(raw json.RawMessage) string {
-	blocks, s := decodeContent(raw)
-	if blocks == nil {
-		return s
-	}
-	parts := make([]string, 0, len(blocks))
-	for _, bl := range blocks {
-		if bl.Type == "text" {
-			parts = append(parts, bl.Text)
+			parts = append(parts, content.ResultText(bl.Content))
 		}
 	}
 	return strings.Join(parts, "\n")

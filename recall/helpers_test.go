@@ -50,9 +50,9 @@ func newStore(tb testing.TB) *store.Store {
 	return st
 }
 
-// content is a message content: a string becomes a JSON string, anything
+// rawContent is a message content: a string becomes a JSON string, anything
 // else is marshalled as is (block lists).
-func content(tb testing.TB, c any) json.RawMessage {
+func rawContent(tb testing.TB, c any) json.RawMessage {
 	tb.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -71,7 +71,7 @@ func addMessages(tb testing.TB, st *store.Store, sid, ns string, pos int, conten
 		if (pos+i)%2 == 1 {
 			role = "assistant"
 		}
-		msgs[i] = store.StoredMessage{ID: fmt.Sprintf("m%d", pos+i), Role: role, Position: pos + i, Content: content(tb, c)}
+		msgs[i] = store.StoredMessage{ID: fmt.Sprintf("m%d", pos+i), Role: role, Position: pos + i, Content: rawContent(tb, c)}
 	}
 	sess := &store.Session{ID: sid, Namespace: ns, Project: proj, Stored: pos + len(contents)}
 	if err := st.CommitTurn(context.Background(), store.Turn{Session: sess, Messages: msgs}); err != nil {

@@ -304,12 +304,12 @@ func TestMessageText(t *testing.T) {
 		{"type": "tool_result", "tool_use_id": "t2", "content": []map[string]string{{"type": "text", "text": "FAIL x"}, {"type": "image"}}},
 		{"type": "image", "source": map[string]string{"data": "aGVsbG8="}},
 	}
-	got := messageText(content(t, blocks))
+	got := messageText(rawContent(t, blocks))
 	want := "Running the tests.\nBash {\"command\":\"go test ./...\"}\nok  pkg\nFAIL x"
 	if got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
-	if got := messageText(content(t, "plain text")); got != "plain text" {
+	if got := messageText(rawContent(t, "plain text")); got != "plain text" {
 		t.Fatal(got)
 	}
 	if got := messageText([]byte(`{"not":"content"}`)); got != "" {
