@@ -362,10 +362,15 @@ func (s *Store) DistilledUpTo(ctx context.Context, sid string) (int, error) {
 	if err := checkID(sid); err != nil {
 		return 0, err
 	}
+	return s.mark(ctx, s.keys.distMark(sid))
+}
+
+// mark reads a count kept as a string key (a watermark); a missing key is 0.
+func (s *Store) mark(ctx context.Context, key string) (int, error) {
 	var n int
 	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		n, err = c.Get(ctx, s.keys.distMark(sid)).Int()
+		n, err = c.Get(ctx, key).Int()
 		if errors.Is(err, redis.Nil) {
 			n, err = 0, nil
 		}

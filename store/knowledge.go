@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -144,16 +143,7 @@ func (s *Store) CurationMark(ctx context.Context, sid string) (int, error) {
 	if err := checkID(sid); err != nil {
 		return 0, err
 	}
-	var n int
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		n, err = c.Get(ctx, s.keys.knMark(sid)).Int()
-		if errors.Is(err, redis.Nil) {
-			n, err = 0, nil
-		}
-		return err
-	})
-	return n, err
+	return s.mark(ctx, s.keys.knMark(sid))
 }
 
 // curationDoneScript records a successful curation atomically: the mark
