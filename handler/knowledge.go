@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 
 	"go.uber.org/zap"
@@ -32,12 +31,11 @@ const matchedMessages = 10
 // knowledgeBlock returns the turn's knowledge block; "" without knowledge,
 // state, or on any error (a turn never fails for want of knowledge). It is
 // rebuilt when the session comes back from idle (its cache is cold).
-func (h *Handler) knowledgeBlock(r *http.Request, sess *store.Session, st *gradient.State, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation) string {
+func (h *Handler) knowledgeBlock(ctx context.Context, sess *store.Session, st *gradient.State, limits gradient.Limits, msgs []msg.Message, rows []gradient.Distillation) string {
 	if h.cfg.Knowledge == nil || sess == nil {
 		return ""
 	}
-	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
-	text, err := h.cfg.Knowledge.Block(r.Context(), sess, gradient.LTMBudget(st, limits), func() string { return matchText(msgs, rows) }, st.PostIdleCompact)
+	text, err := h.cfg.Knowledge.Block(ctx, sess, gradient.LTMBudget(st, limits), func() string { return matchText(msgs, rows) }, st.PostIdleCompact)
 	if err != nil {
 		h.log.Debug("knowledge unavailable for this turn", zap.String("session", sess.ID), zap.Error(err))
 		return ""

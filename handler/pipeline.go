@@ -90,8 +90,7 @@ func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Dist
 // block after the client's system prompt, the recall tool after its tools,
 // and recall results kept from the previous answer at the end of the last
 // user message.
-func (h *Handler) transform(st gradient.State, r *http.Request, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, mem memory) (*plan, error) {
-	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
+func (h *Handler) transform(st gradient.State, limits gradient.Limits, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, mem memory) (*plan, error) {
 	p := &plan{state: st}
 	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows,
 		LTMTokens: knowledge.Tokens(mem.knowledge)})

@@ -111,18 +111,30 @@ func recallCalls(content json.RawMessage) (calls []recallCall, others bool) {
 // tool_use blocks (and, for a continuation, thinking blocks: see
 // recallRelay.round), as raw JSON elements.
 func withoutRecallBlocks(content json.RawMessage, continuation bool) []json.RawMessage {
+	return filterBlocks(content, func(b blockHead) bool {
+		return b.Type == "tool_use" && b.Name == recallToolName ||
+			continuation && (b.Type == "thinking" || b.Type == "redacted_thinking")
+	})
+}
+
+// blockHead is what the filters look at in a content block.
+type blockHead struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+// filterBlocks returns a content array's blocks, as raw JSON elements,
+// without those drop matches.
+func filterBlocks(content json.RawMessage, drop func(blockHead) bool) []json.RawMessage {
 	var blocks []json.RawMessage
 	if json.Unmarshal(content, &blocks) != nil {
 		return nil
 	}
 	out := blocks[:0]
 	for _, b := range blocks {
-		var head struct {
-			Type string `json:"type"`
-			Name string `json:"name"`
-		}
-		if json.Unmarshal(b, &head) == nil && (head.Type == "tool_use" && head.Name == recallToolName ||
-			continuation && (head.Type == "thinking" || head.Type == "redacted_thinking")) {
+		var head blockHead
+		if json.Unmarshal(b, &head) == nil && drop(head) {
 			continue
 		}
 		out = append(out, b)
@@ -175,22 +187,7 @@ func followUpMessages(content json.RawMessage, calls []recallCall, results []str
 // refuses in a request ("text content blocks must contain non-whitespace
 // text") although models emit them before a tool call.
 func withoutBlankText(content json.RawMessage) []json.RawMessage {
-	var blocks []json.RawMessage
-	if json.Unmarshal(content, &blocks) != nil {
-		return nil
-	}
-	out := blocks[:0]
-	for _, b := range blocks {
-		var head struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		}
-		if json.Unmarshal(b, &head) == nil && head.Type == "text" && strings.TrimSpace(head.Text) == "" {
-			continue
-		}
-		out = append(out, b)
-	}
-	return out
+	return filterBlocks(content, func(b blockHead) bool { return b.Type == "text" && strings.TrimSpace(b.Text) == "" })
 }
 
 // appendMessages adds raw message elements (comma-separated) at the end of a

@@ -21,13 +21,12 @@ import (
 // Usage as the client sees it: the input and cache figures of the latest
 // round (the size of the context the model last read, which Claude Code
 // uses to decide when to compact) and the output tokens of all rounds.
-// spent adds up everything the rounds cost, for the turn's cost.
+// (What all rounds cost is recallTurn's to add up.)
 type recallRelay struct {
-	send  func(translate.Event) error // to the client
-	next  int                         // next client-visible block index
-	out   int64                       // output tokens of the earlier rounds
-	spent translate.Usage             // usage of the earlier rounds, summed
-	last  translate.Usage             // usage of the latest finished round
+	send func(translate.Event) error // to the client
+	next int                         // next client-visible block index
+	out  int64                       // output tokens of the earlier rounds
+	last translate.Usage             // usage of the latest finished round
 }
 
 // roundResult is what one round left to do.
@@ -142,9 +141,8 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 	return res
 }
 
-// finished books a round that needs a follow-up.
+// finished records a round that needs a follow-up.
 func (rr *recallRelay) finished(u translate.Usage) {
-	rr.spent = sumUsage(rr.spent, u)
 	rr.out += u.OutputTokens
 	rr.last = u
 }

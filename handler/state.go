@@ -110,7 +110,6 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.MessageCount = len(msgs)
 	next.Stored = len(msgs) + 1
 	next.Turns++
-	next.TurnsSinceCuration++ // what Redis will count (store.CommitTurn increments it there)
 	next.Usage.InputTokens += usage.InputTokens
 	next.Usage.OutputTokens += usage.OutputTokens
 	next.Usage.CacheReadTokens += usage.CacheReadTokens

@@ -219,12 +219,13 @@ const distillThreshold = 30
 // plan transforms the turn; on an internal failure the client is answered.
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	rows := h.rows(r.Context(), sess)
-	mem := memory{knowledge: h.knowledgeBlock(r, sess, &st, req, msgs, rows),
+	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
+	mem := memory{knowledge: h.knowledgeBlock(r.Context(), sess, &st, limits, msgs, rows),
 		offerRecall: h.cfg.Recall != nil && sess != nil && eg.flavor == anthropicFlavor && !eg.openAI}
 	if sess != nil && h.cfg.Recall != nil {
 		mem.pendingRecall = sess.RecallPending
 	}
-	p, err := h.transform(st, r, req, msgs, rows, mem)
+	p, err := h.transform(st, limits, req, msgs, rows, mem)
 	if err == nil {
 		p.body, err = upstreamBody(eg, p.body)
 	}
