@@ -5,17 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/internal/llmtest"
+	"github.com/caddy-lore/caddy-lore/internal/storetest"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
@@ -54,27 +52,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	up := fakeupstream.New(fakeupstream.Options{APIKeys: []string{sessionKey, serviceKey}, OAuthTokens: []string{sessionOAuth}})
 	t.Cleanup(up.Close)
-	// miniredis, or a real Redis under a fresh key prefix when
-	// LORE_TEST_REDIS_ADDR is set (the Lua scripts run on both).
-	cfg := store.Config{KeyPrefix: "lore-distill-" + newID()[:8] + ":"}
-	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
-		cfg.Addresses = []string{addr}
-	} else {
-		cfg.Addresses = []string{miniredis.RunT(t).Addr()}
-	}
-	st, err := store.Open(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	raw := redis.NewClient(&redis.Options{Addr: cfg.Addresses[0]})
-	t.Cleanup(func() {
-		keys, _ := raw.Keys(context.Background(), cfg.KeyPrefix+"*").Result()
-		if len(keys) > 0 {
-			raw.Del(context.Background(), keys...)
-		}
-		_ = raw.Close()
-	})
+	cfg, raw := storetest.Config(t, "distill")
+	st := storetest.Open(t, cfg)
 	keys, err := auth.NewKeyring(secretKey)
 	if err != nil {
 		t.Fatal(err)

@@ -7,17 +7,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/internal/llmtest"
+	"github.com/caddy-lore/caddy-lore/internal/storetest"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/distill"
@@ -59,37 +57,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// redisConfig is a fresh miniredis, or a real Redis under a fresh key
-// prefix when LORE_TEST_REDIS_ADDR is set; the raw client inspects it.
-func redisConfig(t *testing.T) (store.Config, *redis.Client) {
-	t.Helper()
-	cfg := store.Config{KeyPrefix: "lore-idle-" + randomHex(4) + ":"}
-	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
-		cfg.Addresses = []string{addr}
-	} else {
-		cfg.Addresses = []string{miniredis.RunT(t).Addr()}
-	}
-	raw := redis.NewClient(&redis.Options{Addr: cfg.Addresses[0]})
-	t.Cleanup(func() {
-		keys, _ := raw.Keys(context.Background(), cfg.KeyPrefix+"*").Result()
-		if len(keys) > 0 {
-			raw.Del(context.Background(), keys...)
-		}
-		_ = raw.Close()
-	})
-	return cfg, raw
-}
+// redisConfig is a fresh test Redis; the raw client inspects it.
+func redisConfig(t *testing.T) (store.Config, *redis.Client) { return storetest.Config(t, "idle") }
 
 // openStore opens a store handle (one per simulated instance).
-func openStore(t *testing.T, cfg store.Config) *store.Store {
-	t.Helper()
-	st, err := store.Open(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t *testing.T, cfg store.Config) *store.Store { return storetest.Open(t, cfg) }
 
 // turn commits n messages of session sid (user and assistant in turn),
 // last request at the clock's time, with the session's sealed credential.

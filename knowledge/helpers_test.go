@@ -4,18 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/internal/llmtest"
+	"github.com/caddy-lore/caddy-lore/internal/storetest"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -48,24 +46,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	up := fakeupstream.New(fakeupstream.Options{APIKeys: []string{keyA, keyB}})
 	t.Cleanup(up.Close)
-	cfg := store.Config{KeyPrefix: "lore-kn-" + newID(time.Now())[20:] + ":"}
-	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
-		cfg.Addresses = []string{addr}
-	} else {
-		cfg.Addresses = []string{miniredis.RunT(t).Addr()}
-	}
-	st, err := store.Open(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	raw := redis.NewClient(&redis.Options{Addr: cfg.Addresses[0]})
-	t.Cleanup(func() {
-		if keys, _ := raw.Keys(context.Background(), cfg.KeyPrefix+"*").Result(); len(keys) > 0 {
-			raw.Del(context.Background(), keys...)
-		}
-		_ = raw.Close()
-	})
+	cfg, raw := storetest.Config(t, "kn")
+	st := storetest.Open(t, cfg)
 	keys, err := auth.NewKeyring(secretKey)
 	if err != nil {
 		t.Fatal(err)

@@ -4,16 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-	"go.uber.org/zap"
-
+	"github.com/caddy-lore/caddy-lore/internal/storetest"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -23,31 +18,12 @@ const (
 	proj = "p00000000000000aa"
 )
 
-var prefixSeq atomic.Int64
-
 // newStore opens a store on miniredis, or on LORE_TEST_REDIS_ADDR under a
 // fresh key prefix that is deleted afterwards.
 func newStore(tb testing.TB) *store.Store {
 	tb.Helper()
-	cfg := store.Config{KeyPrefix: fmt.Sprintf("lore-recall-%d-%d:", time.Now().UnixNano(), prefixSeq.Add(1))}
-	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
-		cfg.Addresses = []string{addr}
-		raw := redis.NewClient(&redis.Options{Addr: addr})
-		tb.Cleanup(func() {
-			if keys, _ := raw.Keys(context.Background(), cfg.KeyPrefix+"*").Result(); len(keys) > 0 {
-				raw.Del(context.Background(), keys...)
-			}
-			_ = raw.Close()
-		})
-	} else {
-		cfg.Addresses = []string{miniredis.RunT(tb).Addr()}
-	}
-	st, err := store.Open(cfg, zap.NewNop())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = st.Close() })
-	return st
+	cfg, _ := storetest.Config(tb, "recall")
+	return storetest.Open(tb, cfg)
 }
 
 // rawContent is a message content: a string becomes a JSON string, anything
