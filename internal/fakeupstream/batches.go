@@ -223,6 +223,7 @@ func (s *Server) batchResult(cred credential, it batchItem, canceled bool) (stri
 		}
 	}
 	rep, usage, aerr := s.process(cred, p)
+	s.bill(p, true, rep, usage, aerr)
 	if aerr != nil {
 		return errored(aerr)
 	}

@@ -56,8 +56,13 @@
 //     "recall" with input {"query":"QUERY"} (before any [[tool:NAME]]
 //     blocks, ids numbered on from it), stop_reason "tool_use".
 //   - "[[thinking]]" in the last user text: first a thinking block
-//     "thinking about turn N" with a deterministic signature ("EqQB…").
-//     (Anthropic only.)
+//     "thinking about turn N" with this server's signature ("EqQB…", an HMAC
+//     of the text under a key made at start). (Anthropic only.)
+//   - "[[loop:N]]" in a user text: a scripted agent loop of N rounds, each a
+//     thinking block (when the request enables thinking) and a Bash tool_use
+//     `cat f_00i.txt`; progress is the highest "LOOP i of N" in any user
+//     text or tool_result, a summary request gets a summary naming it, and
+//     the last round's answer is "LOOP DONE: read N files" (see loop.go).
 //   - "[[stream:error]]" in the last user text, streaming only: after
 //     message_start, the first content_block_start and ping, an
 //     "event: error" overloaded_error "Overloaded", then the stream ends
@@ -99,7 +104,21 @@
 // message."), more than 4 cache_control blocks ("A maximum of 4 blocks with
 // cache_control may be provided. Found K."), and more input tokens than
 // ContextLimit ("prompt is too long: N tokens > LIMIT maximum"). Consecutive
-// same-role messages form one turn, as the real API merges them.
+// same-role messages form one turn, as the real API merges them. With
+// thinking enabled ("enabled" or "adaptive"): a thinking block whose
+// signature is not this server's for its text ("messages.I.content.J:
+// Invalid `signature` in `thinking` block"), and a final assistant turn
+// before a trailing tool_result turn that does not start with a thinking or
+// redacted_thinking block ("Expected `thinking` or `redacted_thinking`, but
+// found `text`. When `thinking` is enabled, a final `assistant` message must
+// start with a thinking block ...").
+//
+// # Ledger
+//
+// Bills() lists what every Messages call was charged: each /v1/messages
+// request (answered or refused, with its status and error message) and each
+// batch row, with its usage, model, tool count and the start of its system
+// prompt, so a test can price a run.
 //
 // # Prompt cache
 //

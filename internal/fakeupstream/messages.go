@@ -82,13 +82,16 @@ func completeMessage(id, model string, r reply, u cacheUsage, tier string) messa
 // process runs a parsed request through the context limit, the cache and
 // the script; it is shared by /v1/messages and batches.
 func (s *Server) process(cred credential, p *msgRequest) (reply, cacheUsage, *apiError) {
+	if e := p.validateThinking(s.sigKey); e != nil {
+		return reply{}, cacheUsage{}, e
+	}
 	total := tokensOf(p.weight())
 	if total > s.opts.ContextLimit {
 		return reply{}, cacheUsage{}, invalidRequest("prompt is too long: %d tokens > %d maximum", total, s.opts.ContextLimit)
 	}
 	hashes := prefixHashes(p.Model, p.units)
 	u := s.cache.account(cred.ID, p.units, hashes, s.now())
-	return script(convoOf(p, hashes)).limit(p.MaxTokens), u, nil
+	return script(convoOf(p, hashes, s.sigKey)).limit(p.MaxTokens), u, nil
 }
 
 func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
@@ -100,10 +103,12 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	p, aerr := parseMessages(body, false)
 	if aerr != nil {
+		s.bill(nil, false, reply{}, cacheUsage{}, aerr)
 		s.writeAPIError(w, r, aerr)
 		return
 	}
 	rep, usage, aerr := s.process(cred, p)
+	s.bill(p, false, rep, usage, aerr)
 	if aerr != nil {
 		s.writeAPIError(w, r, aerr)
 		return

@@ -2,7 +2,6 @@ package fakeupstream
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,9 +11,12 @@ import (
 
 // convo is what the scripted reply looks at.
 type convo struct {
-	System    string
-	UserTexts []string // text of each user message (text blocks only, no tool_result)
-	Seed      string   // deterministic per prompt; ids derive from it
+	System      string
+	UserTexts   []string // text of each user message (text blocks only, no tool_result)
+	Seed        string   // deterministic per prompt; ids derive from it
+	ToolResults []string // the text of every tool_result block (loop mode)
+	Thinking    bool     // the request enables extended thinking
+	SigKey      []byte   // signs thinking blocks
 }
 
 type replyBlock struct {
@@ -44,11 +46,17 @@ const (
 )
 
 // convoOf builds the scripting view of a parsed Anthropic request.
-func convoOf(p *msgRequest, hashes [][32]byte) convo {
-	c := convo{System: p.System}
+func convoOf(p *msgRequest, hashes [][32]byte, sigKey []byte) convo {
+	c := convo{System: p.System, Thinking: p.thinkingEnabled(), SigKey: sigKey}
 	for _, m := range p.Messages {
-		if m.Role == "user" {
-			c.UserTexts = append(c.UserTexts, m.Text)
+		if m.Role != "user" {
+			continue
+		}
+		c.UserTexts = append(c.UserTexts, m.Text)
+		for _, b := range m.Blocks {
+			if b.Type == "tool_result" {
+				c.ToolResults = append(c.ToolResults, string(canonical(b.obj["content"])))
+			}
 		}
 	}
 	if len(hashes) > 0 {
@@ -75,13 +83,13 @@ func script(c convo) reply {
 			StopReason: "end_turn",
 		}
 	}
+	if r, ok := loopReply(c); ok {
+		return r
+	}
 	var r reply
 	if strings.Contains(last, magicThinking) {
-		r.Blocks = append(r.Blocks, replyBlock{
-			Type:      "thinking",
-			Text:      fmt.Sprintf("thinking about turn %d", n),
-			Signature: signature(c.Seed),
-		})
+		text := fmt.Sprintf("thinking about turn %d", n)
+		r.Blocks = append(r.Blocks, replyBlock{Type: "thinking", Text: text, Signature: sign(c.SigKey, text)})
 	}
 	r.Blocks = append(r.Blocks, replyBlock{Type: "text", Text: fmt.Sprintf("ok (turn %d)", n)})
 	r.StopReason = "end_turn"
@@ -134,11 +142,6 @@ func toolUseID(seed string, i int) string {
 func callID(seed string, i int) string {
 	s := sha256.Sum256([]byte(fmt.Sprintf("%s|call|%d", seed, i)))
 	return "call_" + hex.EncodeToString(s[:])[:24]
-}
-
-func signature(seed string) string {
-	s := sha256.Sum256([]byte(seed + "|signature"))
-	return "EqQB" + base64.StdEncoding.EncodeToString(s[:])
 }
 
 // outputTokens is ceil(chars/4) of the output (text, thinking, tool name +

@@ -2,6 +2,7 @@ package fakeupstream
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +105,8 @@ type Server struct {
 
 	cache   *promptCache
 	batches *batchStore
+	bills   []Bill
+	sigKey  []byte // signs and checks thinking blocks
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -123,7 +126,9 @@ func NewHandler(opts Options) *Server {
 		now:     time.Now,
 		cache:   newPromptCache(),
 		batches: newBatchStore(),
+		sigKey:  make([]byte, 32),
 	}
+	_, _ = rand.Read(s.sigKey)
 	s.urlVal.Store("")
 	s.routes()
 	return s
@@ -208,10 +213,11 @@ func (s *Server) record(req Request) {
 	}
 }
 
-// Reset clears the recorded requests (not pending failures, cache or batches).
+// Reset clears the recorded requests and bills (not pending failures, cache or batches).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.requests = nil
+	s.bills = nil
 	s.recordedBytes = 0
 	s.mu.Unlock()
 }
