@@ -17,10 +17,11 @@ const (
 	layer4TailMin     = 2_000
 	layer4TailMax     = 8_000
 	ltmPct            = 5
-	layer3Keep        = 5 // distillations kept at layer 3
-	layer4Keep        = 2 // distillations kept at layer 4
-	layer2Protected   = 4 // messages from the end never stripped at layer 2 (2 turns)
-	compactHintTurns  = 3 // consecutive turns at layer ≥ 2 before the /compact hint
+	layer3Keep        = 5  // distillations kept at layer 3
+	layer4Keep        = 2  // distillations kept at layer 4
+	layer2Protected   = 4  // messages from the end never stripped at layer 2 (2 turns)
+	protectedPct      = 10 // share of the layer-1 raw budget a long current turn keeps whole
+	compactHintTurns  = 3  // consecutive turns at layer ≥ 2 before the /compact hint
 	bustRateMinTurns  = 20
 	bustRateThreshold = 50 // percent
 )

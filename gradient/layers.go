@@ -28,14 +28,43 @@ func currentTurnStart(msgs []msg.Message) int {
 	return start
 }
 
+// protectedStart bounds the current turn that the layers keep whole (never
+// stripped, deduplicated or cut) to its newest messages within budget
+// tokens, and at least its last two messages (the last call and its result).
+//
+// Deviation: the reference kept the whole current turn. A Claude Code agent
+// loop is one current turn from its prompt on — every assistant message has
+// tool calls — so past the window no layer 1–3 could hold it, every turn
+// fell to the emergency layer, and its tool outputs were stripped one more
+// per turn, rewriting the prompt cache from the top each time. Older rounds
+// of a long loop are history like any other: distilled, then cut.
+func protectedStart(msgs []msg.Message, ct, budget int) int {
+	start, tok := len(msgs), 0
+	for i := len(msgs) - 1; i >= ct; i-- {
+		tok += EstimateMessage(&msgs[i])
+		if tok > budget && len(msgs)-i > 2 {
+			break
+		}
+		start = i
+	}
+	return start
+}
+
 // layer0Fits is the passthrough test: the expected input, × 1.5 when
 // uncalibrated, within context − output reserve.
 func (p *plan) layer0Fits() bool {
 	st := p.st
 	var expected int
-	if kw := st.KnownWindow; p.calibrated && p.windowValid(kw) {
-		// Last actual input plus what was not in that window: messages before
-		// its start (dropped by a layer ≥ 1) and after its end (new).
+	if kw := st.KnownWindow; p.calibrated && p.windowValid(kw) && st.KnownEstimate > 0 {
+		// Last actual input, with what that turn sent (prefix, stripped or
+		// deduplicated messages, a dropped head) replaced by everything as it
+		// is now. Counting only the messages outside the window, as before,
+		// took a window whose tool outputs a layer ≥ 2 had stripped for the
+		// whole history, so the next turn went back to layer 0 and overflowed.
+		expected = st.LastKnownInput - st.KnownEstimate + p.inputTokens() + p.in.LTMTokens - st.LastKnownLTM
+	} else if p.calibrated && p.windowValid(kw) {
+		// State saved before KnownEstimate existed: the messages outside the
+		// window (a dropped head, new ones) on top of the last actual input.
 		expected = st.LastKnownInput + EstimateMessages(p.msgs[:kw.Start]) +
 			EstimateMessages(p.msgs[kw.Count:]) + p.in.LTMTokens - st.LastKnownLTM
 	} else {
@@ -43,6 +72,7 @@ func (p *plan) layer0Fits() bool {
 		// rewrote it): estimate from scratch.
 		expected = p.inputTokens() + p.b.Overhead + p.in.LTMTokens
 	}
+	p.expected = expected
 	if !p.calibrated {
 		return expected*3 <= p.b.MaxInput*2 // × 1.5 safety factor
 	}
@@ -133,16 +163,6 @@ func (p *plan) at(i int, strip bool, protectEnd int) *proc {
 	return p.baseAt(i)
 }
 
-// recutFillPct is how much of the raw budget a layer-1 window re-cut fills
-// when its pinned window outgrew the budget. Deviation: the reference
-// refilled to the whole budget, so the very next turn outgrew it again and
-// every turn re-cut the window, rewriting it in the prompt cache (in a
-// 320-turn session, 153 of 226 layer-1 turns wrote over 10,000 tokens to
-// the cache). A third of headroom lets the pinned window grow for several
-// turns between re-cuts, at the price of a somewhat shorter raw window
-// right after one.
-const recutFillPct = 67
-
 // tryFit is layers 1–3: the prefix within distBudget, the current turn and
 // then older messages, newest first, within rawBudget. Layer 1 first tries
 // the pinned window. An uncalibrated result must also pass the 1.5 safety
@@ -162,15 +182,15 @@ func (p *plan) tryFit(layer int, pre prefix, distBudget, rawBudget int, strip bo
 	}
 	cut, rawTok := -1, 0
 	fill := rawBudget
-	if pin := p.st.Pin; layer == 1 && pin != nil && pin.Index <= p.ct && pin.Index < p.n && p.msgs[pin.Index].ID == pin.ID {
-		tok := ctTok
-		for i := p.ct - 1; i >= pin.Index && tok <= rawBudget; i-- {
-			tok += p.baseAt(i).est
-		}
-		if tok <= rawBudget {
-			cut, rawTok = pin.Index, tok
-		} else {
-			fill = rawBudget * recutFillPct / 100
+	if layer == 1 {
+		keep, trigger := p.recutPolicy(rawBudget)
+		if tok, ok := p.pinnedWindow(trigger); ok {
+			cut, rawTok = p.st.Pin.Index, tok
+		} else if !p.postIdle {
+			// A re-cut, or a first cut past the window: keep the cost
+			// optimum's share and let the pinned window grow from there.
+			// The post-idle turn fills its own (20%) budget.
+			fill = keep
 		}
 	}
 	if cut < 0 {
@@ -213,18 +233,16 @@ func (p *plan) align(cut, tok int, hasPrefix, strip bool, protectEnd int) (int, 
 	return cut, tok
 }
 
-// emergency is layer 4: the last 2 distillations, the whole current turn
-// (cleaned, never stripped) and older messages newest first within
-// clamp(25% of usable, 2,000, 8,000). It always returns.
+// emergency is layer 4: the last 2 distillations, the current turn's
+// protected part (cleaned, never stripped) and older messages newest first
+// within clamp(25% of usable, 2,000, 8,000). It always returns.
 //
-// Deviation: when the current turn alone cannot fit the input ceiling (a
-// very long autonomous chain), the reference sent it anyway and the request
-// failed on every retry; here the oldest tool outputs of the current turn are
-// stripped, oldest first and never the last 4 messages, until it fits.
+// Deviation: the reference sent the whole current turn however long, so a
+// long autonomous chain failed on every retry; here the current turn is
+// bounded (protectedStart) and its older steps are history like the rest.
 func (p *plan) emergency(pre prefix) Result {
 	tail := min(max(pct(p.b.Usable, layer4TailPct), layer4TailMin), layer4TailMax)
-	ctTok := p.currentTurnTokens()
-	remaining := max(tail-ctTok, 0)
+	remaining := max(tail-p.currentTurnTokens(), 0)
 	cut, older := p.ct, 0
 	for i := p.ct - 1; i >= 0; i-- {
 		e := p.baseAt(i).est
@@ -234,27 +252,9 @@ func (p *plan) emergency(pre prefix) Result {
 		older += e
 		cut = i
 	}
-	cut, older = p.align(cut, older, len(pre.msgs) > 0, false, 0)
-	budget := p.b.MaxInput - p.b.Overhead - p.in.LTMTokens - pre.tokens - older
-	var valve []proc // current-turn messages [ct, ct+len(valve)) stripped
-	for tok := ctTok; tok > budget && p.ct+len(valve) < p.n-layer2Protected; {
-		i := p.ct + len(valve)
-		base := p.baseAt(i)
-		s := *base
-		if blocks := stripBlocks(p.msgs, i, base.m.Blocks); blocks != nil {
-			s.m = withBlocks(base.m, blocks)
-			s.est = EstimateMessage(&s.m)
-			tok -= base.est - s.est
-		}
-		valve = append(valve, s)
-	}
+	cut, _ = p.align(cut, older, len(pre.msgs) > 0, false, 0)
 	p.cut = cut
-	out := p.assemble(pre, cut, func(i int) *proc {
-		if i >= p.ct && i < p.ct+len(valve) {
-			return &valve[i-p.ct]
-		}
-		return p.baseAt(i)
-	})
+	out := p.assemble(pre, cut, p.baseAt)
 	return Result{Messages: out, Layer: 4, UrgentDistill: true, PrefixBytes: pre.bytes(), DistilledTokens: pre.tokens}
 }
 
@@ -270,6 +270,15 @@ func (p *plan) assemble(pre prefix, cut int, get func(int) *proc) []msg.Message 
 	if len(out) > 0 && out[0].Role == msg.RoleAssistant {
 		ph := syntheticText("lore-placeholder-user", msg.RoleUser, EmptyPlaceholder)
 		out = append([]msg.Message{ph}, out...)
+	}
+	if k := len(pre.msgs); k > 0 && len(out) > k && out[k].Role == msg.RoleAssistant {
+		// The API merges consecutive assistant messages into one turn. A
+		// window that starts with an assistant message would merge into the
+		// prefix's, and when that is the final assistant turn (the window
+		// holds only the last step), thinking would have to come first and
+		// the prefix's text would be there instead: the API refuses it.
+		ph := syntheticText("lore-placeholder-window", msg.RoleUser, EmptyPlaceholder)
+		out = append(out[:k:k], append([]msg.Message{ph}, out[k:]...)...)
 	}
 	return out
 }

@@ -109,6 +109,11 @@ func TestStickyLayer(t *testing.T) {
 	mustEqual(t, "sticky layer", r.Layer, 2)
 	mustEqual(t, "urgent", r.UrgentDistill, true)
 
+	st = calibratedState(2, len(m)-1)
+	st.LastLayerForced = true // an overflow retry forced layer 2: it sticks as 1
+	r = Transform(st, Input{Limits: sonnet4, Messages: m})
+	mustEqual(t, "forced layer sticks as 1", r.Layer, 1)
+
 	st = calibratedState(2, len(m)+1) // the conversation shrank
 	r = Transform(st, Input{Limits: sonnet4, Messages: m})
 	mustEqual(t, "shrunk conversation", r.Layer, 0)
@@ -155,7 +160,10 @@ func TestPostIdleAndPin(t *testing.T) {
 		c.asst("finished").user(fmt.Sprintf("turn %d", turn))
 		c.tool(idf("toolu_x", turn), "Bash", map[string]any{"command": "go test"}, fmt.Sprintf("run %d %s", turn, text(3_000)))
 		m = c.grow(t, m)
-		r = Transform(st, Input{Limits: sonnet4, Messages: m, Distillations: rows(3)})
+		in := Input{Limits: sonnet4, Messages: m, Distillations: rows(3)}
+		before := *st
+		keep, _ := newPlan(&before, &in, ComputeBudget(&before, sonnet4, 0)).recutPolicy(67_600)
+		r = Transform(st, in)
 		mustEqual(t, "sticky layer 1", r.Layer, 1)
 		mustEqual(t, "raw budget back to 40%", r.RawBudget, 67_600)
 		if r.RawTokens > 67_600 {
@@ -175,9 +183,9 @@ func TestPostIdleAndPin(t *testing.T) {
 				pinned++
 			}
 		default:
-			// A re-cut fills two thirds of the budget, leaving room to
-			// grow pinned for the next turns (recutFillPct).
-			if fill := 67_600 * recutFillPct / 100; r.RawTokens > fill || r.RawTokens < fill-1_200 {
+			// A re-cut keeps the cost policy's share of the budget, leaving
+			// room to grow pinned for the next turns (recut.go).
+			if fill := keep; r.RawTokens > fill || r.RawTokens < fill-1_200 {
 				t.Fatalf("re-cut filled %d tokens, want just under %d", r.RawTokens, fill)
 			}
 			mustEqual(t, "bust when the pin moves", r.CacheBust, true)
@@ -266,15 +274,16 @@ func TestLayers2And3(t *testing.T) {
 	}
 }
 
-// Natural escalation: a current turn larger than 40% goes to layer 2, one
-// larger than 55% to layer 4.
+// Natural escalation: when the newest step alone (a call and a result that
+// are never cut) is larger than 40% of usable the turn goes to layer 2, when
+// it is larger than 55% to layer 4.
 func TestEscalation(t *testing.T) {
 	base := session(60, 3_000)
 	st := &State{}
-	c := ongoing(base.clone(), "big", 65, 3_000) // ~75K tokens of current turn
+	c := ongoing(base.clone(), "big", 1, 220_000) // ~73K tokens in one result
 	r := Transform(st, Input{Limits: sonnet4, Messages: c.msgs(t), Distillations: rows(2)})
 	mustEqual(t, "layer", r.Layer, 2)
-	c = ongoing(base.clone(), "huge", 90, 3_000) // ~104K
+	c = ongoing(base.clone(), "huge", 1, 300_000) // ~100K
 	r = Transform(&State{}, Input{Limits: sonnet4, Messages: c.msgs(t), Distillations: rows(2)})
 	mustEqual(t, "layer", r.Layer, 4)
 	mustEqual(t, "urgent", r.UrgentDistill, true)
@@ -303,38 +312,39 @@ func TestLayer4AlwaysFits(t *testing.T) {
 		t.Fatal("layer 4 does not fit")
 	}
 
-	// A current turn larger than the whole window: its oldest outputs are
-	// stripped until it fits; the last 4 messages and every call stay.
+	// A chain longer than the whole window is not one untouchable current
+	// turn: layer 1 cuts inside it, keeps its newest steps whole and pairs
+	// every call in the window with its result.
 	c = ongoing(session(2, 100), "chain", 200, 3_000)
 	m = c.msgs(t)
 	r = Transform(&State{}, Input{Limits: sonnet4, Messages: m, Distillations: rows(1)})
-	mustEqual(t, "layer", r.Layer, 4)
+	mustEqual(t, "layer", r.Layer, 1)
 	if r.Estimate+FirstTurnOverhead > 184_000 {
 		t.Fatalf("estimate %d + overhead over 184,000", r.Estimate)
 	}
 	w := wire(t, r.Messages)
-	calls, strippedFirst := 0, false
-	for i, mm := range w {
+	if !strings.Contains(encode(t, r.Messages[len(r.Messages)-4:]), "chain step 199:") {
+		t.Fatal("the newest step is not in the window")
+	}
+	uses := map[string]bool{}
+	for _, mm := range w {
 		for _, blk := range contentBlocks(mm) {
 			switch blk["type"] {
 			case "tool_use":
-				calls++
+				uses[blk["id"].(string)] = true
 			case "tool_result":
-				s := blk["content"].(string)
-				if strings.Contains(s, "chain step 0:") {
-					t.Fatal("oldest output of the chain should be stripped")
+				if !uses[blk["tool_use_id"].(string)] {
+					t.Fatalf("a result without its call: %v", blk["tool_use_id"])
 				}
-				if strings.HasPrefix(s, "[output omitted") {
-					strippedFirst = true
-					if i >= len(w)-4 {
-						t.Fatal("last 4 messages must not be stripped")
-					}
+				if strings.HasPrefix(blk["content"].(string), "[output omitted") {
+					t.Fatal("layer 1 strips nothing")
 				}
 			}
 		}
 	}
-	mustEqual(t, "every call of the chain kept", calls >= 200, true)
-	mustEqual(t, "stripped", strippedFirst, true)
+	if strings.Contains(encode(t, r.Messages), "chain step 0:") {
+		t.Fatal("the chain's oldest step should be cut")
+	}
 }
 
 func contentBlocks(m map[string]any) []map[string]any {

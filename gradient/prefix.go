@@ -44,6 +44,15 @@ type PrefixCache struct {
 	Parts  []string `json:"parts,omitempty"`
 }
 
+// tokens is the estimate of the cached prefix's text.
+func (c PrefixCache) tokens() int {
+	n := 0
+	for _, part := range c.Parts {
+		n += EstimateText(part)
+	}
+	return n
+}
+
 // RenderDistillations is the reference's formatDistillations: "## Session
 // History", then "### Earlier Work (summarized)" and the meta rows (if any),
 // then "### Recent Work (distilled)" and the gen-0 rows (if any), all
@@ -160,12 +169,14 @@ func lastPromptID(msgs []msg.Message) string {
 // prefix is reused as is, even when new rows arrived meanwhile; at a new
 // prompt (or after IdleReset) the rows are taken again and the cache
 // updated. It returns the prefix parts and the rows they stand for (for the
-// layer-3/4 selections). Deviation: an empty snapshot is not frozen — with
+// layer-3/4 selections). Deviations: an empty snapshot is not frozen — with
 // no prefix yet, picking up the first rows mid-chain restores lost history
-// and costs no cached prefix.
-func resolvePrefix(st *State, msgs []msg.Message, rows []Distillation) ([]string, []Distillation) {
+// and costs no cached prefix; and refresh takes the rows again mid-chain
+// (the raw window is being cut, so the messages it drops must be in the
+// prefix, and the cache after the prefix is rewritten anyway).
+func resolvePrefix(st *State, msgs []msg.Message, rows []Distillation, refresh bool) ([]string, []Distillation) {
 	key := lastPromptID(msgs)
-	if key != "" && key == st.DistillSnapshotKey && st.Prefix.Rows > 0 {
+	if !refresh && key != "" && key == st.DistillSnapshotKey && st.Prefix.Rows > 0 {
 		snap := rows
 		if p := st.Prefix.Rows; p <= len(rows) && rows[p-1].ID == st.Prefix.LastID {
 			snap = rows[:p]

@@ -23,11 +23,19 @@ type State struct {
 	LastKnownLTM          int    `json:"known_ltm,omitempty"`
 	LastKnownMessageCount int    `json:"known_count,omitempty"` // input messages of that turn
 	KnownWindow           Window `json:"known_window"`
+	// KnownEstimate is the message estimate of what that turn sent (its
+	// LastTransformEstimate), so the next layer-0 decision can replace it
+	// with the estimate of everything, whatever the window had dropped,
+	// stripped or distilled.
+	KnownEstimate int `json:"known_estimate,omitempty"`
 
 	// Figures of the last transform, turned into the Known ones by Calibrate.
 	LastTransformEstimate int    `json:"estimate,omitempty"` // message estimate of the output
 	LastWindow            Window `json:"window"`
 
+	// Growth is the EMA (0.7 old / 0.3 new) of the estimated tokens a turn
+	// adds to the conversation; it sets when layer 1 re-cuts (recut.go).
+	Growth int `json:"growth,omitempty"`
 	// Pin is the raw-window pin of layer 1: the first raw message of the
 	// window. Nil when unset.
 	Pin *Pin `json:"pin,omitempty"`
@@ -41,6 +49,8 @@ type State struct {
 
 	// ForceMinLayer is a one-shot minimum layer (overflow recovery).
 	ForceMinLayer int `json:"force_min_layer,omitempty"`
+	// LastLayerForced says the last transform ran under ForceMinLayer.
+	LastLayerForced bool `json:"forced,omitempty"`
 	// PostIdleCompact is the one-shot post-idle flag: minimum layer 1 and a
 	// raw budget of 20% on the next transform.
 	PostIdleCompact bool `json:"post_idle_compact,omitempty"`
@@ -111,6 +121,7 @@ func Calibrate(st *State, actualInput int) {
 	st.LastKnownLTM = st.LastWindow.LTM
 	st.LastKnownMessageCount = st.LastWindow.Count
 	st.KnownWindow = st.LastWindow
+	st.KnownEstimate = est
 }
 
 // IdleReset is idle resume (SPEC §7): the prefix cache, the raw-window pin
@@ -150,12 +161,18 @@ func (p *plan) bookkeeping(r *Result) {
 	} else {
 		r.Estimate = EstimateMessages(r.Messages)
 	}
+	r.Expected = r.Estimate + p.b.Overhead + p.in.LTMTokens
+	if r.Layer == 0 && p.expected > 0 {
+		r.Expected = p.expected
+	}
 	r.RawTokens = r.Estimate - r.DistilledTokens
 	r.TokensRemoved = max(p.inputTokens()-r.Estimate, 0)
 	if p.n == 0 {
 		return
 	}
+	p.recordGrowth()
 	st.LastLayer = r.Layer
+	st.LastLayerForced = p.forced
 	st.LastTransformEstimate = r.Estimate
 	st.LastWindow = Window{Start: p.cut, StartID: p.msgs[p.cut].ID, Count: p.n, LastID: p.msgs[p.n-1].ID, LTM: p.in.LTMTokens}
 	if r.Layer >= 2 {

@@ -23,6 +23,10 @@ type Result struct {
 	Layer    int
 	// Estimate is the token estimate of Messages (without overhead and LTM).
 	Estimate int
+	// Expected is the input the upstream is expected to count: at a
+	// calibrated layer 0 the last actual input adjusted for what changed,
+	// otherwise Estimate + overhead + LTM.
+	Expected int
 	// UrgentDistill asks for a forced, urgent distillation after the response:
 	// layers 2–4, and layer 1 when it dropped messages with no distillation
 	// yet to stand for them (as Lore later did).
@@ -78,19 +82,21 @@ type plan struct {
 	minLayer   int
 	calibrated bool
 	postIdle   bool
-	ct         int // current-turn start
+	forced     bool // the minimum layer came from ForceMinLayer
+	ct         int  // current-turn start
 
 	dd deduper
 	// base[n-1-i] is message i deduplicated and cleaned, computed newest
 	// first down to index lo; strip[ct-1-i] the same with tool outputs
 	// stripped.
-	base  []proc
-	lo    int
-	strip []proc
-	ctTok int
-	hasCT bool
-	cut   int // first input message of the raw window
-	total int // estimate of all input messages, -1 until computed
+	base     []proc
+	lo       int
+	strip    []proc
+	ctTok    int
+	hasCT    bool
+	cut      int // first input message of the raw window
+	total    int // estimate of all input messages, -1 until computed
+	expected int // layer 0's expected input, when layer0Fits computed it
 }
 
 type proc struct {
@@ -103,11 +109,20 @@ func newPlan(st *State, in *Input, b Budget) *plan {
 	p := &plan{st: st, in: in, msgs: in.Messages, n: len(in.Messages), b: b, rawBudget: b.Raw, total: -1}
 	p.calibrated = st.Calibrated()
 	p.minLayer = st.ForceMinLayer
+	p.forced = st.ForceMinLayer > 0
 	st.ForceMinLayer = 0
 	if p.calibrated && st.LastLayer >= 1 && st.LastLayer <= 3 && p.n >= st.LastKnownMessageCount {
 		// Sticky layer. Not for layer 4 (deviation, as Lore later did): a
 		// sticky emergency layer never lets the session out of its 8K tail.
-		p.minLayer = max(p.minLayer, st.LastLayer)
+		// Deviation: a layer an overflow retry forced sticks only as layer
+		// 1. The retry calibrated the session, so the next turn is planned
+		// from the upstream's own count; keeping the forced layer would strip
+		// old tool outputs, and rewrite the cache, for the rest of the chain.
+		sticky := st.LastLayer
+		if st.LastLayerForced {
+			sticky = 1
+		}
+		p.minLayer = max(p.minLayer, sticky)
 	}
 	if st.PostIdleCompact {
 		st.PostIdleCompact = false
@@ -117,7 +132,7 @@ func newPlan(st *State, in *Input, b Budget) *plan {
 	}
 	p.minLayer = min(p.minLayer, 4)
 	p.lo = p.n
-	p.ct = currentTurnStart(p.msgs)
+	p.ct = protectedStart(p.msgs, currentTurnStart(p.msgs), p.rawBudget*protectedPct/100)
 	p.dd = deduper{msgs: p.msgs, ct: p.ct}
 	return p
 }
@@ -129,7 +144,12 @@ func (p *plan) run() Result {
 	if p.minLayer == 0 && p.layer0Fits() {
 		return Result{Messages: fixPairs(p.msgs, false), Layer: 0}
 	}
-	parts, rows := resolvePrefix(p.st, p.msgs, p.in.Distillations)
+	// A layer-1 window that is not pinned any more is cut again, which
+	// rewrites everything after the prefix in the prompt cache anyway: the
+	// moment to take in the distillations that arrived during a tool chain.
+	_, trigger := p.recutPolicy(p.rawBudget)
+	_, pinned := p.pinnedWindow(trigger)
+	parts, rows := resolvePrefix(p.st, p.msgs, p.in.Distillations, !pinned)
 	var full *prefix // the cached prefix, shared by layers 1 and 2
 	fullPrefix := func() prefix {
 		if full == nil {
