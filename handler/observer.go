@@ -17,6 +17,9 @@ type Observer interface {
 	// Cost adds an answered turn's actual and counterfactual cost in
 	// micro-dollars (see turnCost).
 	Cost(actual, counterfactual int64)
+	// OverflowRetry counts a turn the upstream refused as too long although
+	// the gradient's estimate fit, and that was retried at a higher layer.
+	OverflowRetry()
 }
 
 // Route and class label values.
@@ -38,6 +41,7 @@ func (nopObserver) UpstreamStatus(int)                {}
 func (nopObserver) Tokens(int64, int64, int64, int64) {}
 func (nopObserver) TokensRemoved(int)                 {}
 func (nopObserver) Cost(int64, int64)                 {}
+func (nopObserver) OverflowRetry()                    {}
 
 // routeOf is the metrics route of a turn's egress.
 func routeOf(eg egress) string {

@@ -17,6 +17,7 @@ type recObserver struct {
 	tokens   [4]int64
 	removed  int
 	cost     [2]int64
+	overflow int
 }
 
 func (o *recObserver) Request(route, class string, layer int) {
@@ -34,6 +35,8 @@ func (o *recObserver) Tokens(in, out, cr, cw int64) {
 	o.mu.Unlock()
 }
 func (o *recObserver) TokensRemoved(n int) { o.mu.Lock(); o.removed += n; o.mu.Unlock() }
+func (o *recObserver) OverflowRetry()      { o.mu.Lock(); o.overflow++; o.mu.Unlock() }
+func (o *recObserver) overflows() int      { o.mu.Lock(); defer o.mu.Unlock(); return o.overflow }
 func (o *recObserver) Cost(a, c int64) {
 	o.mu.Lock()
 	o.cost[0] += a

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -154,6 +156,21 @@ func messageElements(msgs []msg.Message) ([][]byte, error) {
 func isOverflow(status int, body []byte) bool {
 	return status == http.StatusBadRequest &&
 		(bytes.Contains(body, []byte("prompt is too long")) || bytes.Contains(body, []byte("context_length_exceeded")))
+}
+
+// overflowCountRE finds the upstream's own token count in an overflow
+// answer: Anthropic's "prompt is too long: N tokens > M maximum", OpenAI's
+// "... your messages resulted in N tokens".
+var overflowCountRE = regexp.MustCompile(`(?:prompt is too long: |resulted in )(\d+) tokens`)
+
+// upstreamCount is the token count an overflow answer gives, or 0.
+func upstreamCount(body []byte) int {
+	m := overflowCountRE.FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // stoppedForWindow reports a 2xx answer that ended because the context window

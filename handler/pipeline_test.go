@@ -32,7 +32,8 @@ func TestOverflowRetriedOnceAtHigherLayer(t *testing.T) {
 	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{keyA}, ContextLimit: 3000})
 	defer fake.Close()
 	u, _ := url.Parse(fake.URL())
-	e := newEnv(t, func(c *Config) { c.Upstream = u })
+	obs := &recObserver{requests: map[string]int{}, statuses: map[int]int{}}
+	e := newEnv(t, func(c *Config) { c.Upstream = u; c.Observer = obs })
 
 	body := toolSession()
 	if n := fakeupstream.EstimateTokens([]byte(body)); n <= 3000 {
@@ -45,6 +46,9 @@ func TestOverflowRetriedOnceAtHigherLayer(t *testing.T) {
 	reqs := fake.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("want the first attempt and one retry, got %d requests", len(reqs))
+	}
+	if n := obs.overflows(); n != 1 {
+		t.Fatalf("overflow retries counted: %d, want 1", n)
 	}
 	if !strings.Contains(string(reqs[1].Body), "[output omitted") || fakeupstream.EstimateTokens(reqs[1].Body) > 3000 {
 		t.Fatalf("the retry must strip old tool outputs and fit: %d tokens", fakeupstream.EstimateTokens(reqs[1].Body))
@@ -66,6 +70,9 @@ func TestOverflowRetriedOnceAtHigherLayer(t *testing.T) {
 	status, _, resp = e.post("/v1/messages", body, "x-api-key", keyA)
 	if status != 400 || !strings.Contains(resp, "prompt is too long") || len(fake.Requests()) != 2 {
 		t.Fatalf("second overflow: %d %s after %d requests", status, resp, len(fake.Requests()))
+	}
+	if n := obs.overflows(); n != 2 {
+		t.Fatalf("overflow retries counted: %d, want 2", n)
 	}
 	// Any other 400 is relayed at once.
 	fake.Reset()
@@ -113,5 +120,19 @@ func TestFlagsShowPostIdleCompact(t *testing.T) {
 	}
 	if f, err := e.h.Flags(t.Context(), "nope"); f != nil || err != nil {
 		t.Fatalf("unknown session: %v %v", f, err)
+	}
+}
+
+// The upstream's own count is read from either API's overflow message, for
+// the overflow warning.
+func TestUpstreamCount(t *testing.T) {
+	for body, want := range map[string]int{
+		`{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 201881 tokens > 200000 maximum"}}`:                                         201881,
+		`{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130012 tokens.","code":"context_length_exceeded"}}`: 130012,
+		`{"type":"error","error":{"message":"prompt is too long"}}`:                                                                                                        0,
+	} {
+		if got := upstreamCount([]byte(body)); got != want {
+			t.Errorf("upstreamCount(%s) = %d, want %d", body, got, want)
+		}
 	}
 }

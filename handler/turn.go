@@ -148,8 +148,12 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		return
 	}
 	retried := false
-	if overflow, peeked := h.checkOverflow(resp); overflow {
+	if overflow, head, peeked := h.checkOverflow(resp); overflow {
 		resp.Body.Close()
+		h.obs.OverflowRetry()
+		h.log.Warn("prompt too long upstream although the estimate fit; retrying once at a higher layer",
+			zap.Int("layer", p.result.Layer), zap.Int("estimate", p.result.Expected),
+			zap.Int("upstream_tokens", upstreamCount(head)))
 		if p, ok = h.replan(w, r, req, msgs, p, sess, eg); !ok {
 			return
 		}
@@ -247,8 +251,7 @@ func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.
 	}
 	st := prev.state
 	st.ForceNextLayer()
-	h.log.Info("prompt too long upstream; retrying once at a higher layer",
-		zap.Int("failed_layer", prev.result.Layer), zap.Int("forced_layer", st.ForceMinLayer))
+	h.log.Debug("overflow retry planned", zap.Int("failed_layer", prev.result.Layer), zap.Int("forced_layer", st.ForceMinLayer))
 	return h.plan(w, r, req, msgs, st, sess, eg)
 }
 
@@ -280,17 +283,17 @@ func upstreamPath(openAI bool) string {
 const maxErrorPeek = 64 << 10
 
 // checkOverflow reads a 400 answer's beginning to see whether it is the
-// context-window overflow. When it is not, peeked replays what was read
-// followed by the rest of the body.
-func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, peeked io.ReadCloser) {
+// context-window overflow (head is what it read). When it is not, peeked
+// replays what was read followed by the rest of the body.
+func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, head []byte, peeked io.ReadCloser) {
 	if resp.StatusCode != http.StatusBadRequest {
-		return false, nil
+		return false, nil, nil
 	}
-	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
+	head, _ = io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
 	if isOverflow(resp.StatusCode, head) {
-		return true, nil
+		return true, head, nil
 	}
-	return false, struct {
+	return false, nil, struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}

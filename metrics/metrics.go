@@ -46,6 +46,7 @@ type Metrics struct {
 	without  prometheus.Counter
 	saved    prometheus.Counter
 	worker   *prometheus.CounterVec
+	overflow prometheus.Counter
 	queue    *queueCollector
 
 	// Children resolved once: the hot path does no label hashing for these.
@@ -87,6 +88,10 @@ var (
 			Namespace: "lore", Name: "worker_calls_total",
 			Help: "The gateway's own LLM calls, by kind (distill, meta, compact, ...) and route (batch, sync, urgent, fallback).",
 		}, []string{"kind", "route"}),
+		overflow: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "lore", Name: "overflow_retries_total",
+			Help: "Turns the upstream refused as too long although the gradient's estimate fit, retried once at a higher layer.",
+		}),
 		queue: newQueueCollector(),
 	}
 	registerMu sync.Mutex
@@ -123,6 +128,9 @@ func Register(reg prometheus.Registerer) (*Metrics, error) {
 	if m.worker, err = register(reg, m.worker); err != nil {
 		return nil, err
 	}
+	if m.overflow, err = register(reg, m.overflow); err != nil {
+		return nil, err
+	}
 	if m.queue, err = register(reg, m.queue); err != nil {
 		return nil, err
 	}
@@ -144,6 +152,14 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, err
 	}
 	return c, err
+}
+
+// OverflowRetry counts one overflow retry.
+func (m *Metrics) OverflowRetry() {
+	if m == nil {
+		return
+	}
+	m.overflow.Inc()
 }
 
 // Request counts one request; layer < 0 means none.
