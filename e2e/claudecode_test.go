@@ -105,6 +105,12 @@ func lastLines(s string, n int) string {
 // working directory is home/work.
 func runClaude(t *testing.T, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
 	t.Helper()
+	return runClaudeFor(t, 120*time.Second, bin, home, base, prompt, authEnv, extraArgs...)
+}
+
+// runClaudeFor is runClaude with a time limit of its own.
+func runClaudeFor(t *testing.T, limit time.Duration, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
+	t.Helper()
 	work := filepath.Join(home, "work")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		t.Fatal(err)
@@ -114,7 +120,7 @@ func runClaude(t *testing.T, bin, home, base, prompt string, authEnv []string, e
 		args = append(args, "--model", m)
 	}
 	var cmd *exec.Cmd
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	if strings.HasSuffix(bin, ".cjs") {
 		cmd = exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)
