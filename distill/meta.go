@@ -25,13 +25,14 @@ type metaRef struct {
 // metaUnderGuard runs the meta check for a non-urgent run whose calls are
 // all over: it takes a fresh guard (if another run got in first, that run
 // will check when it ends) and submits a non-urgent meta call if one is due.
-func (d *Distiller) metaUnderGuard(ctx context.Context, sid string) (bool, error) {
+// warm is the skipMeta gate (see metaIfDue).
+func (d *Distiller) metaUnderGuard(ctx context.Context, sid string, warm bool) (bool, error) {
 	tok := newID()
 	got, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, false, d.cfg.GuardTTL)
 	if err != nil || got == store.GuardBusy {
 		return false, err
 	}
-	meta, err := d.metaIfDue(ctx, sid, tok, false)
+	meta, err := d.metaIfDue(ctx, sid, tok, false, warm)
 	if _, rerr := d.st.ReleaseDistillRef(ctx, sid, tok, holdRef); rerr != nil && err == nil {
 		err = rerr
 	}
@@ -44,7 +45,14 @@ func (d *Distiller) metaUnderGuard(ctx context.Context, sid string) (bool, error
 // generation. Unlike the reference, the prior meta row is archived too: the
 // new row is that summary updated in place, and keeping both would repeat
 // it in the prefix.
-func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent bool) (bool, error) {
+//
+// warm is the skipMeta gate: while the session's prompt cache is warm a
+// non-urgent run waits for twice MetaThreshold gen-0 rows. Meta rewrites
+// the distilled prefix, so it waits for a cold cache or an urgent run; but a
+// session past the window rarely distils urgently (the gradient cuts agent
+// loops at layer 1), and without this bound its prefix would only grow
+// until layer 3 cut it.
+func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent, warm bool) (bool, error) {
 	rows, err := d.st.Distillations(ctx, sid)
 	if err != nil {
 		return false, err
@@ -65,7 +73,11 @@ func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent bool)
 	if prior != nil {
 		minimum = metaMinAnchored
 	}
-	if len(gen0) < MetaThreshold || len(gen0) < minimum {
+	threshold := MetaThreshold
+	if warm {
+		threshold = 2 * MetaThreshold
+	}
+	if len(gen0) < threshold || len(gen0) < minimum {
 		return false, nil
 	}
 

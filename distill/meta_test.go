@@ -121,6 +121,33 @@ func TestSkipMetaGate(t *testing.T) {
 	}
 }
 
+// The gate holds only up to twice the threshold: a session that stays warm
+// past the window (no urgent run) still folds its rows once 20 are live.
+func TestSkipMetaGateBounded(t *testing.T) {
+	e := newEnv(t)
+	in := e.instance(t, auth.Credential{}, true)
+	e.add(t, "s1", 95, apiKey) // last request now: warm
+	for i := 0; i < 19; i++ {
+		row := store.DistillRow{ID: "seed" + strconv.Itoa(i), Observations: "- seeded " + strconv.Itoa(i), First: 5 * i, Last: 5*i + 4}
+		if out, _, err := e.st.StoreDistillation(ctx, "s1", row); err != nil || out != store.RowStored {
+			t.Fatalf("seed %d: %v, %v", i, out, err)
+		}
+	}
+	e.add(t, "s1", 30, apiKey)
+	if _, err := in.d.AfterTurn(ctx, "s1", 1); err != nil {
+		t.Fatal(err)
+	}
+	calls, creds := in.q.Take()
+	if len(calls) != 1 {
+		t.Fatalf("want one distillation call for the 30 new messages, got %d", len(calls))
+	}
+	in.deliver(t, calls[0], creds[0]) // the 20th gen-0 row
+	calls, _ = in.q.Take()
+	if len(calls) != 1 || calls[0].Kind != KindMeta || calls[0].Urgent {
+		t.Fatalf("warm cache with 20 gen-0 rows: queued %+v, want one non-urgent meta call", calls)
+	}
+}
+
 // Idle allows meta-distillation whatever the cache (SPEC §7), even with
 // nothing to distil.
 func TestIdleMeta(t *testing.T) {

@@ -119,7 +119,7 @@ func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result,
 		// Inline runs check for meta after each round, under their own hold
 		// (reference §6.2 step 4); they are never gated, the prefix is being
 		// rewritten under pressure anyway.
-		meta, err := d.metaIfDue(ctx, sid, tok, true)
+		meta, err := d.metaIfDue(ctx, sid, tok, true, false)
 		res.Meta = res.Meta || meta
 		if err != nil {
 			d.log.Warn("meta-distillation failed", zap.String("session", sid), zap.Error(err))
@@ -226,10 +226,10 @@ func (d *Distiller) finish(ctx context.Context, sid, tok, ref string, allowMeta,
 		}
 		return false
 	}
-	if left > 0 || !allowMeta || (metaIfCold && d.cacheWarm(ctx, sid)) {
+	if left > 0 || !allowMeta {
 		return false
 	}
-	meta, err := d.metaUnderGuard(ctx, sid)
+	meta, err := d.metaUnderGuard(ctx, sid, metaIfCold && d.cacheWarm(ctx, sid))
 	if err != nil {
 		d.log.Warn("meta-distillation failed", zap.String("session", sid), zap.Error(err))
 	}

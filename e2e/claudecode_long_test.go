@@ -263,6 +263,18 @@ func (r loopRun) workerCalls(batched bool) int {
 	return n
 }
 
+// maxTurnInput is the largest input (uncached + cache read + cache write)
+// of an answered turn call.
+func (r loopRun) maxTurnInput() int {
+	n := 0
+	for _, b := range r.bills {
+		if isTurn(b) && b.Status == http.StatusOK {
+			n = max(n, b.Input+b.CacheRead+b.Creation5m+b.Creation1h)
+		}
+	}
+	return n
+}
+
 func (r loopRun) turnCalls() int {
 	n := 0
 	for _, b := range r.bills {
@@ -315,6 +327,7 @@ func loopTable(d, l loopRun) string {
 		fmt.Sprintf("%d / %d", l.workerCalls(true), l.workerCalls(false)))
 	row("\"prompt is too long\" answers", d.tooLong(), l.tooLong())
 	row("compaction requests sent by Claude Code", d.clientCompactions, l.clientCompactions)
+	row("largest upstream turn request (tokens)", d.maxTurnInput(), l.maxTurnInput())
 	row("input-side cost (USD)", fmt.Sprintf("%.2f", d.inputCost()), fmt.Sprintf("%.2f", l.inputCost()))
 	row("total cost, turns (USD)", fmt.Sprintf("%.2f", d.turnCost()), fmt.Sprintf("%.2f", l.turnCost()))
 	row("total cost, gateway worker calls (USD)", fmt.Sprintf("%.2f", d.workerCost()), fmt.Sprintf("%.2f", l.workerCost()))

@@ -18,6 +18,7 @@
 //	LORE_E2E_CLAUDE         a claude binary to use instead of installing one
 //	LORE_E2E_CLAUDE_MODEL   pass --model to claude (default: Claude Code's own default model)
 //	LORE_E2E_SKIP_CLAUDE=1  skip the Claude Code check (printed reason)
+//	LORE_E2E_LONG_ROUNDS    tool rounds of the Claude Code loop past the window (default 150)
 //	LORE_E2E_KEEP=1         keep each test's temp dir (Caddyfile, caddy.log, redis dir)
 //
 // Every test starts its own redis-server (random loopback port, no

@@ -38,6 +38,7 @@ const (
 type idleRun struct {
 	Resume        string
 	Turns         int // conversation turns before the idle period
+	MainTurns     int // of which before the tail
 	Layers        map[int]int
 	ClientTokens  int // the client's history before the break (fake's count)
 	Pending       int // messages undistilled when the session went idle
@@ -67,8 +68,11 @@ var renderedLine = regexp.MustCompile(`(?m)^\[(user|assistant|tool)\] \(\d\d:\d\
 
 func TestIdleWorkAndPostIdleCompaction(t *testing.T) {
 	var with, without idleRun
-	t.Run("idle_resume 5s", func(t *testing.T) { with = runIdleScript(t, "5s") })
-	t.Run("idle_resume 0", func(t *testing.T) { without = runIdleScript(t, "0") })
+	// The first run adds prompts past idleMainTurns until the pinned raw
+	// window is above the post-idle budget (where a break can save
+	// anything); the second runs exactly as many turns.
+	t.Run("idle_resume 5s", func(t *testing.T) { with = runIdleScript(t, "5s", 0) })
+	t.Run("idle_resume 0", func(t *testing.T) { without = runIdleScript(t, "0", with.MainTurns) })
 	if t.Failed() {
 		return
 	}
@@ -99,8 +103,10 @@ func TestIdleWorkAndPostIdleCompaction(t *testing.T) {
 	report(t, md.String())
 }
 
-// runIdleScript runs the whole scenario once with the given idle_resume.
-func runIdleScript(t *testing.T, resume string) idleRun {
+// runIdleScript runs the whole scenario once with the given idle_resume and
+// mainTurns turns before the tail (0: at least idleMainTurns, then whole
+// prompts until the raw window is 15% above the post-idle budget).
+func runIdleScript(t *testing.T, resume string, mainTurns int) idleRun {
 	run := idleRun{Resume: resume, Layers: map[int]int{}}
 	e := NewEnv(t, EnvOptions{
 		LoreExtra: fmt.Sprintf("idle_timeout %s\nidle_resume %s\nbatching {\nflush_interval 500ms\npoll_interval 500ms\n}",
@@ -139,7 +145,27 @@ func runIdleScript(t *testing.T, resume string) idleRun {
 		pending = r.ToolUses
 		return r
 	}
-	for k := 1; k <= idleMainTurns || len(pending) > 0; k++ {
+	// windowLarge: the pinned raw window (the last transform's estimate less
+	// its distilled prefix) is above the post-idle budget by 15%.
+	windowLarge := func() bool {
+		st := readGradient(t, rc, sid)
+		pre := 0
+		for _, p := range st.Prefix.Parts {
+			pre += gradient.EstimateText(p)
+		}
+		b := gradient.ComputeBudget(&st, gradient.LimitsFor(testModel, false), 0)
+		return st.LastLayer == 1 && (st.LastTransformEstimate-pre)*100 > b.PostIdleRaw*115
+	}
+	more := func(k int) bool {
+		if len(pending) > 0 {
+			return true
+		}
+		if mainTurns > 0 {
+			return k <= mainTurns
+		}
+		return k <= idleMainTurns || (k <= idleMainTurns+80 && !windowLarge())
+	}
+	for k := 1; more(k); k++ {
 		var blocks []map[string]any
 		if len(pending) == 0 {
 			promptN++
@@ -170,6 +196,7 @@ func runIdleScript(t *testing.T, resume string) idleRun {
 		}
 		return st
 	}
+	run.MainTurns = run.Turns
 	quiet("after the main turns")
 
 	// The tail: a typed prompt and its one tool step, 4 messages — below

@@ -534,12 +534,13 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 
 	// ---------------------------------------------------------------- meta-distillation
 	// distill/meta.go: post-turn (non-urgent) runs apply the skipMeta gate
-	// — no meta while the session's prompt cache is warm (last request
-	// younger than 5 min), which holds on every turn of this test — so meta
-	// can only come from an urgent run (metaIfDue after each round, ungated),
-	// once >= 10 live gen-0 rows exist: the forced distillation after a turn
-	// whose transform asked for it (layer >= 2, or layer 1 dropping messages
-	// no distillation stands for yet; see turnObs.urgentTrigger).
+	// — while the session's prompt cache is warm (last request younger than
+	// 5 min), which holds on every turn of this test, meta waits for 20 live
+	// gen-0 rows — so meta comes from an urgent run (metaIfDue after each
+	// round, ungated) once >= 10 live gen-0 rows exist (the forced
+	// distillation after a turn whose transform asked for it: layer >= 2, or
+	// layer 1 dropping messages no distillation stands for yet; see
+	// turnObs.urgentTrigger), or from a post-turn run at 20.
 	//
 	// With the batch queue on, an urgent run no longer waits behind a queued
 	// (non-urgent) run: it joins the in-flight guard and distils the pending
@@ -561,8 +562,8 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 		if nd < metaThreshold {
 			t.Errorf("meta call %d after only %d distillation calls (threshold %d rows)", m.Index, nd, metaThreshold)
 		}
-		if urgentBefore(m.Index) == 0 {
-			t.Errorf("meta call %d with no urgent-distillation turn before it: the skipMeta gate should defer it", m.Index)
+		if urgentBefore(m.Index) == 0 && nd < 2*metaThreshold {
+			t.Errorf("meta call %d with no urgent-distillation turn before it and %d distillations: the skipMeta gate should defer it until %d", m.Index, nd, 2*metaThreshold)
 		}
 	}
 	if len(metas) > 0 && (final.maxGen() < 1 || final.Archived < metaThreshold) {
@@ -720,12 +721,16 @@ func prefixChecks(t *testing.T, obs []turnObs) (changes, firstStepChanges, chain
 		if same != sameRows {
 			fail("bytes", detail)
 		}
+		// A layer-1 re-cut (the pinned window moved) takes the rows again
+		// inside a chain: everything after the prefix is written to the
+		// cache anyway (gradient/recut.go).
+		recut := b.State.Layer == 1 && a.State.PinID != b.State.PinID
 		if !same {
 			changes++
-			if a.State.Snapshot == b.State.Snapshot {
+			if a.State.Snapshot == b.State.Snapshot && !recut {
 				fail("rows-without-snapshot", detail)
 			}
-			if !b.Prompt {
+			if !b.Prompt && !recut {
 				if b.N == pt+1 {
 					firstStepChanges++
 				} else {

@@ -324,6 +324,7 @@ type sessState struct {
 	Mark     int // dist:mark watermark
 	Layer    int
 	Snapshot string // gradient state: id of the last prompt when the rows were taken
+	PinID    string // gradient state: the first message of the pinned layer-1 window
 	// PrefixRows and PrefixLast: the rows the cached distilled prefix was
 	// rendered from (count and last row id), gradient.PrefixCache.
 	PrefixRows int
@@ -409,9 +410,15 @@ func readSession(t testing.TB, c *redis.Client, sid string) sessState {
 					Rows   int    `json:"rows"`
 					LastID string `json:"last_id"`
 				} `json:"prefix"`
+				Pin *struct {
+					ID string `json:"id"`
+				} `json:"pin"`
 			}
 			_ = json.Unmarshal([]byte(s), &g)
 			st.Layer, st.Snapshot = g.Layer, g.Snapshot
+			if g.Pin != nil {
+				st.PinID = g.Pin.ID
+			}
 			st.PrefixRows, st.PrefixLast = g.Prefix.Rows, g.Prefix.LastID
 		}
 	}

@@ -44,9 +44,16 @@
 //     an output only when the annotation is smaller, and do not re-strip a
 //     deduplicated output; dedup compares bytes instead of FNV-1a hashes and
 //     knows Claude Code's Read tool (file_path);
-//   - layer 4 strips the oldest outputs of a current turn too large for the
-//     window instead of sending a request that cannot succeed;
-//   - a window never starts with an assistant message; a tool_use with no
+//   - the current turn is kept whole only up to 10% of the raw budget (at
+//     least its last two messages): a long agent loop's older steps are
+//     history, distilled and cut like any other (protectedStart);
+//   - a calibrated layer-0 decision replaces what the last turn sent by the
+//     whole history (KnownEstimate), not only adds what it dropped;
+//   - layer-1 re-cuts are chosen by expected cache cost (recut.go), a re-cut
+//     refreshes the distillation snapshot, and a layer an overflow retry
+//     forced sticks only as layer 1;
+//   - a window never starts with an assistant message, and none follows the
+//     prefix's (the API would merge them into one turn); a tool_use with no
 //     result anywhere (also a trailing one) gets the error result;
 //   - layer 1 also asks for urgent distillation when it dropped messages and
 //     no distillation stands for them yet;

@@ -55,9 +55,11 @@
 //   - "[[recall:QUERY]]" in the last user text: a tool_use block named
 //     "recall" with input {"query":"QUERY"} (before any [[tool:NAME]]
 //     blocks, ids numbered on from it), stop_reason "tool_use".
-//   - "[[thinking]]" in the last user text: first a thinking block
-//     "thinking about turn N" with this server's signature ("EqQB…", an HMAC
-//     of the text under a key made at start). (Anthropic only.)
+//   - "[[thinking]]" in the last user text, or a request that enables
+//     thinking (as a real model with thinking on always thinks first): first
+//     a thinking block "thinking about turn N" with this server's signature
+//     ("EqQB…", an HMAC of the text under a key made at start). (Anthropic
+//     only.)
 //   - "[[loop:N]]" in a user text: a scripted agent loop of N rounds, each a
 //     thinking block (when the request enables thinking) and a Bash tool_use
 //     `cat f_00i.txt`; progress is the highest "LOOP i of N" in any user

@@ -87,7 +87,7 @@ func script(c convo) reply {
 		return r
 	}
 	var r reply
-	if strings.Contains(last, magicThinking) {
+	if strings.Contains(last, magicThinking) || c.Thinking {
 		text := fmt.Sprintf("thinking about turn %d", n)
 		r.Blocks = append(r.Blocks, replyBlock{Type: "thinking", Text: text, Signature: sign(c.SigKey, text)})
 	}
