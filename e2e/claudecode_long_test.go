@@ -222,7 +222,9 @@ func waitWorkerSettled(t *testing.T, e *Env) []fakeupstream.Bill {
 // worker calls (no tools).
 func isTurn(b fakeupstream.Bill) bool { return b.Tools >= 5 }
 
-func (r loopRun) all() []fakeupstream.Bill { return append(append([]fakeupstream.Bill(nil), r.bills...), r.worker...) }
+func (r loopRun) all() []fakeupstream.Bill {
+	return append(append([]fakeupstream.Bill(nil), r.bills...), r.worker...)
+}
 
 func (r loopRun) errors() int {
 	n := 0
@@ -311,10 +313,16 @@ func (r loopRun) sum(pick func(fakeupstream.Bill) bool, inputOnly bool) float64 
 	return c
 }
 
-func (r loopRun) turnCost() float64   { return r.sum(isTurn, false) }
-func (r loopRun) workerCost() float64 { return r.sum(func(b fakeupstream.Bill) bool { return !isTurn(b) }, false) }
-func (r loopRun) totalCost() float64  { return r.sum(func(fakeupstream.Bill) bool { return true }, false) }
-func (r loopRun) inputCost() float64  { return r.sum(func(fakeupstream.Bill) bool { return true }, true) }
+func (r loopRun) turnCost() float64 { return r.sum(isTurn, false) }
+func (r loopRun) workerCost() float64 {
+	return r.sum(func(b fakeupstream.Bill) bool { return !isTurn(b) }, false)
+}
+func (r loopRun) totalCost() float64 {
+	return r.sum(func(fakeupstream.Bill) bool { return true }, false)
+}
+func (r loopRun) inputCost() float64 {
+	return r.sum(func(fakeupstream.Bill) bool { return true }, true)
+}
 
 func loopTable(d, l loopRun) string {
 	var b strings.Builder
