@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// Annotation texts (reference §5.5, literal strings of the reference source).
+// Annotation texts (docs/context-window.md; the prior art's literal strings).
 const (
 	// InterruptedText is the error result given to a tool_use that has no
-	// tool_result (reference §5.5 post-processing).
+	// tool_result (docs/context-window.md, Pairing and order).
 	InterruptedText = "[tool execution interrupted — session recovered]"
 	// ResultsPlaceholder replaces a user message whose tool_results were all
-	// orphans (reference §5.7).
+	// orphans (docs/context-window.md, Pairing and order).
 	ResultsPlaceholder = "[tool results provided]"
 
 	pathScanLimit = 64 * 1024 // strip annotations scan the first 64 KiB for paths
@@ -315,7 +315,7 @@ func (later readRange) covers(earlier readRange) bool {
 // DedupReadAnnotation replaces an earlier read covered by a later one:
 // "[earlier read of PATH lines A-B — see latest read below for current
 // content]", with " from line A" for an open-ended read and nothing for a
-// full one. The range label is the reference source's (lore-reference §5.5
+// full one. The range label is the prior art's source (its description
 // paraphrases it as "(lines a-b)").
 func DedupReadAnnotation(r readRange) string {
 	label := ""

@@ -1,6 +1,6 @@
 package gradient
 
-// Budget constants (SPEC §4.2–4.3, reference §5.4–5.5 and §10.3).
+// Budget constants (docs/context-window.md, Budgets and estimates).
 const (
 	FirstTurnOverhead = 15_000 // overhead until the first response calibrates it
 	emaOld            = 0.7

@@ -38,7 +38,7 @@ type slot struct {
 	keep   bool
 }
 
-// ApplyCacheBreakpoints places prompt-cache breakpoints (SPEC §4.5):
+// ApplyCacheBreakpoints places prompt-cache breakpoints:
 //
 //   - the system prompt becomes text block(s); its last block gets
 //     cache_control {type: ephemeral} (a string system becomes one such

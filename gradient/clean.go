@@ -6,7 +6,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
-// System-reminder cleaning (reference §5.5 "Cleaning, all layers ≥ 1").
+// System-reminder cleaning, at every layer ≥ 1.
 const (
 	reminderOpen  = "<system-reminder>"
 	reminderClose = "</system-reminder>"

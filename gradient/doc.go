@@ -23,11 +23,12 @@
 //	gradient.Calibrate(st, input+cacheRead+cacheCreation)
 //	// res.UrgentDistill → forced urgent distillation
 //
-// Numbers and texts follow SPEC §4 and the Lore reference §5.3–5.7. The
-// reference's gaps are fixed on purpose (deterministic ids and per-session
-// state come from package msg and State); where this package otherwise
-// differs from the reference, the comment at the place says "Deviation" and
-// why. In short:
+// Numbers and texts are described in docs/context-window.md. They follow the
+// prior art (Lore, a single-user TypeScript gateway, "the reference"); its
+// gaps are fixed on purpose (deterministic ids and per-session state come
+// from package msg and State); where this package otherwise differs from
+// the reference, the comment at the place says "Deviation" and why. In
+// short:
 //
 //   - the distilled prefix grows append-only without repeating "## Session
 //     History", each delta in its own text block so the old prefix stays a

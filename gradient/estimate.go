@@ -6,7 +6,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
-// Estimation constants (reference §5.3).
+// Estimation constants (docs/context-window.md, Budgets and estimates).
 const (
 	perMessageTokens = 20 // role/metadata overhead of every message
 	toolPartTokens   = 50 // extra for every tool_use and tool_result block

@@ -8,11 +8,11 @@ type Limits struct {
 	MaxOutput int `json:"max_output"`
 }
 
-// Defaults for models the table does not know (reference §5.2 step 4).
+// Defaults for models the table does not know.
 const (
 	DefaultContext   = 200_000
 	DefaultMaxOutput = 8_192
-	// MaxOutputReserve caps the output reserve (SPEC §4.2).
+	// MaxOutputReserve caps the output reserve.
 	MaxOutputReserve = 32_000
 	context1M        = 1_000_000
 	// Beta1MContext is the anthropic-beta value that opens the 1M window on
@@ -28,7 +28,7 @@ type modelRow struct {
 }
 
 // models is matched by prefix, first match wins, so longer ids come first.
-// Sources: reference/anthropic-api.md §9 and reference §5.2.
+// Sources: Anthropic's models overview and pricing pages, and the prior art's table.
 var models = [...]modelRow{
 	{"claude-opus-4-8", context1M, 128_000, false},
 	{"claude-opus-4-7", context1M, 128_000, false},

@@ -7,7 +7,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
-// Distilled-prefix texts and ids (reference §5.6).
+// Distilled-prefix texts and ids (docs/context-window.md, The distilled prefix).
 const (
 	PrefixUserID      = "lore-distilled-user"
 	PrefixAssistantID = "lore-distilled-assistant"

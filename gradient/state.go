@@ -124,7 +124,7 @@ func Calibrate(st *State, actualInput int) {
 	st.KnownEstimate = est
 }
 
-// IdleReset is idle resume (SPEC §7): the prefix cache, the raw-window pin
+// IdleReset is idle resume: the prefix cache, the raw-window pin
 // and the distillation snapshot are cleared and the one-shot post-idle flag
 // is set. Calibration and the last layer are kept.
 func (st *State) IdleReset() {
@@ -134,7 +134,7 @@ func (st *State) IdleReset() {
 	st.PostIdleCompact = true
 }
 
-// ForceNextLayer is overflow recovery (SPEC §4.6): the next transform uses at
+// ForceNextLayer is overflow recovery: the next transform uses at
 // least the layer above the last one, and at least layer 2 (the reference
 // forced 2).
 func (st *State) ForceNextLayer() {
