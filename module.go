@@ -70,6 +70,17 @@ type Lore struct {
 	// Model for the gateway's own calls (distillation, compaction). Default
 	// claude-haiku-4-5.
 	WorkerModel string `json:"worker_model,omitempty"`
+	// Model for the gateway's own calls on behalf of sessions whose
+	// credential belongs to openai_upstream (a non-Claude model on
+	// /v1/chat/completions). Default gpt-5-mini.
+	OpenAIWorkerModel string `json:"openai_worker_model,omitempty"`
+	// Who the caller is, usually a request placeholder set by what the
+	// operator put in front ({http.request.header.X-Forwarded-User} from
+	// forward_auth, {http.auth.user.id}, a client certificate's subject),
+	// evaluated per request. When set, sessions, lineages, knowledge and
+	// recall live under the person's namespace instead of the credential's,
+	// and a request whose identity is empty gets 401. Default: none.
+	Identity string `json:"identity,omitempty"`
 	// Background LLM work through the Message Batches API (SPEC §6); nil
 	// means on with the defaults.
 	Batching *BatchingConfig `json:"batching,omitempty"`
@@ -200,10 +211,14 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Upstream:  upstream,
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),
-		Keys:      keys,
-		Blobs:     l.store,
-		Service:   workerCred,
-		Logger:    l.logger.Named("worker"),
+		// Sessions whose credential belongs to openai_upstream have their
+		// worker calls made there, never on upstream (SPEC §2).
+		OpenAIUpstream: openaiUpstream,
+		OpenAIModel:    orDefault(resolve(l.OpenAIWorkerModel), llm.DefaultOpenAIModel),
+		Keys:           keys,
+		Blobs:          l.store,
+		Service:        workerCred,
+		Logger:         l.logger.Named("worker"),
 	})
 	if l.queue, err = l.startQueue(resolve, upstream, transport, keys); err != nil {
 		return err

@@ -80,6 +80,13 @@ func (q *Queue) submit(id string) {
 		toSync = q.transition(ctx, id, "sync", "")
 		return
 	}
+	if cred.Provider != auth.ProviderAnthropic {
+		// The Message Batches API is Anthropic's: an OpenAI-provider
+		// credential never goes there. Its calls run synchronously on
+		// openai_upstream (llm.Worker.Do).
+		toSync = q.transition(ctx, id, "sync", "")
+		return
+	}
 
 	var obj batchObject
 	err = q.callJSON(ctx, http.MethodPost, q.endpoint(), cred, requestBody(reqs), &obj)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,6 +67,10 @@ func (q *Queue) endpoint(parts ...string) *url.URL {
 // request makes one upstream request with exactly cred's auth header (and
 // the OAuth beta for bearer credentials).
 func (q *Queue) request(ctx context.Context, method string, u *url.URL, cred auth.Credential, body []byte) (*http.Response, error) {
+	if cred.Provider != auth.ProviderAnthropic {
+		// Defence in depth: the flush never submits such a group.
+		return nil, errors.New("batching: an OpenAI-provider credential is never sent to the Message Batches API")
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

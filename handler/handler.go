@@ -127,7 +127,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		h.obs.Request(routePassthrough, obsPassthrough, layerNone)
-		h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
+		// The credential goes only to the provider whose client sent it
+		// (SPEC §2): an OpenAI SDK's GET /v1/models must not hand its key
+		// to Anthropic.
+		if auth.RouteOf(r.Header) == auth.ProviderOpenAI {
+			h.passthrough(w, r, h.cfg.OpenAIUpstream, openAIFlavor)
+		} else {
+			h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
+		}
 	default:
 		return next.ServeHTTP(w, r)
 	}

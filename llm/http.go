@@ -103,8 +103,11 @@ func (w *Worker) Params(c Call) json.RawMessage {
 	return b
 }
 
-// Do makes one synchronous POST {upstream}/v1/messages for c with cred and
-// returns the text of the first text block of the answer.
+// Do makes one synchronous call for c with cred and returns the text of the
+// answer: POST {upstream}/v1/messages for an Anthropic credential, POST
+// {openai_upstream}/v1/chat/completions for an OpenAI one (doOpenAI). The
+// credential's provider alone decides, so it only ever goes where it was
+// accepted (SPEC §2).
 func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, error) {
 	if cred.IsZero() {
 		return "", ErrNoCredential
@@ -113,6 +116,9 @@ func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
+	}
+	if cred.Provider == auth.ProviderOpenAI {
+		return w.doOpenAI(ctx, c, cred)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.endpoint, bytes.NewReader(w.Params(c)))
 	if err != nil {
