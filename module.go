@@ -266,6 +266,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Store:            l.store,
 		Keys:             keys,
 		WorkerCredential: workerCred,
+		Identity:         identityFunc(resolve(l.Identity)),
 		IdleResume:       idleResume,
 		Logger:           l.logger,
 		Observer:         l.metrics,
@@ -316,6 +317,24 @@ func (l *Lore) Cleanup() error {
 // ServeHTTP hands the request to the handler.
 func (l *Lore) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return l.handler.ServeHTTP(w, r, next)
+}
+
+// identityFunc evaluates the identity option per request: {env.*} was
+// resolved in Provision, request placeholders ({http.request.header.*},
+// {http.auth.user.id}, {http.request.tls.client.subject}) are resolved here
+// from the request's replacer; unknown ones become empty. nil without the
+// option.
+func identityFunc(identity string) func(*http.Request) string {
+	if strings.TrimSpace(identity) == "" {
+		return nil
+	}
+	return func(r *http.Request) string {
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl == nil {
+			repl = caddy.NewReplacer()
+		}
+		return repl.ReplaceAll(identity, "")
+	}
 }
 
 func resolveStoreConfig(c store.Config, resolve func(string) string) store.Config {

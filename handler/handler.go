@@ -28,6 +28,10 @@ type Config struct {
 	Store            *store.Store
 	Keys             *auth.Keyring
 	WorkerCredential auth.Credential
+	// Identity, when set, names the person behind a request (the
+	// `identity` option, evaluated per request); their namespace replaces
+	// the credential's (SPEC §3). nil: namespaces are the credentials'.
+	Identity func(r *http.Request) string
 	// IdleResume is how long after its last turn a session's prompt cache
 	// is taken to be cold (SPEC §7); 0 disables post-idle compaction.
 	IdleResume time.Duration
@@ -120,6 +124,12 @@ func (h *Handler) Close() {
 // everything else to the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		var ok bool
+		if r, ok = h.withIdentity(w, r); !ok {
+			return nil
+		}
+	}
 	switch {
 	case path == "/v1/messages" && r.Method == http.MethodPost:
 		h.serveMessages(w, r)

@@ -21,14 +21,18 @@ import (
 const commitTimeout = 3 * time.Second
 
 // identify finds or creates the session of a turn inside the caller's
-// credential namespace. It returns nil when Redis is unavailable: the turn is
-// then proxied without state.
+// namespace (their identity's, else their credential's). It returns nil when
+// Redis is unavailable, or the request has neither identity nor credential:
+// the turn is then proxied without state.
 func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) *store.Session {
 	st := h.cfg.Store
 	if st == nil || !st.Available() {
 		return nil
 	}
-	ns := h.cfg.Keys.Namespace(cred)
+	ns, ok := h.namespace(ctx, cred)
+	if !ok {
+		return nil
+	}
 	clientID, source := session.ClientID(req.MetadataUserID, hdr)
 	lineage := session.Lineage(ns, req.Model, source, clientID, firstUserText(msgs))
 	h.pending.wait(ctx, lineage, commitTimeout)
@@ -117,15 +121,22 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.CostMicroUSD += cost
 	next.CounterfactualMicroUSD += without
 
-	// A session lives under its credential's namespace, so an existing
-	// session's stored credential is this very one: seal it only once, when
-	// the session is created (its TTL is refreshed with the other keys).
+	// Without identity a session lives under its credential's namespace, so
+	// its stored credential is this very one: sealed once, when the session
+	// is created (its TTL is refreshed with the other keys). With identity
+	// (or a session continued by proof of history) the person may come back
+	// with a refreshed token or a rotated key: a credential other than the
+	// stored one (by fingerprint) is sealed in its place, so background work
+	// uses the newest (SPEC §3).
 	var blob []byte
-	if !cred.IsZero() && sess.Turns == 0 {
+	fp := h.cfg.Keys.Fingerprint(cred)
+	if !cred.IsZero() && (sess.Turns == 0 || sess.Fingerprint != fp) {
 		var err error
 		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
 			h.log.Error("sealing credential failed; turn stored without it", zap.String("session", sess.ID), zap.Error(err))
 			blob = nil
+		} else {
+			next.Fingerprint = fp
 		}
 	}
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention})

@@ -33,6 +33,10 @@ type Options struct {
 	// RefuseBatchBearer answers 403 permission_error to bearer (OAuth)
 	// credentials on /v1/messages/batches*.
 	RefuseBatchBearer bool
+	// OpenAINoAuth makes the OpenAI routes answer requests that carry no
+	// credential, as a local vLLM or Ollama server does (a credential that
+	// is present is still checked).
+	OpenAINoAuth bool
 }
 
 // Request is one recorded HTTP request. In JSON (GET /_fake/requests) Body
