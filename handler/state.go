@@ -34,8 +34,16 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		return nil
 	}
 	clientID, source := session.ClientID(req.MetadataUserID, hdr)
-	lineage := session.Lineage(ns, req.Model, source, clientID, firstUserText(msgs))
+	first := firstUserText(msgs)
+	lineage := session.Lineage(ns, req.Model, source, clientID, first)
 	h.pending.wait(ctx, lineage, commitTimeout)
+	// Without identity a refreshed token lands in a new namespace; the
+	// origin (the lineage without namespace) is where it can find the
+	// session it continues by proof of history (continuity.go).
+	origin := ""
+	if clientID != "" && identityOf(ctx) == "" {
+		origin = session.Lineage("", req.Model, source, clientID, first)
+	}
 
 	candidates, err := st.Candidates(ctx, lineage)
 	if err != nil {
@@ -52,19 +60,29 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			if sess.Project == "" {
 				sess.Project = h.projectOf(req) // sessions stored before knowledge was on
 			}
+			if sess.Origin == "" {
+				sess.Origin = origin // sessions stored before continuity existed
+			}
 			return sess
 		}
 	}
 	now := h.now()
-	return &store.Session{
+	sess := &store.Session{
 		ID:          session.NewID(now),
 		Namespace:   ns,
 		Fingerprint: h.cfg.Keys.Fingerprint(cred),
 		Lineage:     lineage,
+		Origin:      origin,
 		Model:       req.Model,
 		Project:     h.projectOf(req),
 		CreatedAt:   now,
 	}
+	if origin != "" && len(candidates) == 0 {
+		if prev := h.provenSession(ctx, origin, ns, msgs); prev != nil {
+			continueFrom(sess, prev)
+		}
+	}
+	return sess
 }
 
 // commit stores an answered turn: the request messages the session has not
@@ -77,6 +95,16 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
+	if sess.ContinuedFrom != "" {
+		// The upstream accepted the new credential: only now does the
+		// continued history get a copy in its namespace.
+		if err := h.cfg.Store.CopyHistory(ctx, sess.ContinuedFrom, sess.ID, h.cfg.Retention); err != nil {
+			h.log.Warn("continued session not stored: its history could not be copied", zap.String("session", sess.ID), zap.Error(err))
+			return 0
+		}
+		h.log.Info("session continued by proof of history under a new credential",
+			zap.String("session", sess.ID), zap.String("from", sess.ContinuedFrom), zap.String("credential", h.cfg.Keys.Fingerprint(cred)))
+	}
 
 	start := sess.Stored
 	if start > len(msgs) || start < 0 {

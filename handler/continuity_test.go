@@ -1,0 +1,188 @@
+package handler
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-lore/caddy-lore/distill"
+	"github.com/caddy-lore/caddy-lore/gradient"
+	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/store"
+)
+
+const ccHeader = "X-Claude-Code-Session-Id"
+
+// rowsRecorder records whose distillations each turn's plan read.
+type rowsRecorder struct {
+	syncDistiller
+	mu   sync.Mutex
+	read []string
+}
+
+func (r *rowsRecorder) Rows(ctx context.Context, sid string) ([]gradient.Distillation, error) {
+	r.mu.Lock()
+	r.read = append(r.read, sid)
+	r.mu.Unlock()
+	return r.syncDistiller.Rows(ctx, sid)
+}
+
+func (r *rowsRecorder) last() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.read) == 0 {
+		return ""
+	}
+	return r.read[len(r.read)-1]
+}
+
+func recordRows(e *env) *rowsRecorder {
+	withDistiller(e)
+	r := &rowsRecorder{syncDistiller: e.h.cfg.Distiller.(syncDistiller)}
+	e.h.cfg.Distiller = r
+	return r
+}
+
+// distilledSession runs a 16-turn session under keyA with a client session
+// id until it has distillation rows, and returns its id and row count.
+func distilledSession(t *testing.T, e *env, first string) (string, int) {
+	t.Helper()
+	for turns := 1; turns <= 16; turns++ {
+		e.post("/v1/messages", conversation(first, turns, ""), "x-api-key", keyA, ccHeader, "cc-refresh")
+	}
+	ids := e.sessionIDs()
+	if len(ids) != 1 {
+		t.Fatalf("sessions %v", ids)
+	}
+	d := distill.New(distill.Config{Store: e.store, Worker: llm.New(llm.Config{})})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if rows, _ := d.Rows(t.Context(), ids[0]); len(rows) > 0 {
+			return ids[0], len(rows)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no distillation rows")
+	return "", 0
+}
+
+func otherSession(e *env, known ...string) *store.Session {
+	for _, id := range e.sessionIDs() {
+		if !containsString(known, id) {
+			s, _ := e.store.LoadSession(context.Background(), id)
+			return s
+		}
+	}
+	return nil
+}
+
+func containsString(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// SPEC §3, continuity by proof of history: a refreshed token whose request
+// carries the whole stored history continues the session's context in its
+// own namespace; the credential, knowledge block, pending recall and costs
+// stay behind.
+func TestContinuityByProofOfHistory(t *testing.T) {
+	e := newEnv(t)
+	rec := recordRows(e)
+	first, rows := distilledSession(t, e, "refresh my token")
+	before, _ := e.store.LoadSession(context.Background(), first)
+	if err := e.store.CommitTurn(context.Background(), store.Turn{Session: &store.Session{ID: first, Namespace: before.Namespace,
+		Lineage: before.Lineage, Origin: before.Origin, Model: before.Model, Stored: before.Stored, MessageCount: before.MessageCount,
+		Turns: before.Turns, Gradient: before.Gradient, LastRequest: before.LastRequest, CostMicroUSD: before.CostMicroUSD,
+		CounterfactualMicroUSD: before.CounterfactualMicroUSD, Usage: before.Usage,
+		RecallPending: "old recall results", Knowledge: "old knowledge", KnowledgeChosen: true, KnowledgeChanged: true}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ = e.store.LoadSession(context.Background(), first)
+
+	// The token was refreshed: the same client session, the whole history.
+	status, _, _ := e.post("/v1/messages", conversation("refresh my token", 17, ""), "Authorization", "Bearer "+oauthT,
+		"anthropic-beta", "oauth-2025-04-20", ccHeader, "cc-refresh")
+	if status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	if got := rec.last(); got != first {
+		t.Fatalf("the continued turn's plan read the distillations of %q, not the original's", got)
+	}
+	next := otherSession(e, first)
+	if next == nil {
+		t.Fatal("no session under the new credential")
+	}
+	if next.Namespace == before.Namespace || next.Turns != before.Turns+1 || next.Stored != 34 {
+		t.Fatalf("continued session: ns equal %v, turns %d (before %d), stored %d", next.Namespace == before.Namespace, next.Turns, before.Turns, next.Stored)
+	}
+	d := distill.New(distill.Config{Store: e.store, Worker: llm.New(llm.Config{})})
+	got, _ := d.Rows(t.Context(), next.ID)
+	if len(got) < rows {
+		t.Fatalf("continued session has %d distillation rows, the original %d", len(got), rows)
+	}
+	if msgs := e.messages(next.ID); len(msgs) != 34 {
+		t.Fatalf("continued session has %d stored messages", len(msgs))
+	}
+	if len(next.Gradient) == 0 {
+		t.Fatal("gradient state not carried over")
+	}
+	if next.Knowledge == "old knowledge" || next.RecallPending == "old recall results" ||
+		next.CostMicroUSD >= before.CostMicroUSD || next.CounterfactualMicroUSD >= before.CounterfactualMicroUSD {
+		t.Fatal("knowledge block, pending recall or costs carried over")
+	}
+	total := func(u store.Usage) int64 {
+		return u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens + u.OutputTokens
+	}
+	if total(next.Usage) >= total(before.Usage) {
+		t.Fatalf("usage totals carried over: %d >= %d", total(next.Usage), total(before.Usage))
+	}
+	blob, _ := e.store.CredentialBlob(context.Background(), next.ID)
+	if cred, err := e.keys.Open(blob, next.ID); err != nil || cred.Value != oauthT {
+		t.Fatalf("the new session's credential: %v", err)
+	}
+	oldBlob, _ := e.store.CredentialBlob(context.Background(), first)
+	if cred, err := e.keys.Open(oldBlob, first); err != nil || cred.Value != keyA {
+		t.Fatal("the original session's credential changed")
+	}
+}
+
+// The same client session id and first message with a different history
+// continues nothing: somebody who copied the id (or the first message) gets a
+// fresh session, and nothing of the first person's reaches their upstream
+// request.
+func TestContinuityNeedsTheWholeHistory(t *testing.T) {
+	for name, body := range map[string]string{
+		"one message differs": strings.Replace(conversation("private plans", 17, ""), "user message 7", "user message seven", 1),
+		"a prefix only":       conversation("private plans", 5, ""),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			rec := recordRows(e)
+			first, _ := distilledSession(t, e, "private plans")
+			e.post("/v1/messages", body, "x-api-key", keyB, ccHeader, "cc-refresh")
+			next := otherSession(e, first)
+			if next == nil || next.Turns != 1 || next.ContinuedFrom != "" {
+				t.Fatalf("another history continued the session: %+v", next)
+			}
+			if rec.last() != next.ID {
+				t.Fatalf("the other caller's plan read the distillations of %q", rec.last())
+			}
+			d := distill.New(distill.Config{Store: e.store, Worker: llm.New(llm.Config{})})
+			orig, _ := d.Rows(t.Context(), first)
+			mine, _ := d.Rows(t.Context(), next.ID)
+			for _, a := range orig {
+				for _, b := range mine {
+					if a.ID == b.ID {
+						t.Fatal("the original's distillation rows were copied")
+					}
+				}
+			}
+		})
+	}
+}
