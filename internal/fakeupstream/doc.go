@@ -7,7 +7,7 @@
 //
 //	POST   /v1/messages                        JSON or SSE (stream:true)
 //	POST   /v1/messages/count_tokens           {"input_tokens":N}
-//	GET    /v1/models, /v1/models/{id}         a few current models
+//	GET    /v1/models, /v1/models/{id}         a few current models (OpenAI's list shape for an OpenAI client)
 //	POST   /v1/messages/batches                create
 //	GET    /v1/messages/batches                list (newest first)
 //	GET    /v1/messages/batches/{id}           retrieve

@@ -271,3 +271,27 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	send("[DONE]")
 }
+
+// isOpenAIClient tells an OpenAI SDK's request on a path both APIs share
+// (GET /v1/models) from an Anthropic one: Anthropic SDKs always send
+// anthropic-version, and Anthropic credentials come as x-api-key or a
+// "sk-ant-" bearer token.
+func isOpenAIClient(r *http.Request) bool {
+	if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
+		return false
+	}
+	tok, _ := bearer(r)
+	return !strings.HasPrefix(tok, "sk-ant-")
+}
+
+// handleOpenAIModels answers GET /v1/models in OpenAI's list shape.
+func (s *Server) handleOpenAIModels(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authOpenAI(w, r); !ok {
+		return
+	}
+	data := []any{}
+	for _, id := range []string{"gpt-5", "gpt-5-mini"} {
+		data = append(data, obj("id", id, "object", "model", "created", 1754000000, "owned_by", "openai"))
+	}
+	writeJSON(w, http.StatusOK, obj("object", "list", "data", data))
+}

@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
+)
+
+// openAIFake starts a second fake as openai_upstream, so a test can tell
+// which provider received what.
+func openAIFake(t *testing.T, opts fakeupstream.Options) *fakeupstream.Server {
+	t.Helper()
+	f := fakeupstream.New(opts)
+	t.Cleanup(f.Close)
+	return f
+}
+
+// Issue 11: the OpenAI SDK with a non-Claude model. Its key never reaches
+// the Anthropic upstream — not with turns, not with the SDK's GET
+// /v1/models, not with the gateway's own worker calls — and the worker calls
+// (here the knowledge curation after 3 turns, queued, then run synchronously
+// because the Message Batches API is Anthropic's) arrive at openai_upstream
+// with the session's key and openai_worker_model.
+func TestOpenAIKeyStaysOnOpenAI(t *testing.T) {
+	key := "sk-proj-e2e" + randHex(20)
+	oai := openAIFake(t, fakeupstream.Options{APIKeys: []string{key}})
+	e := NewEnv(t, EnvOptions{LoreExtra: "openai_upstream " + oai.URL() +
+		"\nopenai_worker_model gpt-e2e-mini\nidle_timeout 0\nbatching {\nflush_interval 300ms\npoll_interval 300ms\n}"})
+	e.Secret(key)
+	c := oaiClient(e.URL, key)
+	params := openai.ChatCompletionNewParams{Model: "gpt-5", Tools: []openai.ChatCompletionToolParam{bashTool},
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(longSystem)}}
+	for i := range 4 {
+		params.Messages = append(params.Messages, openai.UserMessage(fmt.Sprintf("step %d [[remember:Step %d=done]]", i, i)))
+		r := oaiTurn(t, c, params, i%2 == 1)
+		params.Messages = append(params.Messages, r.Message.ToParam())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Models.List(ctx); err != nil {
+		t.Fatalf("GET /v1/models through the gateway: %v", err)
+	}
+
+	var worker []fakeupstream.Request
+	if !waitFor(20*time.Second, func() bool {
+		worker = worker[:0]
+		for _, r := range oai.Requests() {
+			var b struct {
+				Model string `json:"model"`
+			}
+			if r.Path == "/v1/chat/completions" && json.Unmarshal(r.Body, &b) == nil && b.Model == "gpt-e2e-mini" {
+				worker = append(worker, r)
+			}
+		}
+		return len(worker) > 0
+	}) {
+		t.Fatalf("no worker call reached openai_upstream; caddy log:\n%s", e.Caddy.LogTail(30))
+	}
+	for _, r := range worker {
+		if r.Header.Get("Authorization") != "Bearer "+key || r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Beta") != "" {
+			t.Errorf("worker call auth headers: %v", r.Header)
+		}
+		if !strings.Contains(string(r.Body), "knowledge curator") {
+			t.Errorf("unexpected worker call: %s", truncate(r.Body, 200))
+		}
+	}
+	models := 0
+	for _, r := range oai.Requests() {
+		if r.Method == http.MethodGet && r.Path == "/v1/models" {
+			models++
+		}
+	}
+	if models != 1 {
+		t.Errorf("openai_upstream got %d GET /v1/models, want the SDK's one", models)
+	}
+	if reqs := e.Fake.Requests(); len(reqs) != 0 {
+		for _, r := range reqs {
+			t.Errorf("the Anthropic upstream received %s %s", r.Method, r.Path)
+		}
+	}
+	t.Logf("openai_upstream: %d requests, %d worker calls with the session's key; Anthropic upstream: none", len(oai.Requests()), len(worker))
+}
+
+// Issue 11: no credential and no identity, nothing stored. Two callers of
+// a no-auth openai_upstream (vLLM, Ollama) with the same first message used
+// to share one session.
+func TestNoCredentialNoIdentityNoState(t *testing.T) {
+	oai := openAIFake(t, fakeupstream.Options{OpenAINoAuth: true})
+	e := NewEnv(t, EnvOptions{LoreExtra: "openai_upstream " + oai.URL()})
+	mk := "e2e-noauth-" + randHex(5)
+	body, _ := json.Marshal(map[string]any{"model": "llama-3.3-70b", "messages": []any{
+		map[string]any{"role": "system", "content": longSystem},
+		map[string]any{"role": "user", "content": "shared first message " + mk},
+	}, "tools": []any{bashTool, bashTool, bashTool}})
+	for range 2 {
+		resp, out := e.Post("/v1/chat/completions", http.Header{"Content-Type": {"application/json"}}, body)
+		if resp.StatusCode != 200 || !strings.Contains(string(out), "ok (turn 1)") {
+			t.Fatalf("%d %s", resp.StatusCode, truncate(out, 300))
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // a commit would be done by now
+	dump, err := e.Redis.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks := KeysContaining(dump, mk); len(ks) > 0 || countSessions(dump) != 0 {
+		t.Fatalf("a request without credential or identity was stored: %v", keyNames(dump))
+	}
+}
+
+// Issue 11: the embedded store refuses a raw client. Another process on
+// the machine finds the loopback port (here: from Caddy's log) but has no
+// password, so it can neither read conversations nor touch queued work.
+func TestEmbeddedStoreRefusesRawClient(t *testing.T) {
+	e := NewEnv(t, EnvOptions{NoRedis: true})
+	c := newConvo(t, e.URL, apiKeyHeader(e.Creds.Alice))
+	c.mustSay("hello embedded " + randHex(4))
+	c.mustSay("and again")
+	m := regexp.MustCompile(`embedded in-process store[^\n]*"address":\s*"(127\.0\.0\.1:\d+)"`).FindStringSubmatch(e.Caddy.Log())
+	if m == nil {
+		t.Fatalf("no embedded store address in the log:\n%s", e.Caddy.LogTail(20))
+	}
+	raw := redis.NewClient(&redis.Options{Addr: m[1]})
+	defer raw.Close()
+	ctx := context.Background()
+	for what, err := range map[string]error{
+		"KEYS": raw.Keys(ctx, "*").Err(),
+		"GET":  raw.Get(ctx, "lore:bq:{batch}:queue").Err(),
+		"SET":  raw.Set(ctx, "lore:probe", "x", 0).Err(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("%s from a raw client: %v, want NOAUTH", what, err)
+		}
+	}
+	if r := c.say("still served"); r.Status != 200 {
+		t.Fatalf("the gateway itself: %d", r.Status)
+	}
+}
