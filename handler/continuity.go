@@ -53,7 +53,12 @@ func (h *Handler) provenSession(ctx context.Context, origin, ns string, msgs []m
 			continue
 		}
 		stored, err := st.Messages(ctx, id, 0, -1)
-		if err != nil || !proves(stored, msgs) {
+		if err != nil {
+			continue
+		}
+		if at := firstMismatch(stored, msgs); at >= 0 {
+			h.log.Debug("request does not carry the history of the session with its client session id",
+				zap.String("session", id), zap.Int("stored", len(stored)), zap.Int("mismatch_at", at))
 			continue
 		}
 		h.log.Debug("request proves the history of a session under another credential",
@@ -66,21 +71,27 @@ func (h *Handler) provenSession(ctx context.Context, origin, ns string, msgs []m
 // proves reports whether msgs carries every stored message at its position,
 // byte for byte (the ids hash role, position and content), in order.
 func proves(stored []store.StoredMessage, msgs []msg.Message) bool {
+	return firstMismatch(stored, msgs) < 0
+}
+
+// firstMismatch is the index of the first stored message msgs does not
+// carry (0 for no stored messages at all), -1 when it carries them all.
+func firstMismatch(stored []store.StoredMessage, msgs []msg.Message) int {
 	if len(stored) == 0 {
-		return false
+		return 0
 	}
 	prev := -1
 	for i := range stored {
 		m := &stored[i]
 		if m.Position <= prev || m.Position >= len(msgs) {
-			return false
+			return i
 		}
 		prev = m.Position
 		if msgs[m.Position].Role != m.Role || msgs[m.Position].ID != m.ID {
-			return false
+			return i
 		}
 	}
-	return true
+	return -1
 }
 
 // continueFrom makes the new session sess carry prev's context: its

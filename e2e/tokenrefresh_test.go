@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
+)
+
+// runClaudeStdin is runClaude with a prompt read from stdin (prompts far
+// larger than a command-line argument may be).
+func runClaudeStdin(t *testing.T, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
+	t.Helper()
+	work := filepath.Join(home, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-p", "--output-format", "json"}, extraArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	var cmd *exec.Cmd
+	if strings.HasSuffix(bin, ".cjs") {
+		cmd = exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, bin, args...)
+	}
+	cmd.Dir = work
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "TMPDIR=" + home,
+		"ANTHROPIC_BASE_URL=" + base, "DISABLE_TELEMETRY=1", "DISABLE_AUTOUPDATER=1", "DISABLE_ERROR_REPORTING=1",
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "CI=1",
+	}, authEnv...)
+	cmd.Stdin = strings.NewReader(prompt)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("claude -p: %v\nstdout: %s\nstderr: %s", err, truncate(stdout.Bytes(), 2000), truncate(stderr.Bytes(), 2000))
+	}
+	var res map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil {
+		t.Fatalf("claude output is not JSON: %v\n%s", err, truncate(stdout.Bytes(), 2000))
+	}
+	if res["is_error"] == true {
+		t.Fatalf("claude reported an error: %s", truncate(stdout.Bytes(), 2000))
+	}
+	return res
+}
+
+// notes is n bytes of varied prose, as pasted logs or files would be.
+func notes(rng *rand.Rand, n int) string {
+	words := []string{"parser", "token", "cache", "redis", "handler", "stream", "retry", "window", "layer", "batch",
+		"session", "commit", "distil", "budget", "upstream", "header", "timeout", "lease", "queue", "result"}
+	var b strings.Builder
+	for b.Len() < n {
+		fmt.Fprintf(&b, "line %d: the %s %s the %s after %d ms; ", b.Len(), words[rng.Intn(20)], words[rng.Intn(20)], words[rng.Intn(20)], rng.Intn(1000))
+		if rng.Intn(8) == 0 {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// distillCalls counts the worker's distillation requests the fake received.
+func distillCalls(e *Env) int {
+	n := 0
+	for _, r := range e.Requests("/v1/messages") {
+		if strings.Contains(string(r.Body), "<observations>") && !strings.Contains(string(r.Body), "## Session History") {
+			n++
+		}
+	}
+	return n
+}
+
+// Issue 11: Claude Code with an OAuth token replaced mid-session, without
+// `identity`. The session is pushed past the window under the first token
+// (so it has distillations); then `claude --resume` runs with a new token.
+// Its first turn continues the session by proof of history: the upstream
+// request has the distilled prefix, and no urgent distillation of everything
+// follows.
+func TestClaudeCodeTokenRefresh(t *testing.T) {
+	bin := claudeBinary(t)
+	e := NewEnv(t, EnvOptions{LoreExtra: "idle_timeout 0\nknowledge off\nbatching off", Fake: fakeupstream.Options{}})
+	home := t.TempDir()
+	rng := rand.New(rand.NewSource(11))
+	model := []string{"--model", "claude-opus-4-5"} // a 200K window (no 1M beta)
+	auth1 := []string{"CLAUDE_CODE_OAUTH_TOKEN=" + e.Creds.OAuth}
+
+	res := runClaudeStdin(t, bin, home, e.URL, "Read these notes and say ok.\n"+notes(rng, 150_000), auth1, model...)
+	sid, _ := res["session_id"].(string)
+	if sid == "" {
+		t.Fatal("no session id")
+	}
+	var turns int
+	for turns = 2; turns <= 8 && distillCalls(e) == 0; turns++ {
+		res = runClaudeStdin(t, bin, home, e.URL, "More notes, say ok.\n"+notes(rng, 150_000), auth1, append(model, "--resume", sid)...)
+		if got, _ := res["session_id"].(string); got != sid {
+			t.Skipf("claude --resume changed the session id (%s → %s): no client session id to continue", sid, got)
+		}
+	}
+	rc := e.Redis.Client()
+	ctx := context.Background()
+	if !waitFor(20*time.Second, func() bool {
+		keys, _ := rc.Keys(ctx, "lore:s:{*}:dist:rows").Result()
+		return len(keys) > 0
+	}) {
+		t.Fatalf("no distillation after %d turns past the window:\n%s", turns-1, e.Caddy.LogTail(40))
+	}
+	before := distillCalls(e)
+	sessionsBefore, _ := rc.Keys(ctx, "lore:s:{*}:state").Result()
+
+	// The token is refreshed.
+	n := len(e.Requests("/v1/messages"))
+	runClaudeStdin(t, bin, home, e.URL, "The token changed; say ok.", []string{"CLAUDE_CODE_OAUTH_TOKEN=" + e.Creds.OAuth2}, append(model, "--resume", sid)...)
+	var turn []byte
+	for _, r := range e.Requests("/v1/messages")[n:] {
+		if r.Header.Get("Authorization") == "Bearer "+e.Creds.OAuth2 && strings.Contains(string(r.Body), "The token changed") {
+			turn = r.Body
+		}
+		if r.Header.Get("Authorization") == "Bearer "+e.Creds.OAuth {
+			t.Error("a request after the refresh used the old token")
+		}
+	}
+	if turn == nil {
+		t.Fatalf("the turn under the new token did not reach the upstream: %s", describeRequests(e))
+	}
+	if !strings.Contains(string(turn), "## Session History") || !strings.Contains(string(turn), "distilled") {
+		t.Fatalf("the first turn under the new token has no distilled prefix (%d bytes)\n%s", len(turn), e.Caddy.LogTail(30))
+	}
+	time.Sleep(time.Second) // an urgent distillation would start right after the answer
+	if after := distillCalls(e); after != before {
+		t.Errorf("%d distillation calls after the refresh, want none", after-before)
+	}
+	sessionsAfter, _ := rc.Keys(ctx, "lore:s:{*}:state").Result()
+	if len(sessionsAfter) != len(sessionsBefore)+1 {
+		t.Errorf("sessions before %d, after %d: the refresh should continue in one new session", len(sessionsBefore), len(sessionsAfter))
+	}
+	if !strings.Contains(e.Caddy.Log(), "session continued by proof of history") {
+		t.Error("the gateway did not log the continuation")
+	}
+	t.Logf("%d turns under the first token, %d distillation calls; the first turn under the new token: %d bytes, distilled prefix, no new distillation",
+		turns-1, before, len(turn))
+}
