@@ -1,7 +1,10 @@
 package handler
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"reflect"
 	"sort"
 
 	"go.uber.org/zap"
@@ -69,7 +72,12 @@ func (h *Handler) provenSession(ctx context.Context, origin, ns string, msgs []m
 }
 
 // proves reports whether msgs carries every stored message at its position,
-// byte for byte (the ids hash role, position and content), in order.
+// in order: byte for byte (the ids hash role, position and content), except
+// for the assistant replies the gateway stored itself. Those are its own
+// encoding of the upstream's answer, assembled from the stream, so no client
+// resends their exact bytes (Claude Code writes "type" before "text", the
+// stored block has them the other way round); for them the same JSON value
+// is the proof (sameJSONValue).
 func proves(stored []store.StoredMessage, msgs []msg.Message) bool {
 	return firstMismatch(stored, msgs) < 0
 }
@@ -87,7 +95,11 @@ func firstMismatch(stored []store.StoredMessage, msgs []msg.Message) int {
 			return i
 		}
 		prev = m.Position
-		if msgs[m.Position].Role != m.Role || msgs[m.Position].ID != m.ID {
+		sent := &msgs[m.Position]
+		if sent.Role != m.Role {
+			return i
+		}
+		if sent.ID != m.ID && (m.Role != msg.RoleAssistant || !sameJSONValue(sent.Content, m.Content)) {
 			return i
 		}
 	}
@@ -107,4 +119,42 @@ func continueFrom(sess, prev *store.Session) {
 	sess.Stored = prev.Stored
 	sess.Turns = prev.Turns
 	sess.Fingerprint = ""
+}
+
+// sameJSONValue reports whether two JSON texts are the same value once
+// cache_control members are left out (clients move their cache breakpoints;
+// message ids ignore them too): objects compare by members whatever their
+// order, numbers by their text.
+func sameJSONValue(a, b []byte) bool {
+	va, ok := decodeJSON(a)
+	if !ok {
+		return false
+	}
+	vb, ok := decodeJSON(b)
+	return ok && reflect.DeepEqual(va, vb)
+}
+
+func decodeJSON(b []byte) (any, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return nil, false
+	}
+	return withoutCacheControl(v), true
+}
+
+func withoutCacheControl(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "cache_control")
+		for k, e := range x {
+			x[k] = withoutCacheControl(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = withoutCacheControl(e)
+		}
+	}
+	return v
 }

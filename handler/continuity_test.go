@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -184,5 +186,37 @@ func TestContinuityNeedsTheWholeHistory(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The proof is byte for byte, except that the assistant replies the gateway
+// stored (its own encoding of the upstream's stream) match the client's
+// resend as the same JSON value: Claude Code writes "type" before "text".
+func TestProves(t *testing.T) {
+	m := func(role string, pos int, content string) msg.Message {
+		return msg.Message{Role: role, Content: json.RawMessage(content), ID: msg.ComputeID(role, pos, []byte(content))}
+	}
+	s := func(role string, pos int, content string) store.StoredMessage {
+		return store.StoredMessage{Role: role, Position: pos, Content: json.RawMessage(content), ID: msg.ComputeID(role, pos, []byte(content))}
+	}
+	user := `[{"type":"text","text":"hello"}]`
+	stored := []store.StoredMessage{s("user", 0, user), s("assistant", 1, `[{"text":"ok (turn 1)","type":"text"}]`)}
+	for name, tc := range map[string]struct {
+		sent []msg.Message
+		want bool
+	}{
+		"client's encoding of the reply": {[]msg.Message{m("user", 0, user), m("assistant", 1, `[{"type":"text","text":"ok (turn 1)"}]`), m("user", 2, `"next"`)}, true},
+		"cache marker moved":             {[]msg.Message{m("user", 0, `[{"type":"text","text":"hello","cache_control":{"type":"ephemeral"}}]`), m("assistant", 1, `[{"type":"text","text":"ok (turn 1)"}]`), m("user", 2, `"next"`)}, true},
+		"user bytes differ":              {[]msg.Message{m("user", 0, `[{"text":"hello","type":"text"}]`), m("assistant", 1, `[{"type":"text","text":"ok (turn 1)"}]`), m("user", 2, `"next"`)}, false},
+		"reply text differs":             {[]msg.Message{m("user", 0, user), m("assistant", 1, `[{"type":"text","text":"ok (turn 2)"}]`), m("user", 2, `"next"`)}, false},
+		"reply missing":                  {[]msg.Message{m("user", 0, user)}, false},
+		"role differs":                   {[]msg.Message{m("user", 0, user), m("user", 1, `[{"type":"text","text":"ok (turn 1)"}]`)}, false},
+	} {
+		if got := proves(stored, tc.sent); got != tc.want {
+			t.Errorf("%s: proves = %v", name, got)
+		}
+	}
+	if proves(nil, []msg.Message{m("user", 0, user)}) {
+		t.Error("an empty history proves nothing")
 	}
 }
