@@ -72,12 +72,13 @@ func (h *Handler) provenSession(ctx context.Context, origin, ns string, msgs []m
 }
 
 // proves reports whether msgs carries every stored message at its position,
-// in order: byte for byte (the ids hash role, position and content), except
-// for the assistant replies the gateway stored itself. Those are its own
-// encoding of the upstream's answer, assembled from the stream, so no client
-// resends their exact bytes (Claude Code writes "type" before "text", the
-// stored block has them the other way round); for them the same JSON value
-// is the proof (sameJSONValue).
+// in order, with the same role and the same content: byte for byte (the ids
+// hash role, position and content), or else the same JSON value
+// (sameJSONValue). Byte equality alone never holds for a real client: the
+// stored replies are the gateway's own encoding of the streamed answer
+// (`{"text":…,"type":"text"}`, Claude Code resends `{"type":"text",…}`), and
+// Claude Code sends its newest message as text blocks with a cache marker,
+// then, on the next turns, the same text as a plain string.
 func proves(stored []store.StoredMessage, msgs []msg.Message) bool {
 	return firstMismatch(stored, msgs) < 0
 }
@@ -99,7 +100,7 @@ func firstMismatch(stored []store.StoredMessage, msgs []msg.Message) int {
 		if sent.Role != m.Role {
 			return i
 		}
-		if sent.ID != m.ID && (m.Role != msg.RoleAssistant || !sameJSONValue(sent.Content, m.Content)) {
+		if sent.ID != m.ID && !sameJSONValue(sent.Content, m.Content) {
 			return i
 		}
 	}
@@ -121,10 +122,11 @@ func continueFrom(sess, prev *store.Session) {
 	sess.Fingerprint = ""
 }
 
-// sameJSONValue reports whether two JSON texts are the same value once
-// cache_control members are left out (clients move their cache breakpoints;
-// message ids ignore them too): objects compare by members whatever their
-// order, numbers by their text.
+// sameJSONValue reports whether two message contents are the same value
+// once cache_control members are left out (clients move their cache
+// breakpoints; message ids ignore them too) and a string content is read as
+// the one text block it stands for: objects compare by members whatever
+// their order, numbers by their text. Text is compared exactly.
 func sameJSONValue(a, b []byte) bool {
 	va, ok := decodeJSON(a)
 	if !ok {
@@ -140,6 +142,9 @@ func decodeJSON(b []byte) (any, bool) {
 	var v any
 	if d.Decode(&v) != nil {
 		return nil, false
+	}
+	if s, ok := v.(string); ok {
+		v = []any{map[string]any{"type": "text", "text": s}}
 	}
 	return withoutCacheControl(v), true
 }
