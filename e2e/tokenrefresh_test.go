@@ -69,11 +69,18 @@ func notes(rng *rand.Rand, n int) string {
 	return b.String()
 }
 
-// distillCalls counts the worker's distillation requests the fake received.
+// distillCalls counts the worker's distillation requests the fake received
+// (their prompt asks for an <observations> block; Go's JSON escapes the
+// angle brackets).
 func distillCalls(e *Env) int {
 	n := 0
 	for _, r := range e.Requests("/v1/messages") {
-		if strings.Contains(string(r.Body), "<observations>") && !strings.Contains(string(r.Body), "## Session History") {
+		var b struct {
+			System []struct {
+				Text string `json:"text"`
+			} `json:"system"`
+		}
+		if json.Unmarshal(r.Body, &b) == nil && len(b.System) == 1 && strings.Contains(b.System[0].Text, "<observations>") {
 			n++
 		}
 	}
@@ -148,4 +155,64 @@ func TestClaudeCodeTokenRefresh(t *testing.T) {
 	}
 	t.Logf("%d turns under the first token, %d distillation calls; the first turn under the new token: %d bytes, distilled prefix, no new distillation",
 		turns-1, before, len(turn))
+}
+
+// Issue 11: another person presents the same client session id and first
+// message (Claude Code's transcript as it was after the first turn, resumed
+// with their own token). Their request carries a prefix of the first
+// person's history only, so it continues nothing: none of the first
+// person's later messages or distillations reaches their upstream request.
+func TestClaudeCodeSameSessionIDOtherPerson(t *testing.T) {
+	bin := claudeBinary(t)
+	e := NewEnv(t, EnvOptions{LoreExtra: "idle_timeout 0\nknowledge off\nbatching off"})
+	home := t.TempDir()
+	rng := rand.New(rand.NewSource(12))
+	model := []string{"--model", "claude-opus-4-5"}
+	alice := []string{"CLAUDE_CODE_OAUTH_TOKEN=" + e.Creds.OAuth}
+	res := runClaudeStdin(t, bin, home, e.URL, "Shared first message: plan the refactor.", alice, model...)
+	sid, _ := res["session_id"].(string)
+	snapshot := filepath.Join(t.TempDir(), "claude-snapshot")
+	if out, err := exec.Command("cp", "-a", filepath.Join(home, ".claude"), snapshot).CombinedOutput(); err != nil {
+		t.Fatalf("snapshot: %v %s", err, out)
+	}
+	secret := "alice-private-" + randHex(6)
+	for turn := 2; turn <= 8 && distillCalls(e) == 0; turn++ {
+		res = runClaudeStdin(t, bin, home, e.URL, "Private notes "+secret+", say ok.\n"+notes(rng, 150_000), alice, append(model, "--resume", sid)...)
+		if got, _ := res["session_id"].(string); got != sid {
+			t.Skipf("claude --resume changed the session id (%s → %s)", sid, got)
+		}
+	}
+	if distillCalls(e) == 0 {
+		t.Fatal("alice's session was never distilled")
+	}
+	// Bob resumes the transcript as it was after the first turn.
+	if err := os.RemoveAll(filepath.Join(home, ".claude")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", snapshot, filepath.Join(home, ".claude")).CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v %s", err, out)
+	}
+	n := len(e.Requests("/v1/messages"))
+	runClaudeStdin(t, bin, home, e.URL, "Bob here: what was planned?", []string{"CLAUDE_CODE_OAUTH_TOKEN=" + e.Creds.OAuth2}, append(model, "--resume", sid)...)
+	var bobs int
+	for _, r := range e.Requests("/v1/messages")[n:] {
+		if r.Header.Get("Authorization") != "Bearer "+e.Creds.OAuth2 {
+			t.Errorf("a request after alice's session used %q", r.Header.Get("Authorization")[:12])
+			continue
+		}
+		bobs++
+		body := string(r.Body)
+		if strings.Contains(body, secret) || strings.Contains(body, "## Session History") || strings.Contains(body, "distilled") {
+			t.Fatal("alice's history reached bob's upstream request")
+		}
+		if !strings.Contains(body, "Shared first message") {
+			t.Error("bob's request lacks the shared first message (the test is not what it claims)")
+		}
+	}
+	if bobs == 0 {
+		t.Fatal("bob's turn did not reach the upstream")
+	}
+	if strings.Contains(e.Caddy.Log(), "session continued by proof of history") {
+		t.Error("bob's request continued alice's session")
+	}
 }
