@@ -15,6 +15,11 @@
 //	POST   /v1/messages/batches/{id}/cancel    canceling, then ended (all rows canceled)
 //	DELETE /v1/messages/batches/{id}           only once ended
 //	POST   /v1/chat/completions                OpenAI, JSON or SSE
+//	POST   /v1/files                           OpenAI: multipart upload, purpose "batch" (JSONL)
+//	GET    /v1/files/{id}/content              OpenAI: a file's bytes (batch input, output, errors)
+//	POST   /v1/batches                         OpenAI Batch API create (endpoint /v1/chat/completions)
+//	GET    /v1/batches, /v1/batches/{id}       list (newest first, after=) / retrieve; completed after BatchDelay
+//	POST   /v1/batches/{id}/cancel             cancelled (no output)
 //	GET    /_fake/requests                     JSON array of Request (body as a string)
 //	POST   /_fake/reset                        clear recordings
 //	POST   /_fake/fail                         queue a Failure (JSON)

@@ -182,17 +182,7 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 	usage := newChatUsage(prompt, rep.outputTokens())
 	w.Header().Set("x-request-id", fmt.Sprintf("req_fake%016d", s.nextID()))
 	if !c.Stream {
-		msg := obj("role", "assistant", "content", strings.Join(text, ""), "refusal", nil, "annotations", []any{})
-		if len(toolCalls) > 0 {
-			var tcs []ordered
-			for _, tc := range toolCalls {
-				tcs = append(tcs, obj("id", tc.id, "type", "function", "function", obj("name", tc.name, "arguments", tc.args)))
-			}
-			msg = append(msg, "tool_calls", tcs)
-		}
-		writeJSON(w, http.StatusOK, obj("id", id, "object", "chat.completion", "created", created, "model", c.Model,
-			"choices", []any{obj("index", 0, "message", msg, "logprobs", nil, "finish_reason", finish)},
-			"usage", usage, "service_tier", "default", "system_fingerprint", "fp_fake"))
+		writeJSON(w, http.StatusOK, s.completionObject(c, prompt))
 		return
 	}
 
@@ -294,4 +284,28 @@ func (s *Server) handleOpenAIModels(w http.ResponseWriter, r *http.Request) {
 		data = append(data, obj("id", id, "object", "model", "created", 1754000000, "owned_by", "openai"))
 	}
 	writeJSON(w, http.StatusOK, obj("object", "list", "data", data))
+}
+
+// completionObject is the non-streamed chat.completion answering c (whose
+// body estimated to prompt input tokens): the scripted reply, tool calls
+// included. Also the body of a succeeded OpenAI batch row.
+func (s *Server) completionObject(c *chatRequest, prompt int) ordered {
+	rep := script(c.convo).limit(c.MaxTokens)
+	var text []string
+	var tcs []ordered
+	for _, b := range rep.Blocks {
+		switch b.Type {
+		case "text":
+			text = append(text, b.Text)
+		case "tool_use":
+			tcs = append(tcs, obj("id", callID(c.convo.Seed, len(tcs)), "type", "function", "function", obj("name", b.Name, "arguments", b.Input)))
+		}
+	}
+	msg := obj("role", "assistant", "content", strings.Join(text, ""), "refusal", nil, "annotations", []any{})
+	if len(tcs) > 0 {
+		msg = append(msg, "tool_calls", tcs)
+	}
+	return obj("id", fmt.Sprintf("chatcmpl-fake%016d", s.nextID()), "object", "chat.completion", "created", s.now().Unix(), "model", c.Model,
+		"choices", []any{obj("index", 0, "message", msg, "logprobs", nil, "finish_reason", finishReason(rep.StopReason))},
+		"usage", newChatUsage(prompt, rep.outputTokens()), "service_tier", "default", "system_fingerprint", "fp_fake")
 }

@@ -108,6 +108,7 @@ type Server struct {
 
 	cache   *promptCache
 	batches *batchStore
+	oai     *oaiStore // OpenAI files and batches
 
 	httpSrv *http.Server
 	ln      net.Listener
@@ -127,6 +128,7 @@ func NewHandler(opts Options) *Server {
 		now:     time.Now,
 		cache:   newPromptCache(),
 		batches: newBatchStore(),
+		oai:     newOAIStore(),
 	}
 	s.urlVal.Store("")
 	s.routes()
@@ -317,6 +319,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.handleBatchCancel)
 	m.HandleFunc("GET /v1/messages/batches/{id}/results", s.handleBatchResults)
 	m.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
+	m.HandleFunc("POST /v1/files", s.handleFileUpload)
+	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	m.HandleFunc("POST /v1/batches", s.handleOAIBatchCreate)
+	m.HandleFunc("GET /v1/batches", s.handleOAIBatchList)
+	m.HandleFunc("GET /v1/batches/{id}", s.handleOAIBatchGet)
+	m.HandleFunc("POST /v1/batches/{id}/cancel", s.handleOAIBatchCancel)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isOpenAIPath(r.URL.Path) {
 			s.writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "Invalid URL ("+r.Method+" "+r.URL.Path+")", "", "")
