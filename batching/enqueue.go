@@ -170,6 +170,9 @@ func (q *Queue) apply(ctx context.Context, o openItem, text string) {
 // params asks the runner for a call's request body (nil if it panics).
 func (q *Queue) params(o openItem) (p json.RawMessage) {
 	defer q.recover("Params of " + o.id)
+	if o.cred.Provider == auth.ProviderOpenAI {
+		return q.runner.ChatParams(o.call)
+	}
 	return q.runner.Params(o.call)
 }
 

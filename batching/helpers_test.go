@@ -279,6 +279,14 @@ func (r *fakeRunner) Params(c llm.Call) json.RawMessage {
 	return b
 }
 
+func (r *fakeRunner) ChatParams(c llm.Call) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"model": "gpt-test-mini", "max_completion_tokens": 256,
+		"messages": []any{map[string]any{"role": "system", "content": c.System}, map[string]any{"role": "user", "content": c.User}},
+	})
+	return b
+}
+
 func (r *fakeRunner) Do(ctx context.Context, c llm.Call, cred auth.Credential) (string, error) {
 	r.mu.Lock()
 	r.dos[c.User]++

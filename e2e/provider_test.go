@@ -28,67 +28,91 @@ func openAIFake(t *testing.T, opts fakeupstream.Options) *fakeupstream.Server {
 // Issue 11: the OpenAI SDK with a non-Claude model. Its key never reaches
 // the Anthropic upstream — not with turns, not with the SDK's GET
 // /v1/models, not with the gateway's own worker calls — and the worker calls
-// (here the knowledge curation after 3 turns, queued, then run synchronously
-// because the Message Batches API is Anthropic's) arrive at openai_upstream
-// with the session's key and openai_worker_model.
+// (here the knowledge curation after 3 turns) arrive at openai_upstream with
+// the session's key and openai_worker_model: through the OpenAI Batch API
+// (file upload, batch, output file) when batching is on, as a chat
+// completion when it is off. The curated entries are applied either way.
 func TestOpenAIKeyStaysOnOpenAI(t *testing.T) {
-	key := "sk-proj-e2e" + randHex(20)
-	oai := openAIFake(t, fakeupstream.Options{APIKeys: []string{key}})
-	e := NewEnv(t, EnvOptions{LoreExtra: "openai_upstream " + oai.URL() +
-		"\nopenai_worker_model gpt-e2e-mini\nidle_timeout 0\nbatching {\nflush_interval 300ms\npoll_interval 300ms\n}"})
-	e.Secret(key)
-	c := oaiClient(e.URL, key)
-	params := openai.ChatCompletionNewParams{Model: "gpt-5", Tools: []openai.ChatCompletionToolParam{bashTool},
-		Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(longSystem)}}
-	for i := range 4 {
-		params.Messages = append(params.Messages, openai.UserMessage(fmt.Sprintf("step %d [[remember:Step %d=done]]", i, i)))
-		r := oaiTurn(t, c, params, i%2 == 1)
-		params.Messages = append(params.Messages, r.Message.ToParam())
+	for _, mode := range []string{"batch", "sync"} {
+		t.Run(mode, func(t *testing.T) {
+			key := "sk-proj-e2e" + randHex(20)
+			oai := openAIFake(t, fakeupstream.Options{APIKeys: []string{key}, BatchDelay: 100 * time.Millisecond})
+			extra := "openai_upstream " + oai.URL() + "\nopenai_worker_model gpt-e2e-mini\nidle_timeout 0\n"
+			if mode == "batch" {
+				extra += "batching {\nflush_interval 300ms\npoll_interval 300ms\n}"
+			} else {
+				extra += "batching off"
+			}
+			e := NewEnv(t, EnvOptions{LoreExtra: extra})
+			e.Secret(key)
+			c := oaiClient(e.URL, key)
+			params := openai.ChatCompletionNewParams{Model: "gpt-5", Tools: []openai.ChatCompletionToolParam{bashTool},
+				Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(longSystem)}}
+			for i := range 4 {
+				params.Messages = append(params.Messages, openai.UserMessage(fmt.Sprintf("step %d [[remember:Step %d=done]]", i, i)))
+				r := oaiTurn(t, c, params, i%2 == 1)
+				params.Messages = append(params.Messages, r.Message.ToParam())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := c.Models.List(ctx); err != nil {
+				t.Fatalf("GET /v1/models through the gateway: %v", err)
+			}
+			if !waitFor(20*time.Second, func() bool { return len(knowledgeEntries(t, e.Redis.Client())) >= 3 }) {
+				t.Fatalf("the curation was not applied; openai_upstream got %s\n%s", oaiPaths(oai), e.Caddy.LogTail(30))
+			}
+			// Where the worker call went.
+			worker := 0
+			for _, r := range oai.Requests() {
+				body := string(r.Body)
+				if !strings.Contains(body, "gpt-e2e-mini") || !strings.Contains(body, "knowledge curator") {
+					continue
+				}
+				worker++
+				if r.Header.Get("Authorization") != "Bearer "+key || r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Beta") != "" {
+					t.Errorf("worker call auth headers: %v", r.Header)
+				}
+				want := "/v1/chat/completions"
+				if mode == "batch" {
+					want = "/v1/files"
+				}
+				if r.Path != want {
+					t.Errorf("worker call on %s, want %s", r.Path, want)
+				}
+			}
+			if worker == 0 {
+				t.Fatalf("no worker call with the session's key on openai_upstream: %s", oaiPaths(oai))
+			}
+			if mode == "batch" {
+				for _, want := range []string{"POST /v1/batches", "GET /v1/batches/batch_fake", "/content"} {
+					if !strings.Contains(oaiPaths(oai), want) {
+						t.Errorf("openai_upstream requests lack %q: %s", want, oaiPaths(oai))
+					}
+				}
+			}
+			models := 0
+			for _, r := range oai.Requests() {
+				if r.Method == http.MethodGet && r.Path == "/v1/models" {
+					models++
+				}
+			}
+			if models != 1 {
+				t.Errorf("openai_upstream got %d GET /v1/models, want the SDK's one", models)
+			}
+			for _, r := range e.Fake.Requests() {
+				t.Errorf("the Anthropic upstream received %s %s", r.Method, r.Path)
+			}
+			t.Logf("%s: openai_upstream got %s; the Anthropic upstream nothing", mode, oaiPaths(oai))
+		})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := c.Models.List(ctx); err != nil {
-		t.Fatalf("GET /v1/models through the gateway: %v", err)
-	}
+}
 
-	var worker []fakeupstream.Request
-	if !waitFor(20*time.Second, func() bool {
-		worker = worker[:0]
-		for _, r := range oai.Requests() {
-			var b struct {
-				Model string `json:"model"`
-			}
-			if r.Path == "/v1/chat/completions" && json.Unmarshal(r.Body, &b) == nil && b.Model == "gpt-e2e-mini" {
-				worker = append(worker, r)
-			}
-		}
-		return len(worker) > 0
-	}) {
-		t.Fatalf("no worker call reached openai_upstream; caddy log:\n%s", e.Caddy.LogTail(30))
+func oaiPaths(f *fakeupstream.Server) string {
+	var p []string
+	for _, r := range f.Requests() {
+		p = append(p, r.Method+" "+r.Path)
 	}
-	for _, r := range worker {
-		if r.Header.Get("Authorization") != "Bearer "+key || r.Header.Get("X-Api-Key") != "" || r.Header.Get("Anthropic-Beta") != "" {
-			t.Errorf("worker call auth headers: %v", r.Header)
-		}
-		if !strings.Contains(string(r.Body), "knowledge curator") {
-			t.Errorf("unexpected worker call: %s", truncate(r.Body, 200))
-		}
-	}
-	models := 0
-	for _, r := range oai.Requests() {
-		if r.Method == http.MethodGet && r.Path == "/v1/models" {
-			models++
-		}
-	}
-	if models != 1 {
-		t.Errorf("openai_upstream got %d GET /v1/models, want the SDK's one", models)
-	}
-	if reqs := e.Fake.Requests(); len(reqs) != 0 {
-		for _, r := range reqs {
-			t.Errorf("the Anthropic upstream received %s %s", r.Method, r.Path)
-		}
-	}
-	t.Logf("openai_upstream: %d requests, %d worker calls with the session's key; Anthropic upstream: none", len(oai.Requests()), len(worker))
+	return strings.Join(p, ", ")
 }
 
 // Issue 11: no credential and no identity, nothing stored. Two callers of
