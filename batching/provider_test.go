@@ -1,6 +1,7 @@
 package batching
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -130,5 +131,53 @@ func TestOpenAIRow(t *testing.T) {
 	}
 	if _, good := openAIRow([]byte(`{"custom_id":""}`)); good {
 		t.Fatal("a row without custom_id")
+	}
+}
+
+// An OpenAI batch create whose answer was lost (the batch exists upstream)
+// is reconciled one lease period later by the record id in the batch's
+// metadata: adopted, polled, its output applied, nothing run twice.
+func TestOpenAIBatchReconciledByMetadata(t *testing.T) {
+	const oKey = "sk-proj-batching-openai-key"
+	oai := fakeupstream.New(fakeupstream.Options{APIKeys: []string{oKey}})
+	t.Cleanup(oai.Close)
+	ou, _ := url.Parse(oai.URL())
+	e := newEnv(t, backends(t)[0].cfg, fakeupstream.Options{})
+	tr := hookTransport{next: http.DefaultTransport, hook: func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err == nil && req.Method == http.MethodPost && req.URL.Host == ou.Host && req.URL.Path == "/v1/batches" {
+			resp.Body.Close()
+			return nil, errors.New("read: connection reset by peer")
+		}
+		return resp, err
+	}}
+	clock := new(clockOffset)
+	q := e.queue(queueOpts{transport: tr, clock: &clock.Int64, cfg: func(c *Config) { c.MaxItems = 1000; c.OpenAIUpstream = ou }})
+	credO := auth.Credential{Scheme: auth.SchemeBearer, Value: oKey, Provider: auth.ProviderOpenAI}
+	for i := range 3 {
+		e.enqueue(q, call("O", i), credO)
+	}
+	q.flushAll()
+	q.pollAll()
+	if s := e.stats(q); s.Submitting != 1 {
+		t.Fatalf("before the lease expired: %+v", s)
+	}
+	clock.Store(int64(time.Minute))
+	waitFor(t, "3 applied", func() bool {
+		q.pollAll()
+		a, _ := e.runner.counts()
+		return a == 3
+	})
+	if e.runner.doCount() != 0 {
+		t.Fatal("items ran synchronously instead of adopting the batch")
+	}
+	creates := 0
+	for _, r := range oai.Requests() {
+		if r.Method == http.MethodPost && r.Path == "/v1/batches" {
+			creates++
+		}
+	}
+	if creates != 1 {
+		t.Fatalf("%d batch creates, want 1", creates)
 	}
 }
