@@ -137,37 +137,37 @@ func (q *Queue) cancelBatch(ctx context.Context, cred auth.Credential, id string
 // listBatches reads one page of the credential's batches, newest first,
 // after the batch id after ("" for the first page).
 func (q *Queue) listBatches(ctx context.Context, cred auth.Credential, after string) (page []batchObject, more bool, last string, err error) {
-	if cred.Provider != auth.ProviderOpenAI {
-		u := q.endpoint()
-		v := url.Values{"limit": {"100"}}
-		if after != "" {
-			v.Set("after_id", after)
-		}
-		u.RawQuery = v.Encode()
-		var list struct {
-			Data    []batchObject `json:"data"`
-			HasMore bool          `json:"has_more"`
-			LastID  string        `json:"last_id"`
-		}
-		err = q.callJSON(ctx, http.MethodGet, u, cred, nil, &list)
-		return list.Data, list.HasMore, list.LastID, err
+	openAI := cred.Provider == auth.ProviderOpenAI
+	u, afterKey := q.endpoint(), "after_id"
+	if openAI {
+		u, afterKey = q.openAIEndpoint("batches"), "after"
 	}
-	u := q.openAIEndpoint("batches")
 	v := url.Values{"limit": {"100"}}
 	if after != "" {
-		v.Set("after", after)
+		v.Set(afterKey, after)
 	}
 	u.RawQuery = v.Encode()
 	var list struct {
-		Data    []openAIBatch `json:"data"`
-		HasMore bool          `json:"has_more"`
-		LastID  string        `json:"last_id"`
+		Data    []json.RawMessage `json:"data"`
+		HasMore bool              `json:"has_more"`
+		LastID  string            `json:"last_id"`
 	}
 	if err = q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
 		return nil, false, "", err
 	}
-	for _, b := range list.Data {
-		page = append(page, b.common())
+	for _, raw := range list.Data {
+		var b batchObject
+		if openAI {
+			var o openAIBatch
+			err = json.Unmarshal(raw, &o)
+			b = o.common()
+		} else {
+			err = json.Unmarshal(raw, &b)
+		}
+		if err != nil {
+			return nil, false, "", err
+		}
+		page = append(page, b)
 	}
 	return page, list.HasMore, list.LastID, nil
 }

@@ -105,16 +105,23 @@ func lastLines(s string, n int) string {
 // working directory is home/work.
 func runClaude(t *testing.T, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
 	t.Helper()
-	work := filepath.Join(home, "work")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	args := append([]string{"-p", prompt, "--output-format", "json"}, extraArgs...)
 	if m := os.Getenv("LORE_E2E_CLAUDE_MODEL"); m != "" {
 		args = append(args, "--model", m)
 	}
+	return execClaude(t, bin, home, base, args, "", 120*time.Second, authEnv)
+}
+
+// execClaude runs claude with args (and stdin, when not empty) in a clean
+// environment and returns its parsed JSON output.
+func execClaude(t *testing.T, bin, home, base string, args []string, stdin string, timeout time.Duration, authEnv []string) map[string]any {
+	t.Helper()
+	work := filepath.Join(home, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var cmd *exec.Cmd
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if strings.HasSuffix(bin, ".cjs") {
 		cmd = exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)
@@ -135,6 +142,9 @@ func runClaude(t *testing.T, bin, home, base, prompt string, authEnv []string, e
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 		"CI=1",
 	}, authEnv...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

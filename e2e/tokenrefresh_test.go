@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,43 +15,11 @@ import (
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 )
 
-// runClaudeStdin is runClaude with a prompt read from stdin (prompts far
+// runClaudeStdin is runClaude with the prompt read from stdin (prompts far
 // larger than a command-line argument may be).
 func runClaudeStdin(t *testing.T, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
 	t.Helper()
-	work := filepath.Join(home, "work")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-p", "--output-format", "json"}, extraArgs...)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	var cmd *exec.Cmd
-	if strings.HasSuffix(bin, ".cjs") {
-		cmd = exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, bin, args...)
-	}
-	cmd.Dir = work
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "TMPDIR=" + home,
-		"ANTHROPIC_BASE_URL=" + base, "DISABLE_TELEMETRY=1", "DISABLE_AUTOUPDATER=1", "DISABLE_ERROR_REPORTING=1",
-		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "CI=1",
-	}, authEnv...)
-	cmd.Stdin = strings.NewReader(prompt)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("claude -p: %v\nstdout: %s\nstderr: %s", err, truncate(stdout.Bytes(), 2000), truncate(stderr.Bytes(), 2000))
-	}
-	var res map[string]any
-	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &res); err != nil {
-		t.Fatalf("claude output is not JSON: %v\n%s", err, truncate(stdout.Bytes(), 2000))
-	}
-	if res["is_error"] == true {
-		t.Fatalf("claude reported an error: %s", truncate(stdout.Bytes(), 2000))
-	}
-	return res
+	return execClaude(t, bin, home, base, append([]string{"-p", "--output-format", "json"}, extraArgs...), prompt, 180*time.Second, authEnv)
 }
 
 // notes is n bytes of varied prose, as pasted logs or files would be.

@@ -1,15 +1,9 @@
 package llm
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
-
-	"github.com/caddy-lore/caddy-lore/auth"
 )
 
 // DefaultOpenAIUpstream is the base URL of OpenAI-provider worker calls when
@@ -64,36 +58,6 @@ func (w *Worker) ChatParams(c Call) json.RawMessage {
 		panic("llm: marshal chat params: " + err.Error()) // strings and ints only
 	}
 	return b
-}
-
-// doOpenAI makes one POST {openai_upstream}/v1/chat/completions for c with
-// cred (always as Authorization: Bearer) and returns the first choice's
-// text.
-func (w *Worker) doOpenAI(ctx context.Context, c Call, cred auth.Credential) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.openAI, bytes.NewReader(w.ChatParams(c)))
-	if err != nil {
-		return "", fmt.Errorf("llm: building request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	cred.SetOpenAI(req.Header)
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("llm: %s call: %w", c.Kind, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		e := apiError(resp, body, cred)
-		if e.RequestID == "" {
-			e.RequestID = resp.Header.Get("X-Request-Id")
-		}
-		return "", e
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return "", fmt.Errorf("llm: %s call: reading answer: %w", c.Kind, err)
-	}
-	return FirstChoiceText(body)
 }
 
 // FirstChoiceText returns the message content of a chat completion's first

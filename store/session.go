@@ -226,30 +226,26 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 // Candidates returns the sessions of a lineage with their message counts.
 // An empty lineage has none. Entries may name expired sessions (see keys.go).
 func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int, error) {
-	if lineage == "" {
-		return nil, nil
-	}
-	if err := checkID(lineage); err != nil {
-		return nil, err
-	}
-	return s.counts(ctx, s.keys.lineage(lineage), lineage)
+	return s.counts(ctx, lineage, s.keys.lineage)
 }
 
 // Origins returns the sessions indexed under an origin (Session.Origin),
 // in every namespace, with their message counts; the handler continues one
 // only after the request proved it holds that session's whole history.
 func (s *Store) Origins(ctx context.Context, origin string) (map[string]int, error) {
-	if origin == "" {
-		return nil, nil
-	}
-	if err := checkID(origin); err != nil {
-		return nil, err
-	}
-	return s.counts(ctx, s.keys.origin(origin), origin)
+	return s.counts(ctx, origin, s.keys.origin)
 }
 
-// counts reads a session id → message count hash.
-func (s *Store) counts(ctx context.Context, key, lineage string) (map[string]int, error) {
+// counts reads the session id → message count hash named lineage (a
+// lineage or an origin; none for "").
+func (s *Store) counts(ctx context.Context, lineage string, keyOf func(string) string) (map[string]int, error) {
+	if lineage == "" {
+		return nil, nil
+	}
+	if err := checkID(lineage); err != nil {
+		return nil, err
+	}
+	key := keyOf(lineage)
 	var raw map[string]string
 	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error

@@ -164,27 +164,17 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 			"messages", "context_length_exceeded")
 		return
 	}
-	rep := script(c.convo).limit(c.MaxTokens)
-	var text []string
-	type toolCall struct{ id, name, args string }
-	var toolCalls []toolCall
-	for _, b := range rep.Blocks {
-		switch b.Type {
-		case "text":
-			text = append(text, b.Text)
-		case "tool_use":
-			toolCalls = append(toolCalls, toolCall{callID(c.convo.Seed, len(toolCalls)), b.Name, b.Input})
-		}
+	if !c.Stream {
+		w.Header().Set("x-request-id", fmt.Sprintf("req_fake%016d", s.nextID()))
+		writeJSON(w, http.StatusOK, s.completionObject(c, prompt))
+		return
 	}
+	rep, text, toolCalls := chatReply(c)
 	id := fmt.Sprintf("chatcmpl-fake%016d", s.nextID())
 	created := s.now().Unix()
 	finish := finishReason(rep.StopReason)
 	usage := newChatUsage(prompt, rep.outputTokens())
 	w.Header().Set("x-request-id", fmt.Sprintf("req_fake%016d", s.nextID()))
-	if !c.Stream {
-		writeJSON(w, http.StatusOK, s.completionObject(c, prompt))
-		return
-	}
 
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -290,16 +280,10 @@ func (s *Server) handleOpenAIModels(w http.ResponseWriter, r *http.Request) {
 // body estimated to prompt input tokens): the scripted reply, tool calls
 // included. Also the body of a succeeded OpenAI batch row.
 func (s *Server) completionObject(c *chatRequest, prompt int) ordered {
-	rep := script(c.convo).limit(c.MaxTokens)
-	var text []string
+	rep, text, calls := chatReply(c)
 	var tcs []ordered
-	for _, b := range rep.Blocks {
-		switch b.Type {
-		case "text":
-			text = append(text, b.Text)
-		case "tool_use":
-			tcs = append(tcs, obj("id", callID(c.convo.Seed, len(tcs)), "type", "function", "function", obj("name", b.Name, "arguments", b.Input)))
-		}
+	for _, tc := range calls {
+		tcs = append(tcs, obj("id", tc.id, "type", "function", "function", obj("name", tc.name, "arguments", tc.args)))
 	}
 	msg := obj("role", "assistant", "content", strings.Join(text, ""), "refusal", nil, "annotations", []any{})
 	if len(tcs) > 0 {
@@ -308,4 +292,23 @@ func (s *Server) completionObject(c *chatRequest, prompt int) ordered {
 	return obj("id", fmt.Sprintf("chatcmpl-fake%016d", s.nextID()), "object", "chat.completion", "created", s.now().Unix(), "model", c.Model,
 		"choices", []any{obj("index", 0, "message", msg, "logprobs", nil, "finish_reason", finishReason(rep.StopReason))},
 		"usage", newChatUsage(prompt, rep.outputTokens()), "service_tier", "default", "system_fingerprint", "fp_fake")
+}
+
+type toolCall struct{ id, name, args string }
+
+// chatReply is the scripted reply to c, split into its text parts and tool
+// calls (with their OpenAI call ids).
+func chatReply(c *chatRequest) (reply, []string, []toolCall) {
+	rep := script(c.convo).limit(c.MaxTokens)
+	var text []string
+	var calls []toolCall
+	for _, b := range rep.Blocks {
+		switch b.Type {
+		case "text":
+			text = append(text, b.Text)
+		case "tool_use":
+			calls = append(calls, toolCall{callID(c.convo.Seed, len(calls)), b.Name, b.Input})
+		}
+	}
+	return rep, text, calls
 }
