@@ -3,11 +3,14 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/llm"
@@ -220,5 +223,62 @@ func TestProves(t *testing.T) {
 	}
 	if proves(nil, []msg.Message{m("user", 0, user)}) {
 		t.Error("an empty history proves nothing")
+	}
+}
+
+// BenchmarkProof measures the proof of a 1,000-message history (~1 MB) at
+// its worst: every stored message in another encoding than the request's,
+// so each is compared as a JSON value.
+func BenchmarkProof(b *testing.B) {
+	const n = 1000
+	stored := make([]store.StoredMessage, n)
+	sent := make([]msg.Message, n)
+	for i := range n {
+		role := []string{"user", "assistant"}[i%2]
+		text := strings.Repeat(fmt.Sprintf("message %d says something about the parser. ", i), 25)
+		t, _ := json.Marshal(text)
+		a := []byte(`[{"text":` + string(t) + `,"type":"text"}]`) // the gateway's encoding
+		c := []byte(`[{"type":"text","text":` + string(t) + `}]`) // the client's
+		stored[i] = store.StoredMessage{Role: role, Position: i, Content: a, ID: msg.ComputeID(role, i, a)}
+		sent[i] = msg.Message{Role: role, Content: c, ID: msg.ComputeID(role, i, c)}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if !proves(stored, sent) {
+			b.Fatal("no proof")
+		}
+	}
+}
+
+// A compaction request is the first request under the new token: the
+// continued session has no copy of its history yet, so the request goes
+// upstream with the caller's credential rather than being answered from an
+// empty session (or billed to anybody else).
+func TestContinuityCompactionForwarded(t *testing.T) {
+	e := newEnv(t)
+	withDistiller(e)
+	distilledSession(t, e, "compact after refresh")
+	// With an operator's worker_credential, an empty continued session
+	// would be summarised on the operator's key.
+	up, _ := url.Parse(e.fake.URL())
+	w := llm.New(llm.Config{Upstream: up, Keys: e.keys, Blobs: e.store, Logger: e.h.log,
+		Service: auth.Credential{Scheme: auth.SchemeAPIKey, Value: keyB}})
+	t.Cleanup(w.Close)
+	e.h.cfg.Distiller = syncDistiller{distill.New(distill.Config{Store: e.store, Worker: w})}
+	e.fake.Reset()
+	body := strings.Replace(conversation("compact after refresh", 17, ""), "user message 16",
+		"Please create an anchored summary from the conversation history above.", 1)
+	body = strings.Replace(body, `"tools":[{"name":"bash","input_schema":{"type":"object"}},{"name":"read","input_schema":{"type":"object"}},{"name":"edit","input_schema":{"type":"object"}}],`, "", 1)
+	status, _, resp := e.post("/v1/messages", body, "Authorization", "Bearer "+oauthT, "anthropic-beta", "oauth-2025-04-20", ccHeader, "cc-refresh")
+	if status != 200 || strings.Contains(resp, "msg_lore_compact_") {
+		t.Fatalf("%d %s", status, resp)
+	}
+	for _, r := range e.fake.Requests() {
+		if r.Header.Get("Authorization") != "Bearer "+oauthT {
+			t.Fatalf("a request of the compaction went upstream with another credential: %v", r.Header)
+		}
+	}
+	if n := len(e.sessionIDs()); n != 1 {
+		t.Fatalf("the compaction stored a session: %d", n)
 	}
 }
