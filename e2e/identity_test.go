@@ -108,3 +108,63 @@ func TestIdentityAcrossTokenChange(t *testing.T) {
 		t.Error("a request without identity reached the upstream")
 	}
 }
+
+// Issue 11 with the real client: Claude Code behind `identity` (its
+// ANTHROPIC_CUSTOM_HEADERS stand in for what forward_auth would set). Its
+// OAuth token is replaced mid-session: the resumed session continues (no new
+// gateway session), and the knowledge curated under the old token is in the
+// system prompt of the person's next session under the new one; another
+// person on the same token gets none of it.
+func TestClaudeCodeIdentityKnowledgeAcrossTokens(t *testing.T) {
+	bin := claudeBinary(t)
+	e := NewEnv(t, EnvOptions{
+		LoreExtra: "identity {http.request.header.X-Forwarded-User}\nidle_timeout 0\nbatching {\nflush_interval 300ms\npoll_interval 300ms\n}",
+		Fake:      fakeupstream.Options{BatchDelay: 100 * time.Millisecond},
+	})
+	home := t.TempDir()
+	as := func(token, person string) []string {
+		return []string{"CLAUDE_CODE_OAUTH_TOKEN=" + token, "ANTHROPIC_CUSTOM_HEADERS=X-Forwarded-User: " + person}
+	}
+	res := runClaude(t, bin, home, e.URL, "The tests need redis [[remember:Test setup=start redis-server on 127.0.0.1:6399 before go test]]", as(e.Creds.OAuth, "alice"))
+	sid, _ := res["session_id"].(string)
+	for _, p := range []string{"noted, go on", "thanks, carry on"} {
+		runClaude(t, bin, home, e.URL, p, as(e.Creds.OAuth, "alice"), "--resume", sid)
+	}
+	rc := e.Redis.Client()
+	if !waitFor(20*time.Second, func() bool { return len(knowledgeEntries(t, rc)) == 1 }) {
+		t.Fatalf("no knowledge entry after 20s:\n%s", e.Caddy.LogTail(30))
+	}
+	ctx := context.Background()
+	before, _ := rc.Keys(ctx, "lore:s:{*}:state").Result()
+
+	// The token is refreshed mid-session.
+	runClaude(t, bin, home, e.URL, "after the refresh, say ok", as(e.Creds.OAuth2, "alice"), "--resume", sid)
+	after, _ := rc.Keys(ctx, "lore:s:{*}:state").Result()
+	if len(after) != len(before) {
+		t.Errorf("the refreshed token started another gateway session (%d → %d)", len(before), len(after))
+	}
+
+	// Alice's next session under the new token has her knowledge.
+	n := len(e.Requests("/v1/messages"))
+	runClaude(t, bin, home, e.URL, "why does go test fail with connection refused?", as(e.Creds.OAuth2, "alice"))
+	if !turnHas(e, n, e.Creds.OAuth2, "**Test setup**: start redis-server on 127.0.0.1:6399") {
+		t.Fatalf("alice's new session under the new token has no knowledge block:\n%s", e.Caddy.LogTail(20))
+	}
+	// Bob, same token, same working directory: nothing of Alice's.
+	n = len(e.Requests("/v1/messages"))
+	runClaude(t, bin, home, e.URL, "why does go test fail with connection refused?", as(e.Creds.OAuth2, "bob"))
+	if turnHas(e, n, e.Creds.OAuth2, "Long-term Knowledge") {
+		t.Fatal("bob's session on the same token got alice's knowledge")
+	}
+}
+
+// turnHas reports whether a /v1/messages request since the n-th, sent with
+// token, contains s.
+func turnHas(e *Env, n int, token, s string) bool {
+	for _, r := range e.Requests("/v1/messages")[n:] {
+		if r.Header.Get("Authorization") == "Bearer "+token && strings.Contains(string(r.Body), s) {
+			return true
+		}
+	}
+	return false
+}
