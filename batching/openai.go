@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -27,6 +29,7 @@ import (
 // openAIBatch is the part of an OpenAI batch object the queue reads.
 type openAIBatch struct {
 	ID            string            `json:"id"`
+	InputFileID   string            `json:"input_file_id"`
 	Status        string            `json:"status"` // validating, failed, in_progress, finalizing, completed, expired, cancelling, cancelled
 	OutputFileID  *string           `json:"output_file_id"`
 	ErrorFileID   *string           `json:"error_file_id"`
@@ -59,7 +62,26 @@ func (b openAIBatch) common() batchObject {
 			o.files = append(o.files, *f)
 		}
 	}
+	o.input = b.InputFileID
 	return o
+}
+
+// deleteFiles removes an OpenAI batch's input, output and error files once
+// its results are applied: they hold conversations, and OpenAI keeps files
+// until they are deleted (Anthropic's batch results expire on their own).
+// Best effort: a failure is logged and left.
+func (q *Queue) deleteFiles(ctx context.Context, cred auth.Credential, obj batchObject) {
+	if cred.Provider != auth.ProviderOpenAI {
+		return
+	}
+	for _, f := range append([]string{obj.input}, obj.files...) {
+		if f == "" {
+			continue
+		}
+		if err := q.callJSON(ctx, http.MethodDelete, q.openAIEndpoint("files", f), cred, nil, nil); err != nil && ctx.Err() == nil {
+			q.log.Info("batching: could not delete a batch file", zap.String("batch", obj.ID), zap.String("file", f), zap.Error(err))
+		}
+	}
 }
 
 func (q *Queue) openAIEndpoint(parts ...string) *url.URL {

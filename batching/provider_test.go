@@ -110,6 +110,8 @@ func TestOpenAIBatchAPI(t *testing.T) {
 	if s.Batches != 2 || s.Resolved != 3 || s.Fallback != 0 {
 		t.Fatalf("stats %+v", s)
 	}
+	// The input, output (and any error) files hold conversations: deleted.
+	waitFor(t, "the batch files deleted", func() bool { return oai.Files() == 0 })
 }
 
 // An OpenAI batch line reads as Anthropic's row: a 200 with a completion

@@ -79,6 +79,7 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 	}
 	q.log.Info("batching: batch done", zap.String("batch", r.Batch), zap.Int("rows", lines),
 		zap.Int("applied_or_failed", matched), zap.Int("missing", len(rest)))
+	q.deleteFiles(ctx, cred, obj)
 }
 
 // readResults reads one results file (Anthropic's results, or an OpenAI

@@ -39,6 +39,7 @@ type batchObject struct {
 	// OpenAI batches only (openai.go): the record the batch was created
 	// for (its metadata) and its output and error files.
 	record string
+	input  string
 	files  []string
 }
 

@@ -17,6 +17,7 @@
 //	POST   /v1/chat/completions                OpenAI, JSON or SSE
 //	POST   /v1/files                           OpenAI: multipart upload, purpose "batch" (JSONL)
 //	GET    /v1/files/{id}/content              OpenAI: a file's bytes (batch input, output, errors)
+//	DELETE /v1/files/{id}                      OpenAI: delete a file
 //	POST   /v1/batches                         OpenAI Batch API create (endpoint /v1/chat/completions)
 //	GET    /v1/batches, /v1/batches/{id}       list (newest first, after=) / retrieve; completed after BatchDelay
 //	POST   /v1/batches/{id}/cancel             cancelled (no output)

@@ -19,7 +19,8 @@ import (
 // /v1/batches/{id}/cancel, GET /v1/files/{id}/content (the output file:
 // {id, custom_id, response: {status_code, request_id, body}, error: null};
 // the error file: {id, custom_id, response: null, error: {code, message}}).
-// Files and batches belong to the key that made them.
+// DELETE /v1/files/{id} removes a file. Files and batches belong to the key
+// that made them.
 
 type oaiFile struct {
 	id, owner, purpose string
@@ -68,6 +69,34 @@ func (s *Server) handleFileUpload(w http.ResponseWriter, r *http.Request) {
 	s.oai.mu.Unlock()
 	writeJSON(w, http.StatusOK, obj("id", file.id, "object", "file", "bytes", len(data), "created_at", file.created.Unix(),
 		"filename", hdr.Filename, "purpose", "batch"))
+}
+
+// handleFileDelete answers DELETE /v1/files/{id}.
+func (s *Server) handleFileDelete(w http.ResponseWriter, r *http.Request) {
+	cred, ok := s.authOpenAI(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	s.oai.mu.Lock()
+	f := s.oai.files[id]
+	if f != nil && f.owner == cred.ID {
+		delete(s.oai.files, id)
+	}
+	s.oai.mu.Unlock()
+	if f == nil || f.owner != cred.ID {
+		s.writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "No such File object: "+id, "id", "")
+		return
+	}
+	writeJSON(w, http.StatusOK, obj("id", id, "object", "file", "deleted", true))
+}
+
+// Files reports how many OpenAI files the fake holds (uploaded inputs and
+// batch outputs not deleted yet).
+func (s *Server) Files() int {
+	s.oai.mu.Lock()
+	defer s.oai.mu.Unlock()
+	return len(s.oai.files)
 }
 
 func (s *Server) handleFileContent(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +152,11 @@ func (s *Server) oaiAdvance(b *oaiBatch) {
 		return
 	}
 	var out, errs bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(s.oai.files[b.input].data))
+	var input []byte
+	if f := s.oai.files[b.input]; f != nil { // deleted early: no rows
+		input = f.data
+	}
+	sc := bufio.NewScanner(bytes.NewReader(input))
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())

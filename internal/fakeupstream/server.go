@@ -321,6 +321,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
 	m.HandleFunc("POST /v1/files", s.handleFileUpload)
 	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	m.HandleFunc("DELETE /v1/files/{id}", s.handleFileDelete)
 	m.HandleFunc("POST /v1/batches", s.handleOAIBatchCreate)
 	m.HandleFunc("GET /v1/batches", s.handleOAIBatchList)
 	m.HandleFunc("GET /v1/batches/{id}", s.handleOAIBatchGet)
