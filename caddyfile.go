@@ -45,6 +45,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    credential_key    <secret>     # >= 32 chars; required with an external redis
 //	    worker_model      <model>      # default claude-haiku-4-5
+//	    openai_worker_model <model>    # default gpt-5-mini: worker model of openai_upstream sessions
+//	    identity          <value>      # e.g. {http.request.header.X-Forwarded-User}: namespace by person
 //	    worker_credential <key> | bearer <token>
 //	    batching off | {
 //	        flush_interval <duration>  # default 30s
@@ -76,7 +78,8 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		seen[name] = true
 		switch name {
-		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model", "knowledge", "recall", "parse_cache":
+		case "upstream", "openai_upstream", "credential_key", "max_body", "retention", "idle_resume", "idle_timeout", "worker_model", "knowledge", "recall", "parse_cache",
+			"openai_worker_model", "identity":
 			var v string
 			if !d.Args(&v) || d.NextArg() {
 				return d.ArgErr()
@@ -126,6 +129,10 @@ func (l *Lore) stringField(name string) *string {
 		return &l.IdleTimeout
 	case "worker_model":
 		return &l.WorkerModel
+	case "openai_worker_model":
+		return &l.OpenAIWorkerModel
+	case "identity":
+		return &l.Identity
 	case "knowledge":
 		return &l.Knowledge
 	case "recall":

@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
@@ -70,6 +67,17 @@ type Lore struct {
 	// Model for the gateway's own calls (distillation, compaction). Default
 	// claude-haiku-4-5.
 	WorkerModel string `json:"worker_model,omitempty"`
+	// Model for the gateway's own calls on behalf of sessions whose
+	// credential belongs to openai_upstream (a non-Claude model on
+	// /v1/chat/completions). Default gpt-5-mini.
+	OpenAIWorkerModel string `json:"openai_worker_model,omitempty"`
+	// Who the caller is, usually a request placeholder set by what the
+	// operator put in front ({http.request.header.X-Forwarded-User} from
+	// forward_auth, {http.auth.user.id}, a client certificate's subject),
+	// evaluated per request. When set, sessions, lineages, knowledge and
+	// recall live under the person's namespace instead of the credential's,
+	// and a request whose identity is empty gets 401. Default: none.
+	Identity string `json:"identity,omitempty"`
 	// Background LLM work through the Message Batches API (SPEC §6); nil
 	// means on with the defaults.
 	Batching *BatchingConfig `json:"batching,omitempty"`
@@ -200,12 +208,16 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Upstream:  upstream,
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),
-		Keys:      keys,
-		Blobs:     l.store,
-		Service:   workerCred,
-		Logger:    l.logger.Named("worker"),
+		// Sessions whose credential belongs to openai_upstream have their
+		// worker calls made there, never on upstream (SPEC §2).
+		OpenAIUpstream: openaiUpstream,
+		OpenAIModel:    orDefault(resolve(l.OpenAIWorkerModel), llm.DefaultOpenAIModel),
+		Keys:           keys,
+		Blobs:          l.store,
+		Service:        workerCred,
+		Logger:         l.logger.Named("worker"),
 	})
-	if l.queue, err = l.startQueue(resolve, upstream, transport, keys); err != nil {
+	if l.queue, err = l.startQueue(resolve, upstream, openaiUpstream, transport, keys); err != nil {
 		return err
 	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
@@ -251,6 +263,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Store:            l.store,
 		Keys:             keys,
 		WorkerCredential: workerCred,
+		Identity:         identityFunc(resolve(l.Identity)),
 		IdleResume:       idleResume,
 		Logger:           l.logger,
 		Observer:         l.metrics,
@@ -318,86 +331,6 @@ func resolveStoreConfig(c store.Config, resolve func(string) string) store.Confi
 	c.SentinelUsername = resolve(c.SentinelUsername)
 	c.SentinelPassword = resolve(c.SentinelPassword)
 	return c
-}
-
-func parseUpstream(name, raw string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: %q is not an http(s) URL with a host", name, raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%s: %q must not have a query or fragment", name, raw)
-	}
-	return u, nil
-}
-
-func parseSize(raw string) (int64, error) {
-	n, err := humanize.ParseBytes(raw)
-	if err != nil || n == 0 || n > 1<<40 {
-		return 0, fmt.Errorf("max_body: %q is not a size like 32MiB", raw)
-	}
-	return int64(n), nil
-}
-
-// parseCacheSize reads parse_cache: a size, or 0 for none (-1 to the
-// handler, whose 0 means its own default).
-func parseCacheSize(raw string) (int64, error) {
-	if strings.TrimSpace(raw) == "0" {
-		return -1, nil
-	}
-	n, err := humanize.ParseBytes(raw)
-	if err != nil || n > 1<<40 {
-		return 0, fmt.Errorf("parse_cache: %q is not a size like 64MiB (or 0)", raw)
-	}
-	if n == 0 {
-		return -1, nil
-	}
-	return int64(n), nil
-}
-
-func parseDuration(name, raw string) (time.Duration, error) {
-	d, err := caddy.ParseDuration(raw)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %q is not a duration like 720h", name, raw)
-	}
-	return d, nil
-}
-
-// parseWorkerCredential reads "<key>" or "<scheme> <value>" with scheme
-// api-key or bearer. Errors never echo the value.
-func parseWorkerCredential(raw string) (auth.Credential, error) {
-	fields := strings.Fields(raw)
-	switch len(fields) {
-	case 0:
-		return auth.Credential{}, nil
-	case 1:
-		return auth.Credential{Scheme: auth.SchemeAPIKey, Value: fields[0]}, nil
-	case 2:
-		switch strings.ToLower(fields[0]) {
-		case "api-key", "api_key":
-			return auth.Credential{Scheme: auth.SchemeAPIKey, Value: fields[1]}, nil
-		case "bearer":
-			return auth.Credential{Scheme: auth.SchemeBearer, Value: fields[1]}, nil
-		}
-	}
-	return auth.Credential{}, errors.New("worker_credential: expected `<key>`, `api-key <key>` or `bearer <token>`")
-}
-
-func parseOnOff(name, raw string) (bool, error) {
-	switch strings.ToLower(raw) {
-	case "on":
-		return true, nil
-	case "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("%s: %q is neither on nor off", name, raw)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Interface guards

@@ -28,11 +28,30 @@ const (
 	headerBeta          = "Anthropic-Beta"
 )
 
-// Credential is one caller credential. Its String, GoString, Format and
-// MarshalJSON never reveal Value.
+// Provider is the upstream a credential was accepted by, and the only one it
+// is ever sent to (SPEC §2). The zero value is Anthropic, so credentials
+// sealed before providers existed keep meaning what they meant.
+type Provider uint8
+
+const (
+	ProviderAnthropic Provider = iota // `upstream`
+	ProviderOpenAI                    // `openai_upstream`
+)
+
+// String names the provider for logs and metrics labels.
+func (p Provider) String() string {
+	if p == ProviderOpenAI {
+		return "openai"
+	}
+	return "anthropic"
+}
+
+// Credential is one caller credential and the provider it belongs to. Its
+// String, GoString, Format and MarshalJSON never reveal Value.
 type Credential struct {
-	Scheme Scheme
-	Value  string
+	Scheme   Scheme
+	Value    string
+	Provider Provider
 }
 
 // IsZero reports whether there is no credential.
@@ -84,6 +103,38 @@ func isSpace(r rune) bool {
 func removeAuth(h http.Header) {
 	h.Del(headerAPIKey)
 	h.Del(headerAuthorization)
+}
+
+// SetUpstream sets c's auth header in the form of c's own provider: the one
+// place that decides how a stored credential is presented, so a worker call or
+// a batch can never present it to the other provider's upstream in its form.
+func (c Credential) SetUpstream(h http.Header) {
+	if c.Provider == ProviderOpenAI {
+		c.SetOpenAI(h)
+		return
+	}
+	c.SetAnthropic(h)
+}
+
+// RouteOf is the passthrough routing rule (SPEC §2): a request goes to the
+// Anthropic upstream when it carries x-api-key, an anthropic-version header,
+// or a Bearer token starting with "sk-ant-" (an Anthropic API key or OAuth
+// token); anything else is an OpenAI-compatible client's and goes to
+// openai_upstream. An OpenAI SDK's GET /v1/models must not hand its key to
+// Anthropic, and Anthropic SDKs always send anthropic-version.
+func RouteOf(h http.Header) Provider {
+	for _, v := range h.Values(headerAPIKey) {
+		if strings.TrimSpace(v) != "" {
+			return ProviderAnthropic
+		}
+	}
+	if strings.TrimSpace(h.Get("Anthropic-Version")) != "" {
+		return ProviderAnthropic
+	}
+	if token, ok := parseBearer(h.Get(headerAuthorization)); ok && strings.HasPrefix(token, "sk-ant-") {
+		return ProviderAnthropic
+	}
+	return ProviderOpenAI
 }
 
 // SetAnthropic removes any auth headers from h and sets exactly the one of c's

@@ -20,15 +20,15 @@ func TestExtract(t *testing.T) {
 		h    http.Header
 		want Credential
 	}{
-		{"api key", hdr("x-api-key", "sk-ant-1"), Credential{SchemeAPIKey, "sk-ant-1"}},
-		{"bearer", hdr("Authorization", "Bearer tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"bearer lower case", hdr("Authorization", "bearer tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"bearer upper case", hdr("Authorization", "BEARER tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"bearer several spaces", hdr("Authorization", "Bearer    tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"api key wins over bearer", hdr("x-api-key", "sk-ant-1", "Authorization", "Bearer tok-1"), Credential{SchemeAPIKey, "sk-ant-1"}},
-		{"empty api key falls back to bearer", hdr("x-api-key", "", "Authorization", "Bearer tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"blank api key falls back to bearer", hdr("x-api-key", "  ", "Authorization", "Bearer tok-1"), Credential{SchemeBearer, "tok-1"}},
-		{"first non-empty api key", hdr("x-api-key", "", "x-api-key", "sk-2"), Credential{SchemeAPIKey, "sk-2"}},
+		{"api key", hdr("x-api-key", "sk-ant-1"), Credential{Scheme: SchemeAPIKey, Value: "sk-ant-1"}},
+		{"bearer", hdr("Authorization", "Bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"bearer lower case", hdr("Authorization", "bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"bearer upper case", hdr("Authorization", "BEARER tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"bearer several spaces", hdr("Authorization", "Bearer    tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"api key wins over bearer", hdr("x-api-key", "sk-ant-1", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeAPIKey, Value: "sk-ant-1"}},
+		{"empty api key falls back to bearer", hdr("x-api-key", "", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"blank api key falls back to bearer", hdr("x-api-key", "  ", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"first non-empty api key", hdr("x-api-key", "", "x-api-key", "sk-2"), Credential{Scheme: SchemeAPIKey, Value: "sk-2"}},
 		{"basic is none", hdr("Authorization", "Basic dXNlcjpwYXNz"), Credential{}},
 		{"bearer without token", hdr("Authorization", "Bearer"), Credential{}},
 		{"bearer with only spaces", hdr("Authorization", "Bearer   "), Credential{}},
@@ -57,8 +57,8 @@ func TestIsZero(t *testing.T) {
 		{Credential{}, true},
 		{Credential{Scheme: SchemeAPIKey}, true},
 		{Credential{Value: "v"}, true},
-		{Credential{SchemeAPIKey, "v"}, false},
-		{Credential{SchemeBearer, "v"}, false},
+		{Credential{Scheme: SchemeAPIKey, Value: "v"}, false},
+		{Credential{Scheme: SchemeBearer, Value: "v"}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.c.IsZero(); got != tt.want {
@@ -77,15 +77,15 @@ func TestSetHeaders(t *testing.T) {
 		openai bool
 		want   http.Header
 	}{
-		{"anthropic api key", Credential{SchemeAPIKey, "k1"}, false,
+		{"anthropic api key", Credential{Scheme: SchemeAPIKey, Value: "k1"}, false,
 			http.Header{"X-Api-Key": {"k1"}, "Content-Type": {"application/json"}}},
-		{"anthropic bearer", Credential{SchemeBearer, "t1"}, false,
+		{"anthropic bearer", Credential{Scheme: SchemeBearer, Value: "t1"}, false,
 			http.Header{"Authorization": {"Bearer t1"}, "Content-Type": {"application/json"}}},
 		{"anthropic zero", Credential{}, false,
 			http.Header{"Content-Type": {"application/json"}}},
-		{"openai api key", Credential{SchemeAPIKey, "k1"}, true,
+		{"openai api key", Credential{Scheme: SchemeAPIKey, Value: "k1"}, true,
 			http.Header{"Authorization": {"Bearer k1"}, "Content-Type": {"application/json"}}},
-		{"openai bearer", Credential{SchemeBearer, "t1"}, true,
+		{"openai bearer", Credential{Scheme: SchemeBearer, Value: "t1"}, true,
 			http.Header{"Authorization": {"Bearer t1"}, "Content-Type": {"application/json"}}},
 		{"openai zero", Credential{}, true,
 			http.Header{"Content-Type": {"application/json"}}},
@@ -106,7 +106,7 @@ func TestSetHeaders(t *testing.T) {
 }
 
 func TestEnsureOAuthBeta(t *testing.T) {
-	bearer := Credential{SchemeBearer, "t"}
+	bearer := Credential{Scheme: SchemeBearer, Value: "t"}
 	tests := []struct {
 		name string
 		c    Credential
@@ -124,8 +124,8 @@ func TestEnsureOAuthBeta(t *testing.T) {
 		{"present in repeated values untouched", bearer, []string{"a-1", OAuthBeta},
 			[]string{"a-1", OAuthBeta}},
 		{"empty values dropped", bearer, []string{" , "}, []string{OAuthBeta}},
-		{"api key untouched", Credential{SchemeAPIKey, "k"}, []string{"a-1"}, []string{"a-1"}},
-		{"api key adds nothing", Credential{SchemeAPIKey, "k"}, nil, nil},
+		{"api key untouched", Credential{Scheme: SchemeAPIKey, Value: "k"}, []string{"a-1"}, []string{"a-1"}},
+		{"api key adds nothing", Credential{Scheme: SchemeAPIKey, Value: "k"}, nil, nil},
 		{"zero adds nothing", Credential{}, nil, nil},
 	}
 	for _, tt := range tests {

@@ -48,9 +48,14 @@ const (
 
 // Plaintext scheme codes inside a sealed blob: a byte instead of the scheme
 // string keeps blobs short and the format independent of Scheme's spelling.
+//
+// The provider rides in the same byte (codeOpenAI), so a sealed credential
+// carries where it may be sent and no stored field outside the AEAD can
+// redirect it. Blobs sealed before providers existed have no flag: Anthropic.
 const (
 	codeAPIKey = 1
 	codeBearer = 2
+	codeOpenAI = 0x10
 )
 
 // ErrSealed is returned by Open for a blob that does not open: tampered,
@@ -107,10 +112,17 @@ func derive(secret []byte, random bool) (*Keyring, error) {
 	return &Keyring{aead: aead, fpKey: fpKey, nsKey: nsKey, random: random}, nil
 }
 
-// mac is HMAC-SHA256 over "scheme|value". The separator cannot occur in a
-// scheme, so two different credentials never share an input.
+// mac is HMAC-SHA256 over "scheme|value", prefixed with "openai:" for an
+// OpenAI-provider credential. The separators cannot occur in a scheme, so two
+// different credentials never share an input; Anthropic credentials keep the
+// input (and so the namespaces) they had before providers were recorded. The
+// same key accepted by the two providers gets two namespaces and two batch
+// groups: its sessions and queued work never mix.
 func mac(key []byte, c Credential) []byte {
 	m := hmac.New(sha256.New, key)
+	if c.Provider == ProviderOpenAI {
+		m.Write([]byte("openai:"))
+	}
 	m.Write([]byte(c.Scheme))
 	m.Write([]byte{'|'})
 	m.Write([]byte(c.Value))
@@ -135,6 +147,20 @@ func (k *Keyring) Namespace(c Credential) string {
 	return hex.EncodeToString(mac(k.nsKey, c)[:16])
 }
 
+// IdentityNamespace is the namespace of a person named by the operator's
+// `identity` (SPEC §3): the same keyed hash, over "identity|" and the value,
+// an input no credential's mac can have (a scheme never is "identity").
+// Empty for an empty identity: the caller must refuse the request.
+func (k *Keyring) IdentityNamespace(identity string) string {
+	if identity == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, k.nsKey)
+	m.Write([]byte("identity|"))
+	m.Write([]byte(identity))
+	return "id-" + hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // additionalData binds the blob's version to the caller's aad, so a blob
 // cannot be replayed under another format version either.
 func additionalData(aad string) []byte {
@@ -155,6 +181,13 @@ func (k *Keyring) Seal(c Credential, aad string) ([]byte, error) {
 		code = codeBearer
 	default:
 		return nil, fmt.Errorf("auth: seal: unknown scheme %q", string(c.Scheme))
+	}
+	switch c.Provider {
+	case ProviderAnthropic:
+	case ProviderOpenAI:
+		code |= codeOpenAI
+	default:
+		return nil, fmt.Errorf("auth: seal: unknown provider %d", c.Provider)
 	}
 	plain := make([]byte, 0, 1+len(c.Value))
 	plain = append(plain, code)
@@ -181,7 +214,11 @@ func (k *Keyring) Open(blob []byte, aad string) (Credential, error) {
 		return Credential{}, ErrSealed
 	}
 	var c Credential
-	switch plain[0] {
+	code := plain[0]
+	if code&codeOpenAI != 0 {
+		c.Provider, code = ProviderOpenAI, code&^codeOpenAI
+	}
+	switch code {
 	case codeAPIKey:
 		c.Scheme = SchemeAPIKey
 	case codeBearer:

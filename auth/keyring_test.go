@@ -42,9 +42,9 @@ func TestNewKeyringRefusesShortSecrets(t *testing.T) {
 
 func TestFingerprintAndNamespace(t *testing.T) {
 	ka, kb := mustKeyring(t, secretA), mustKeyring(t, secretB)
-	key := Credential{SchemeAPIKey, "sk-1"}
-	sameValueBearer := Credential{SchemeBearer, "sk-1"}
-	other := Credential{SchemeAPIKey, "sk-2"}
+	key := Credential{Scheme: SchemeAPIKey, Value: "sk-1"}
+	sameValueBearer := Credential{Scheme: SchemeBearer, Value: "sk-1"}
+	other := Credential{Scheme: SchemeAPIKey, Value: "sk-2"}
 	hex12 := regexp.MustCompile(`^[0-9a-f]{12}$`)
 	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -96,9 +96,11 @@ func TestFingerprintAndNamespace(t *testing.T) {
 func TestSealOpen(t *testing.T) {
 	k := mustKeyring(t, secretA)
 	for _, c := range []Credential{
-		{SchemeAPIKey, "sk-ant-api03-abc"},
-		{SchemeBearer, "sk-ant-oat01-xyz"},
-		{SchemeBearer, strings.Repeat("x", 4096)},
+		{Scheme: SchemeAPIKey, Value: "sk-ant-api03-abc"},
+		{Scheme: SchemeBearer, Value: "sk-ant-oat01-xyz"},
+		{Scheme: SchemeBearer, Value: strings.Repeat("x", 4096)},
+		{Scheme: SchemeBearer, Value: "sk-proj-openai", Provider: ProviderOpenAI},
+		{Scheme: SchemeAPIKey, Value: "sk-ant-api03-abc", Provider: ProviderOpenAI},
 	} {
 		blob, err := k.Seal(c, "session-A")
 		if err != nil {
@@ -130,7 +132,7 @@ func TestSealOpen(t *testing.T) {
 func TestOpenFailsCleanly(t *testing.T) {
 	const value = "sk-ant-api03-SECRET"
 	k := mustKeyring(t, secretA)
-	blob, err := k.Seal(Credential{SchemeAPIKey, value}, "session-A")
+	blob, err := k.Seal(Credential{Scheme: SchemeAPIKey, Value: value}, "session-A")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +189,7 @@ func TestRandomKeyringsDiffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Credential{SchemeAPIKey, "sk"}
+	c := Credential{Scheme: SchemeAPIKey, Value: "sk"}
 	if a.Namespace(c) == b.Namespace(c) {
 		t.Fatal("two random keyrings share keys")
 	}

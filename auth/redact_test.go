@@ -23,8 +23,8 @@ type holder struct {
 }
 
 func printables() map[string]any {
-	c := Credential{SchemeAPIKey, secretValue}
-	b := Credential{SchemeBearer, secretValue}
+	c := Credential{Scheme: SchemeAPIKey, Value: secretValue}
+	b := Credential{Scheme: SchemeBearer, Value: secretValue}
 	return map[string]any{
 		"api-key":        c,
 		"bearer":         b,
@@ -64,14 +64,14 @@ func TestCredentialNeverPrintsValue(t *testing.T) {
 }
 
 func TestCredentialPrintedForms(t *testing.T) {
-	c := Credential{SchemeAPIKey, secretValue}
+	c := Credential{Scheme: SchemeAPIKey, Value: secretValue}
 	tests := []struct {
 		format string
 		arg    any
 		want   string
 	}{
 		{"%v", c, "api-key(redacted)"},
-		{"%s", Credential{SchemeBearer, secretValue}, "bearer(redacted)"},
+		{"%s", Credential{Scheme: SchemeBearer, Value: secretValue}, "bearer(redacted)"},
 		{"%v", Credential{}, "none"},
 		{"%q", c, `"api-key(redacted)"`},
 		{"%#v", c, `auth.Credential{Scheme:"api-key", Value:"redacted"}`},
@@ -103,7 +103,7 @@ func TestCredentialZapNeverLogsValue(t *testing.T) {
 		for name, v := range printables() {
 			log.Info("call", zap.Any(name, v), zap.Reflect("reflect", v))
 		}
-		c := Credential{SchemeBearer, secretValue}
+		c := Credential{Scheme: SchemeBearer, Value: secretValue}
 		log.Info("call", zap.Object("obj", c), zap.Stringer("str", c), zap.Any("any", c))
 		log.With(zap.Any("ctx", c)).Error("failed", zap.Error(fmt.Errorf("upstream refused %v", c)))
 		_ = log.Sync()
@@ -119,7 +119,7 @@ func TestCredentialZapNeverLogsValue(t *testing.T) {
 func TestCredentialSlogNeverLogsValue(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	c := Credential{SchemeAPIKey, secretValue}
+	c := Credential{Scheme: SchemeAPIKey, Value: secretValue}
 	log.Info("call", "cred", c, "holder", holder{Cred: c})
 	if bytes.Contains(buf.Bytes(), []byte(secretValue)) {
 		t.Fatalf("slog output leaks: %s", buf.String())

@@ -23,9 +23,9 @@ func (m *blobMap) CredentialBlob(_ context.Context, id string) ([]byte, error) {
 
 func TestResolve(t *testing.T) {
 	k := mustKeyring(t, secretA)
-	userA := Credential{SchemeAPIKey, "sk-user-a"}
-	userB := Credential{SchemeBearer, "oat-user-b"}
-	service := Credential{SchemeAPIKey, "sk-operator"}
+	userA := Credential{Scheme: SchemeAPIKey, Value: "sk-user-a"}
+	userB := Credential{Scheme: SchemeBearer, Value: "oat-user-b"}
+	service := Credential{Scheme: SchemeAPIKey, Value: "sk-operator"}
 	seal := func(c Credential, aad string) []byte {
 		b, err := k.Seal(c, aad)
 		if err != nil {
@@ -86,7 +86,7 @@ func TestResolve(t *testing.T) {
 
 func TestResolveNilSource(t *testing.T) {
 	k := mustKeyring(t, secretA)
-	service := Credential{SchemeAPIKey, "sk-operator"}
+	service := Credential{Scheme: SchemeAPIKey, Value: "sk-operator"}
 	got, source, err := k.Resolve(context.Background(), "A", nil, service)
 	if err != nil || got != service || source != SourceService {
 		t.Fatalf("Resolve = %v %s %v", got, source, err)

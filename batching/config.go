@@ -34,8 +34,12 @@ type Config struct {
 	MaxAge        time.Duration // abandon a batch this old and run its items synchronously (1h)
 	RefusedTTL    time.Duration // remember a credential the batch API refused this long (24h)
 
-	Upstream  *url.URL          // Anthropic-compatible upstream (https://api.anthropic.com)
-	Transport http.RoundTripper // http.DefaultTransport when nil
+	Upstream *url.URL // Anthropic-compatible upstream (https://api.anthropic.com)
+	// OpenAIUpstream is where groups of OpenAI-provider credentials are
+	// batched (the OpenAI Batch API: files, batches, output file). nil runs
+	// their items synchronously instead.
+	OpenAIUpstream *url.URL
+	Transport      http.RoundTripper // http.DefaultTransport when nil
 
 	Keys       *auth.Keyring // seals the per-item credential snapshots; required
 	Store      *store.Store  // required
@@ -61,6 +65,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batching: max_items %d is outside 1..%d", c.MaxItems, MaxItemsLimit)
 	case c.Upstream != nil && (c.Upstream.Scheme != "http" && c.Upstream.Scheme != "https" || c.Upstream.Host == ""):
 		return fmt.Errorf("batching: upstream %q is not an http(s) URL", c.Upstream.Redacted())
+	case c.OpenAIUpstream != nil && (c.OpenAIUpstream.Scheme != "http" && c.OpenAIUpstream.Scheme != "https" || c.OpenAIUpstream.Host == ""):
+		return fmt.Errorf("batching: openai upstream %q is not an http(s) URL", c.OpenAIUpstream.Redacted())
 	case c.Keys == nil:
 		return errors.New("batching: no keyring")
 	case c.Store == nil:

@@ -3,6 +3,8 @@ package batching
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +19,22 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// item is a queued call as stored in Redis.
+// item is a queued call as stored in Redis. Call is kept as the exact bytes
+// that were sealed against, so decode hashes what it will run.
 type item struct {
-	Call llm.Call `json:"call"`
-	Cred []byte   `json:"cred"` // auth.Keyring.Seal, additional data = custom_id
-	At   int64    `json:"at"`   // enqueued, unix ms
+	Call json.RawMessage `json:"call"` // llm.Call
+	Cred []byte          `json:"cred"` // auth.Keyring.Seal, additional data = sealedAD(custom_id, Call)
+	At   int64           `json:"at"`   // enqueued, unix ms
+}
+
+// sealedAD is the additional data an item's credential is sealed with: its
+// custom_id and a SHA-256 of its request. Somebody who can write to Redis
+// but has no credential_key cannot move a sealed credential to another item,
+// nor edit an item's prompt, model or session and have it run on that
+// person's key: the credential no longer opens, and the item fails closed.
+func sealedAD(id string, call []byte) string {
+	sum := sha256.Sum256(call)
+	return id + "|" + hex.EncodeToString(sum[:])
 }
 
 // An item decoded and its credential opened.
@@ -74,13 +87,17 @@ func (q *Queue) Enqueue(ctx context.Context, c llm.Call, cred auth.Credential) e
 		q.runNow(ctx, openItem{id: id, call: c, cred: cred, at: now, decoded: true})
 		return nil
 	}
-	sealed, err := q.cfg.Keys.Seal(cred, id)
+	call, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("batching: encode call: %w", err)
+	}
+	sealed, err := q.cfg.Keys.Seal(cred, sealedAD(id, call))
 	if err != nil {
 		return fmt.Errorf("batching: seal credential: %w", err)
 	}
-	data, err := json.Marshal(item{Call: c, Cred: sealed, At: now.UnixMilli()})
+	data, err := json.Marshal(item{Call: call, Cred: sealed, At: now.UnixMilli()})
 	if err != nil {
-		return fmt.Errorf("batching: encode call: %w", err)
+		return fmt.Errorf("batching: encode item: %w", err)
 	}
 	group := q.group(cred)
 	n, rec, err := q.bq.Enqueue(ctx, id, group, data, q.owner, now, q.tun.leaseTTL)
@@ -111,9 +128,18 @@ func (q *Queue) decode(it store.BatchItem) openItem {
 		o.err = errors.New("batching: stored item is not valid JSON")
 		return o
 	}
-	o.call, o.at, o.decoded = raw.Call, time.UnixMilli(raw.At), true
-	cred, err := q.cfg.Keys.Open(raw.Cred, it.ID)
+	if err := json.Unmarshal(raw.Call, &o.call); err != nil {
+		o.err = errors.New("batching: stored item's call is not valid JSON")
+		return o
+	}
+	o.at, o.decoded = time.UnixMilli(raw.At), true
+	cred, err := q.cfg.Keys.Open(raw.Cred, sealedAD(it.ID, raw.Call))
 	if err != nil {
+		// Never run: the item was edited in Redis, its credential was moved
+		// from another item, or it was sealed under another credential_key
+		// (or by a version that did not bind the request).
+		q.log.Error("batching: a queued item's credential does not open for its request; not running it",
+			zap.String("custom_id", it.ID), zap.String("kind", o.call.Kind), zap.String("session", o.call.SessionID))
 		o.err = fmt.Errorf("batching: item credential: %w", err)
 		return o
 	}
@@ -144,6 +170,9 @@ func (q *Queue) apply(ctx context.Context, o openItem, text string) {
 // params asks the runner for a call's request body (nil if it panics).
 func (q *Queue) params(o openItem) (p json.RawMessage) {
 	defer q.recover("Params of " + o.id)
+	if o.cred.Provider == auth.ProviderOpenAI {
+		return q.runner.ChatParams(o.call)
+	}
 	return q.runner.Params(o.call)
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 
 	"go.uber.org/zap"
 
@@ -80,9 +79,15 @@ func (q *Queue) submit(id string) {
 		toSync = q.transition(ctx, id, "sync", "")
 		return
 	}
+	if !q.batchable(cred) {
+		// An OpenAI-provider credential with no OpenAI batch endpoint
+		// configured: it never goes to Anthropic's Message Batches API;
+		// its calls run synchronously on openai_upstream (llm.Worker.Do).
+		toSync = q.transition(ctx, id, "sync", "")
+		return
+	}
 
-	var obj batchObject
-	err = q.callJSON(ctx, http.MethodPost, q.endpoint(), cred, requestBody(reqs), &obj)
+	obj, err := q.create(ctx, id, cred, reqs)
 	var se *statusError
 	fp := q.cfg.Keys.Fingerprint(cred)
 	switch {

@@ -256,6 +256,7 @@ type fakeRunner struct {
 	applied map[string][]string // user text → texts applied
 	failed  map[string][]error
 	dos     map[string]int
+	creds   map[string]auth.Credential // user text → credential of its last Do
 	inDo    int
 	maxInDo int
 
@@ -267,7 +268,7 @@ type fakeRunner struct {
 
 func newFakeRunner(base string) *fakeRunner {
 	return &fakeRunner{base: base, client: &http.Client{}, applied: map[string][]string{},
-		failed: map[string][]error{}, dos: map[string]int{}}
+		failed: map[string][]error{}, dos: map[string]int{}, creds: map[string]auth.Credential{}}
 }
 
 func (r *fakeRunner) Params(c llm.Call) json.RawMessage {
@@ -278,9 +279,18 @@ func (r *fakeRunner) Params(c llm.Call) json.RawMessage {
 	return b
 }
 
+func (r *fakeRunner) ChatParams(c llm.Call) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"model": "gpt-test-mini", "max_completion_tokens": 256,
+		"messages": []any{map[string]any{"role": "system", "content": c.System}, map[string]any{"role": "user", "content": c.User}},
+	})
+	return b
+}
+
 func (r *fakeRunner) Do(ctx context.Context, c llm.Call, cred auth.Credential) (string, error) {
 	r.mu.Lock()
 	r.dos[c.User]++
+	r.creds[c.User] = cred
 	r.inDo++
 	r.maxInDo = max(r.maxInDo, r.inDo)
 	gate, hook := r.gate, r.doHook

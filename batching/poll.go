@@ -3,7 +3,6 @@ package batching
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,8 +80,7 @@ func (q *Queue) pollBatch(r store.BatchRecord) bool {
 	if age := q.now().Sub(start); age > q.cfg.MaxAge {
 		return q.abandon(ctx, r, cred, age)
 	}
-	var obj batchObject
-	err := q.callJSON(ctx, http.MethodGet, q.endpoint(r.Batch), cred, nil, &obj)
+	obj, err := q.getBatch(ctx, cred, r.Batch)
 	switch {
 	case ctx.Err() != nil:
 		return false
@@ -107,7 +105,7 @@ func (q *Queue) pollBatch(r store.BatchRecord) bool {
 func (q *Queue) abandon(ctx context.Context, r store.BatchRecord, cred auth.Credential, age time.Duration) bool {
 	q.log.Warn("batching: batch too old; running its items synchronously", zap.String("batch", r.Batch),
 		zap.Duration("age", age), zap.Int("items", r.Left))
-	if err := q.callJSON(ctx, http.MethodPost, q.endpoint(r.Batch, "cancel"), cred, nil, nil); err != nil && ctx.Err() == nil {
+	if err := q.cancelBatch(ctx, cred, r.Batch); err != nil && ctx.Err() == nil {
 		q.log.Info("batching: could not cancel an abandoned batch", zap.String("batch", r.Batch), zap.Error(err))
 	}
 	return q.transition(ctx, r.ID, store.RecordSync, "")

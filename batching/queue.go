@@ -27,6 +27,9 @@ type Runner interface {
 	Do(ctx context.Context, c llm.Call, cred auth.Credential) (string, error)
 	// Params is the Messages request body of c (a batch request's params).
 	Params(c llm.Call) json.RawMessage
+	// ChatParams is the chat completions body of c (a line of an OpenAI
+	// batch's input file), for calls billed to an OpenAI-provider credential.
+	ChatParams(c llm.Call) json.RawMessage
 	// Apply applies a result where it belongs (by c.Kind and c.SessionID).
 	Apply(ctx context.Context, c llm.Call, text string) error
 	// Fail tells the caller that c failed; the work is left to the normal

@@ -3,8 +3,6 @@ package batching
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -77,35 +75,31 @@ func (q *Queue) findBatch(ctx context.Context, r store.BatchRecord, cred auth.Cr
 	var cands []batchObject
 	after := ""
 	for page := 0; page < q.tun.reconcilePages; page++ {
-		u := q.endpoint()
-		v := url.Values{"limit": {"100"}}
-		if after != "" {
-			v.Set("after_id", after)
-		}
-		u.RawQuery = v.Encode()
-		var list struct {
-			Data    []batchObject `json:"data"`
-			HasMore bool          `json:"has_more"`
-			LastID  string        `json:"last_id"`
-		}
-		if err := q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
+		data, more, last, err := q.listBatches(ctx, cred, after)
+		if err != nil {
 			return nil, err
 		}
 		older := false
-		for _, b := range list.Data {
+		for _, b := range data {
 			t := parseTime(b.CreatedAt)
 			switch {
 			case t.IsZero() || b.ID == "":
 			case t.Before(lo):
 				older = true
+			case b.record != "":
+				// An OpenAI batch names its record in its metadata: no
+				// guessing by time and size.
+				if b.record == r.ID {
+					cands = append(cands, b)
+				}
 			case !t.After(hi) && b.total() == r.Left:
 				cands = append(cands, b)
 			}
 		}
-		if older || !list.HasMore || list.LastID == "" {
+		if older || !more || last == "" {
 			break
 		}
-		after = list.LastID
+		after = last
 	}
 	if len(cands) == 0 {
 		return nil, nil

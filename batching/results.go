@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -16,21 +17,26 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// resultRow is one JSONL line of a batch's results.
+// resultRow is one JSONL line of a batch's results (Anthropic's shape; an
+// OpenAI line is read into it by openAIRow).
 type resultRow struct {
 	CustomID string `json:"custom_id"`
 	Result   struct {
-		Type    string `json:"type"` // succeeded, errored, canceled, expired
-		Message *struct {
-			Model   string `json:"model"`
-			Content []struct {
-				Type string `json:"type"`
-				Text string `json:"text"`
-			} `json:"content"`
-			Usage store.Usage `json:"usage"`
-		} `json:"message"`
-		Error json.RawMessage `json:"error"`
+		Type    string          `json:"type"` // succeeded, errored, canceled, expired
+		Message *rowMessage     `json:"message"`
+		Error   json.RawMessage `json:"error"`
 	} `json:"result"`
+}
+
+type rowMessage struct {
+	Model   string      `json:"model"`
+	Content []rowBlock  `json:"content"`
+	Usage   store.Usage `json:"usage"`
+}
+
+type rowBlock struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
 }
 
 // ErrMissing is the error a call gets when its batch ended without a row
@@ -44,47 +50,12 @@ var ErrMissing = errors.New("batching: the batch ended without a result for the 
 func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Credential, obj batchObject, release func()) {
 	dctx, cancel := context.WithTimeout(ctx, q.tun.httpTimeout*5)
 	defer cancel()
-	resp, err := q.request(dctx, http.MethodGet, q.resultsURL(obj), cred, nil)
-	if err == nil {
-		defer resp.Body.Close()
-		err = checkStatus(resp)
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			q.log.Warn("batching: cannot fetch batch results; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
-			q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
-		}
-		return
-	}
 	fresh := r.Left == r.N // nothing of this record was claimed before this run
 	matched, lines := 0, 0
-	rd := bufio.NewReaderSize(resp.Body, 64<<10)
-	for {
-		line, rerr := rd.ReadBytes('\n')
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			lines++
-			n, err := q.resultLine(ctx, r, line)
-			if err != nil {
-				if ctx.Err() == nil {
-					q.log.Warn("batching: cannot record a batch result; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
-					q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
-				}
-				return
-			}
-			matched += n
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			if ctx.Err() == nil {
-				q.log.Warn("batching: batch results cut short; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(rerr))
-				q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
-			}
-			return
-		}
-		if q.isStopping() {
-			q.leaveFor(r.ID, 0, release) // another instance (or the next start) continues
+	for _, src := range q.resultSources(cred, obj) {
+		n, l, ok := q.readResults(ctx, dctx, r, cred, src, release)
+		matched, lines = matched+n, lines+l
+		if !ok {
 			return
 		}
 	}
@@ -108,14 +79,63 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 	}
 	q.log.Info("batching: batch done", zap.String("batch", r.Batch), zap.Int("rows", lines),
 		zap.Int("applied_or_failed", matched), zap.Int("missing", len(rest)))
+	q.deleteFiles(ctx, cred, obj)
+}
+
+// readResults reads one results file (Anthropic's results, or an OpenAI
+// output or error file) line by line, handing each to resultLine. ok is
+// false when the record was left for the next tick (or another instance).
+func (q *Queue) readResults(ctx, dctx context.Context, r store.BatchRecord, cred auth.Credential, src *url.URL, release func()) (matched, lines int, ok bool) {
+	resp, err := q.request(dctx, http.MethodGet, src, cred, nil)
+	if err == nil {
+		defer resp.Body.Close()
+		err = checkStatus(resp)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Warn("batching: cannot fetch batch results; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
+			q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+		}
+		return matched, lines, false
+	}
+	rd := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, rerr := rd.ReadBytes('\n')
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			lines++
+			n, err := q.resultLine(ctx, r, cred, line)
+			if err != nil {
+				if ctx.Err() == nil {
+					q.log.Warn("batching: cannot record a batch result; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
+					q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+				}
+				return matched, lines, false
+			}
+			matched += n
+		}
+		if errors.Is(rerr, io.EOF) {
+			return matched, lines, true
+		}
+		if rerr != nil {
+			if ctx.Err() == nil {
+				q.log.Warn("batching: batch results cut short; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(rerr))
+				q.leaveFor(r.ID, q.cfg.PollInterval/2, release)
+			}
+			return matched, lines, false
+		}
+		if q.isStopping() {
+			q.leaveFor(r.ID, 0, release) // another instance (or the next start) continues
+			return matched, lines, false
+		}
+	}
 }
 
 // resultLine handles one JSONL line; it returns 1 when the line was one of
 // the record's items (now claimed and handled), 0 otherwise. An error means
 // Redis could not be reached (the row was not claimed).
-func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte) (int, error) {
-	var row resultRow
-	if err := json.Unmarshal(line, &row); err != nil || row.CustomID == "" {
+func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.Credential, line []byte) (int, error) {
+	row, ok := parseRow(cred, line)
+	if !ok {
 		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch),
 			zap.ByteString("line", line[:min(len(line), 200)]))
 		return 0, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,12 @@ type batchObject struct {
 	} `json:"request_counts"`
 	CreatedAt  string  `json:"created_at"`
 	ResultsURL *string `json:"results_url"`
+
+	// OpenAI batches only (openai.go): the record the batch was created
+	// for (its metadata) and its output and error files.
+	record string
+	input  string
+	files  []string
 }
 
 func (b batchObject) total() int {
@@ -63,9 +70,24 @@ func (q *Queue) endpoint(parts ...string) *url.URL {
 	return q.cfg.Upstream.JoinPath(append([]string{"v1", "messages", "batches"}, parts...)...)
 }
 
-// request makes one upstream request with exactly cred's auth header (and
-// the OAuth beta for bearer credentials).
+// request makes one upstream request with a JSON body (or none).
 func (q *Queue) request(ctx context.Context, method string, u *url.URL, cred auth.Credential, body []byte) (*http.Response, error) {
+	return q.send(ctx, method, u, cred, "application/json", body)
+}
+
+// send makes one upstream request with exactly cred's auth header, in its
+// provider's form: Anthropic's (with the OAuth beta for bearer credentials)
+// or OpenAI's Bearer. A URL that is not on the credential's own provider's
+// upstream is refused before anything is sent: a credential goes only where
+// it was accepted (SPEC §2).
+func (q *Queue) send(ctx context.Context, method string, u *url.URL, cred auth.Credential, contentType string, body []byte) (*http.Response, error) {
+	base := q.cfg.Upstream
+	if cred.Provider == auth.ProviderOpenAI {
+		base = q.cfg.OpenAIUpstream
+	}
+	if base == nil || u.Scheme != base.Scheme || u.Host != base.Host {
+		return nil, errors.New("batching: refusing to send a credential to another provider's upstream")
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -74,22 +96,31 @@ func (q *Queue) request(ctx context.Context, method string, u *url.URL, cred aut
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Anthropic-Version", anthropicVersion)
 	req.Header.Set("User-Agent", "caddy-lore")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
-	cred.SetAnthropic(req.Header)
-	cred.EnsureOAuthBeta(req.Header)
+	if cred.Provider == auth.ProviderOpenAI {
+		cred.SetOpenAI(req.Header)
+	} else {
+		req.Header.Set("Anthropic-Version", anthropicVersion)
+		cred.SetAnthropic(req.Header)
+		cred.EnsureOAuthBeta(req.Header)
+	}
 	return q.client.Do(req)
 }
 
 // callJSON makes a request and decodes a 2xx JSON answer into out. A non-2xx
 // answer is a *statusError; anything else is a transport (or decoding) error.
 func (q *Queue) callJSON(ctx context.Context, method string, u *url.URL, cred auth.Credential, body []byte, out any) error {
+	return q.callType(ctx, method, u, cred, "application/json", body, out)
+}
+
+// callType is callJSON with the request body's content type.
+func (q *Queue) callType(ctx context.Context, method string, u *url.URL, cred auth.Credential, contentType string, body []byte, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, q.tun.httpTimeout)
 	defer cancel()
-	resp, err := q.request(ctx, method, u, cred, body)
+	resp, err := q.send(ctx, method, u, cred, contentType, body)
 	if err != nil {
 		return err
 	}

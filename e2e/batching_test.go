@@ -569,6 +569,7 @@ func (nopRunner) Do(context.Context, llm.Call, auth.Credential) (string, error) 
 	return "", fmt.Errorf("nopRunner")
 }
 func (nopRunner) Params(llm.Call) json.RawMessage               { return nil }
+func (nopRunner) ChatParams(llm.Call) json.RawMessage           { return nil }
 func (nopRunner) Apply(context.Context, llm.Call, string) error { return nil }
 func (nopRunner) Fail(context.Context, llm.Call, error)         {}
 

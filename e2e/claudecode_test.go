@@ -111,16 +111,23 @@ func runClaude(t *testing.T, bin, home, base, prompt string, authEnv []string, e
 // runClaudeFor is runClaude with a time limit of its own.
 func runClaudeFor(t *testing.T, limit time.Duration, bin, home, base, prompt string, authEnv []string, extraArgs ...string) map[string]any {
 	t.Helper()
-	work := filepath.Join(home, "work")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	args := append([]string{"-p", prompt, "--output-format", "json"}, extraArgs...)
 	if m := os.Getenv("LORE_E2E_CLAUDE_MODEL"); m != "" {
 		args = append(args, "--model", m)
 	}
+	return execClaude(t, bin, home, base, args, "", limit, authEnv)
+}
+
+// execClaude runs claude with args (and stdin, when not empty) in a clean
+// environment and returns its parsed JSON output.
+func execClaude(t *testing.T, bin, home, base string, args []string, stdin string, timeout time.Duration, authEnv []string) map[string]any {
+	t.Helper()
+	work := filepath.Join(home, "work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var cmd *exec.Cmd
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if strings.HasSuffix(bin, ".cjs") {
 		cmd = exec.CommandContext(ctx, "node", append([]string{bin}, args...)...)
@@ -141,6 +148,9 @@ func runClaudeFor(t *testing.T, limit time.Duration, bin, home, base, prompt str
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 		"CI=1",
 	}, authEnv...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

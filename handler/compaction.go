@@ -27,7 +27,10 @@ var previousSummaryRE = regexp.MustCompile(`(?s)<previous-summary>\n?(.*?)\n?</p
 func (h *Handler) serveCompaction(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
 	ctx := r.Context()
 	sess := h.identify(ctx, r.Header, req, msgs, cred)
-	if h.cfg.Distiller == nil || sess == nil || sess.Turns == 0 {
+	// A session continued by proof of history has no copy of its history
+	// yet (and no credential): that is made by a stored turn, and a
+	// compaction stores nothing. The client's own request goes upstream.
+	if h.cfg.Distiller == nil || sess == nil || sess.Turns == 0 || sess.ContinuedFrom != "" {
 		h.forwardUnchanged(w, r, req.Body, cred)
 		return
 	}

@@ -48,6 +48,8 @@ func anthropicErrorType(status int) string {
 	switch status {
 	case http.StatusBadRequest:
 		return "invalid_request_error"
+	case http.StatusUnauthorized:
+		return "authentication_error"
 	case http.StatusRequestEntityTooLarge:
 		return "request_too_large"
 	case http.StatusNotFound:
@@ -58,6 +60,9 @@ func anthropicErrorType(status int) string {
 }
 
 func openAIErrorType(status int) string {
+	if status == http.StatusUnauthorized {
+		return "authentication_error"
+	}
 	if status < 500 {
 		return "invalid_request_error"
 	}

@@ -28,6 +28,10 @@ type Config struct {
 	Store            *store.Store
 	Keys             *auth.Keyring
 	WorkerCredential auth.Credential
+	// Identity, when set, names the person behind a request (the
+	// `identity` option, evaluated per request); their namespace replaces
+	// the credential's (SPEC §3). nil: namespaces are the credentials'.
+	Identity func(r *http.Request) string
 	// IdleResume is how long after its last turn a session's prompt cache
 	// is taken to be cold (SPEC §7); 0 disables post-idle compaction.
 	IdleResume time.Duration
@@ -120,6 +124,12 @@ func (h *Handler) Close() {
 // everything else to the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		var ok bool
+		if r, ok = h.withIdentity(w, r); !ok {
+			return nil
+		}
+	}
 	switch {
 	case path == "/v1/messages" && r.Method == http.MethodPost:
 		h.serveMessages(w, r)
@@ -127,7 +137,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		h.obs.Request(routePassthrough, obsPassthrough, layerNone)
-		h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
+		// The credential goes only to the provider whose client sent it
+		// (SPEC §2): an OpenAI SDK's GET /v1/models must not hand its key
+		// to Anthropic.
+		if auth.RouteOf(r.Header) == auth.ProviderOpenAI {
+			h.passthrough(w, r, h.cfg.OpenAIUpstream, openAIFlavor)
+		} else {
+			h.passthrough(w, r, h.cfg.Upstream, anthropicFlavor)
+		}
 	default:
 		return next.ServeHTTP(w, r)
 	}

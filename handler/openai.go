@@ -36,7 +36,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, openAIFlavor, http.StatusBadRequest, "the request could not be read as a chat completion")
 		return
 	}
-	claude := isClaudeModel(oreq.Model)
+	// A Claude model goes to the Anthropic upstream only with a credential
+	// that belongs there (the passthrough rule): an OpenRouter-style client
+	// asking for anthropic/claude-… with its own key is openai_upstream's.
+	claude := isClaudeModel(oreq.Model) && auth.RouteOf(r.Header) == auth.ProviderAnthropic
 	if claude {
 		if err := oreq.ValidateForAnthropic(); err != nil {
 			writeError(w, openAIFlavor, http.StatusBadRequest, err.Error())
@@ -59,8 +62,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cred := auth.Extract(r.Header)
+	cred.Provider = auth.ProviderOpenAI // sealed with it: worker calls and batches go to openai_upstream too
 	eg := h.openAIEgress(oreq)
 	if claude {
+		cred.Provider = auth.ProviderAnthropic
 		cred = anthropicKeyAsBearer(cred)
 		eg = h.claudeViaOpenAIEgress(oreq)
 	}

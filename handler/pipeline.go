@@ -76,7 +76,13 @@ func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Dist
 	if h.cfg.Distiller == nil || sess == nil {
 		return nil
 	}
-	rows, err := h.cfg.Distiller.Rows(ctx, sess.ID)
+	id := sess.ID
+	if sess.ContinuedFrom != "" {
+		// The first turn of a continued session: its copy of the rows is
+		// made only once the upstream accepted the turn (commit).
+		id = sess.ContinuedFrom
+	}
+	rows, err := h.cfg.Distiller.Rows(ctx, id)
 	if err != nil {
 		h.log.Debug("distillations unavailable for this turn", zap.String("session", sess.ID), zap.Error(err))
 		return nil

@@ -21,17 +21,29 @@ import (
 const commitTimeout = 3 * time.Second
 
 // identify finds or creates the session of a turn inside the caller's
-// credential namespace. It returns nil when Redis is unavailable: the turn is
-// then proxied without state.
+// namespace (their identity's, else their credential's). It returns nil when
+// Redis is unavailable, or the request has neither identity nor credential:
+// the turn is then proxied without state.
 func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) *store.Session {
 	st := h.cfg.Store
 	if st == nil || !st.Available() {
 		return nil
 	}
-	ns := h.cfg.Keys.Namespace(cred)
+	ns, ok := h.namespace(ctx, cred)
+	if !ok {
+		return nil
+	}
 	clientID, source := session.ClientID(req.MetadataUserID, hdr)
-	lineage := session.Lineage(ns, req.Model, source, clientID, firstUserText(msgs))
+	first := firstUserText(msgs)
+	lineage := session.Lineage(ns, req.Model, source, clientID, first)
 	h.pending.wait(ctx, lineage, commitTimeout)
+	// Without identity a refreshed token lands in a new namespace; the
+	// origin (the lineage without namespace) is where it can find the
+	// session it continues by proof of history (continuity.go).
+	origin := ""
+	if clientID != "" && identityOf(ctx) == "" {
+		origin = session.Lineage("", req.Model, source, clientID, first)
+	}
 
 	candidates, err := st.Candidates(ctx, lineage)
 	if err != nil {
@@ -48,19 +60,29 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			if sess.Project == "" {
 				sess.Project = h.projectOf(req) // sessions stored before knowledge was on
 			}
+			if sess.Origin == "" {
+				sess.Origin = origin // sessions stored before continuity existed
+			}
 			return sess
 		}
 	}
 	now := h.now()
-	return &store.Session{
+	sess := &store.Session{
 		ID:          session.NewID(now),
 		Namespace:   ns,
 		Fingerprint: h.cfg.Keys.Fingerprint(cred),
 		Lineage:     lineage,
+		Origin:      origin,
 		Model:       req.Model,
 		Project:     h.projectOf(req),
 		CreatedAt:   now,
 	}
+	if origin != "" && len(candidates) == 0 {
+		if prev := h.provenSession(ctx, origin, ns, msgs); prev != nil {
+			continueFrom(sess, prev)
+		}
+	}
+	return sess
 }
 
 // commit stores an answered turn: the request messages the session has not
@@ -73,6 +95,16 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
+	if sess.ContinuedFrom != "" {
+		// The upstream accepted the new credential: only now does the
+		// continued history get a copy in its namespace.
+		if err := h.cfg.Store.CopyHistory(ctx, sess.ContinuedFrom, sess.ID, h.cfg.Retention); err != nil {
+			h.log.Warn("continued session not stored: its history could not be copied", zap.String("session", sess.ID), zap.Error(err))
+			return 0
+		}
+		h.log.Info("session continued by proof of history under a new credential",
+			zap.String("session", sess.ID), zap.String("from", sess.ContinuedFrom), zap.String("credential", h.cfg.Keys.Fingerprint(cred)))
+	}
 
 	start := sess.Stored
 	if start > len(msgs) || start < 0 {
@@ -117,15 +149,22 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.CostMicroUSD += cost
 	next.CounterfactualMicroUSD += without
 
-	// A session lives under its credential's namespace, so an existing
-	// session's stored credential is this very one: seal it only once, when
-	// the session is created (its TTL is refreshed with the other keys).
+	// Without identity a session lives under its credential's namespace, so
+	// its stored credential is this very one: sealed once, when the session
+	// is created (its TTL is refreshed with the other keys). With identity
+	// (or a session continued by proof of history) the person may come back
+	// with a refreshed token or a rotated key: a credential other than the
+	// stored one (by fingerprint) is sealed in its place, so background work
+	// uses the newest (SPEC §3).
 	var blob []byte
-	if !cred.IsZero() && sess.Turns == 0 {
+	fp := h.cfg.Keys.Fingerprint(cred)
+	if !cred.IsZero() && (sess.Turns == 0 || sess.Fingerprint != fp) {
 		var err error
 		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
 			h.log.Error("sealing credential failed; turn stored without it", zap.String("session", sess.ID), zap.Error(err))
 			blob = nil
+		} else {
+			next.Fingerprint = fp
 		}
 	}
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention})

@@ -103,8 +103,11 @@ func (w *Worker) Params(c Call) json.RawMessage {
 	return b
 }
 
-// Do makes one synchronous POST {upstream}/v1/messages for c with cred and
-// returns the text of the first text block of the answer.
+// Do makes one synchronous call for c with cred and returns the text of the
+// answer: POST {upstream}/v1/messages for an Anthropic credential, POST
+// {openai_upstream}/v1/chat/completions for an OpenAI one (doOpenAI). The
+// credential's provider alone decides, so it only ever goes where it was
+// accepted (SPEC §2).
 func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, error) {
 	if cred.IsZero() {
 		return "", ErrNoCredential
@@ -114,15 +117,26 @@ func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, 
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.endpoint, bytes.NewReader(w.Params(c)))
+	if cred.Provider == auth.ProviderOpenAI {
+		return w.post(ctx, c, cred, w.openAI, w.ChatParams(c), FirstChoiceText)
+	}
+	return w.post(ctx, c, cred, w.endpoint, w.Params(c), firstText)
+}
+
+// post sends body to endpoint with cred in its provider's form and returns
+// the text read from a 2xx answer; a non-2xx answer is an *APIError.
+func (w *Worker) post(ctx context.Context, c Call, cred auth.Credential, endpoint string, body []byte, text func([]byte) (string, error)) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("llm: building request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Anthropic-Version", AnthropicVersion)
-	cred.SetAnthropic(req.Header)
-	// Bearer (OAuth subscription) tokens are refused without this beta.
-	cred.EnsureOAuthBeta(req.Header)
+	cred.SetUpstream(req.Header)
+	if cred.Provider != auth.ProviderOpenAI {
+		req.Header.Set("Anthropic-Version", AnthropicVersion)
+		// Bearer (OAuth subscription) tokens are refused without this beta.
+		cred.EnsureOAuthBeta(req.Header)
+	}
 
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -134,17 +148,20 @@ func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, 
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return "", apiError(resp, body, cred)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
 		return "", fmt.Errorf("llm: %s call: reading answer: %w", c.Kind, err)
 	}
-	return firstText(body)
+	return text(answer)
 }
 
 // apiError decodes an Anthropic error envelope; other bodies (an HTML page
 // from a proxy) are summarised by status alone.
 func apiError(resp *http.Response, body []byte, cred auth.Credential) *APIError {
 	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("Request-Id")}
+	if e.RequestID == "" {
+		e.RequestID = resp.Header.Get("X-Request-Id") // OpenAI's
+	}
 	var env struct {
 		Error struct {
 			Type    string `json:"type"`

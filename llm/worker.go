@@ -45,7 +45,12 @@ var ErrNoHandler = errors.New("llm: no handler for call kind")
 
 // Config configures a Worker.
 type Config struct {
-	Upstream      *url.URL          // Anthropic-compatible base URL; nil: DefaultUpstream
+	Upstream *url.URL // Anthropic-compatible base URL; nil: DefaultUpstream
+	// OpenAIUpstream is where calls billed to an OpenAI-provider credential
+	// go (chat completions); nil: DefaultOpenAIUpstream.
+	OpenAIUpstream *url.URL
+	// OpenAIModel is the model of those calls; "": DefaultOpenAIModel.
+	OpenAIModel   string
 	Transport     http.RoundTripper // nil: http.DefaultTransport
 	Model         string            // default DefaultModel
 	Keys          *auth.Keyring     // opens sealed session credentials; nil: service credential only
@@ -69,6 +74,7 @@ type handler struct {
 type Worker struct {
 	cfg      Config
 	endpoint string
+	openAI   string // {openai_upstream}/v1/chat/completions
 	client   *http.Client
 	log      *zap.Logger
 
@@ -90,6 +96,12 @@ func New(cfg Config) *Worker {
 	if cfg.Model == "" {
 		cfg.Model = DefaultModel
 	}
+	if cfg.OpenAIUpstream == nil {
+		cfg.OpenAIUpstream, _ = url.Parse(DefaultOpenAIUpstream)
+	}
+	if cfg.OpenAIModel == "" {
+		cfg.OpenAIModel = DefaultOpenAIModel
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -102,6 +114,7 @@ func New(cfg Config) *Worker {
 	w := &Worker{
 		cfg:      cfg,
 		endpoint: cfg.Upstream.JoinPath("v1", "messages").String(),
+		openAI:   cfg.OpenAIUpstream.JoinPath("v1", "chat", "completions").String(),
 		client:   &http.Client{Transport: cfg.Transport},
 		log:      cfg.Logger,
 		handlers: map[string]handler{},

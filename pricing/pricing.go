@@ -1,6 +1,6 @@
 // Package pricing is the model price table of lore's cost accounting.
 //
-// Prices are the Anthropic list prices in dollars per million tokens (source:
+// Prices are the Anthropic list prices (plus the default OpenAI worker model) in dollars per million tokens (source:
 // the models and pricing pages, as summarised in the project's API reference
 // §9). They are kept as integer nano-dollars per token ($1/MTok = 1,000
 // n$/token) so that every multiplier below is exact:
@@ -44,6 +44,10 @@ var table = map[string]Price{
 	"claude-opus-5":     {5000, 25000},
 	"claude-opus-5-5":   {4000, 20000},
 	"claude-haiku-5-5":  {100, 500},
+	// The default openai_worker_model (OpenAI list price, $0.25 / $2 per
+	// MTok), so worker calls of OpenAI-provider sessions are not priced as
+	// Sonnet.
+	"gpt-5-mini": {250, 2000},
 }
 
 // Lookup returns the price of model and whether it is in the table (else

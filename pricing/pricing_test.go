@@ -19,6 +19,7 @@ func TestLookup(t *testing.T) {
 		{"claude-opus-5-5", Price{4000, 20000}, true},
 		{"claude-haiku-5-5", Price{100, 500}, true},
 		{"claude-fable-5", Price{10000, 50000}, true},
+		{"gpt-5-mini", Price{250, 2000}, true},
 		{"gpt-4o", Default, false},
 		{"", Default, false},
 		{"claude-opus-4-2025", Default, false},

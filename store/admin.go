@@ -77,6 +77,11 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
 				return err
 			}
 		}
+		if sess.Origin != "" && checkID(sess.Origin) == nil {
+			if err := c.HDel(ctx, s.keys.origin(sess.Origin), id).Err(); err != nil {
+				return err
+			}
+		}
 		return c.ZRem(ctx, s.keys.idleActive(), id).Err()
 	})
 	return err == nil, err

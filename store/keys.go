@@ -19,6 +19,9 @@ import (
 //	<p>s:{<sid>}:cred      string  sealed credential (auth.Keyring.Seal)     Turn.Retention, refreshed every turn
 //	<p>lin:{<lineage>}     hash    session id → message count of its last    Turn.Retention of the newest turn
 //	                               request (candidates for continuation)     of any session in the lineage
+//	<p>orig:{<origin>}     hash    the same, for Session.Origin: a lineage   Turn.Retention of the newest turn
+//	                               without namespace (continuity by proof    of any session of the origin
+//	                               of history, no identity configured)
 //
 // A lineage hash can outlive some of its sessions (its TTL is refreshed by its
 // newest session); its stale fields point at sessions that no longer exist,
@@ -44,6 +47,7 @@ func (k keys) state(sid string) string { return k.prefix + "s:{" + sid + "}:stat
 func (k keys) msgs(sid string) string  { return k.prefix + "s:{" + sid + "}:msgs" }
 func (k keys) cred(sid string) string  { return k.prefix + "s:{" + sid + "}:cred" }
 func (k keys) lineage(l string) string { return k.prefix + "lin:{" + l + "}" }
+func (k keys) origin(o string) string  { return k.prefix + "orig:{" + o + "}" }
 
 // checkID refuses ids that would break the schema: empty ("{}" is no hash
 // tag, which would scatter a session's keys over slots), braces (they would

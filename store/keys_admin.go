@@ -10,7 +10,7 @@ import "strings"
 //
 // DeleteSession removes every key of a session: the ones of keys.go, of
 // keys_distill.go, keys_knowledge.go and keys_batch.go (sessionBatch), its field in its lineage
-// hash and its member of the idle set (keys_idle.go).
+// hash and in its origin hash, and its member of the idle set (keys_idle.go).
 
 // stateScanPattern is the SCAN MATCH pattern of all session state hashes.
 // The prefix is escaped, so a prefix with glob characters matches literally.

@@ -77,26 +77,33 @@ func newExternal(cfg Config, log *zap.Logger) *entry {
 // newEmbedded starts the in-process Redis-compatible server on loopback only
 // (never reachable from the network) and connects to it through the same
 // client code as an external Redis.
+//
+// Loopback is not private: any process on the machine, or in a container
+// sharing its network namespace, can reach the port. So the server requires
+// a random 256-bit password that only this process knows (it is never logged
+// nor written anywhere): nothing else can read the conversations or tamper
+// with queued work.
 func newEmbedded(cfg Config, log *zap.Logger) (*entry, error) {
-	mini := miniredis.NewMiniRedis()
-	if err := mini.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("embedded store: %w", err)
-	}
 	// The keyring secret for the embedded store lives exactly as long as its
 	// data, so sealed credentials and namespaces survive config reloads.
-	raw := make([]byte, 32)
+	raw := make([]byte, 64)
 	if _, err := rand.Read(raw); err != nil {
-		mini.Close()
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	password := hex.EncodeToString(raw[32:])
+	mini := miniredis.NewMiniRedis()
+	mini.RequireAuth(password) // before the listener accepts anybody
+	if err := mini.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	opts := cfg
 	opts.Addresses = []string{mini.Addr()}
-	opts.Username, opts.Password, opts.DB, opts.TLS = "", "", 0, false
+	opts.Username, opts.Password, opts.DB, opts.TLS = "", password, 0, false
 	opts.MasterName, opts.SentinelUsername, opts.SentinelPassword, opts.Cluster = "", "", "", false
 	client := redis.NewUniversalClient(opts.universalOptions(opts.Addresses))
 	e := newEntry(client, opts, log)
 	e.mini = mini
-	e.secret = hex.EncodeToString(raw)
+	e.secret = hex.EncodeToString(raw[:32])
 	log.Warn("no redis configured: using the embedded in-process store; "+
 		"sessions, credentials and the batch queue are lost when Caddy stops",
 		zap.String("address", mini.Addr()))

@@ -25,7 +25,16 @@ type Session struct {
 	Namespace   string // keyed hash of the credential (auth.Keyring.Namespace)
 	Fingerprint string // short credential fingerprint for admin output
 	Lineage     string // see session.Lineage
-	Model       string
+	// Origin is the lineage without its namespace (session.Lineage with
+	// an empty namespace), set only for sessions with a client session id
+	// and no configured identity: where a refreshed token looks for the
+	// session it may continue by proof of history. "" when not indexed.
+	Origin string
+	// ContinuedFrom names the session (under another credential) whose
+	// history this new session continues; CommitTurn copies that history
+	// first. Never stored: set by the handler on the first turn only.
+	ContinuedFrom string
+	Model         string
 	// Project names the project the session works on inside its
 	// namespace (knowledge.ProjectOf), "" when unknown.
 	Project      string
@@ -88,6 +97,7 @@ const (
 	fNamespace   = "ns"
 	fFingerprint = "fp"
 	fLineage     = "lineage"
+	fOrigin      = "origin"
 	fModel       = "model"
 	fProject     = "project"
 	fRecall      = "recall_pending"
@@ -124,8 +134,17 @@ func fromUnixMs(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// sessionFields is the HSET argument list of a session.
+// sessionFields is the HSET argument list of a session. The origin is
+// written only when there is one: most sessions (identity configured, or no
+// client session id) have none.
 func sessionFields(s *Session) []any {
+	if s.Origin != "" {
+		return append(baseFields(s), fOrigin, s.Origin)
+	}
+	return baseFields(s)
+}
+
+func baseFields(s *Session) []any {
 	return []any{
 		fID, s.ID,
 		fNamespace, s.Namespace,
@@ -173,6 +192,8 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Fingerprint = v
 		case fLineage:
 			s.Lineage = v
+		case fOrigin:
+			s.Origin = v
 		case fModel:
 			s.Model = v
 		case fProject:
@@ -200,35 +221,6 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 	s.CreatedAt, s.LastRequest = fromUnixMs(created), fromUnixMs(last)
 	s.MessageCount, s.Stored, s.Turns, s.TurnsSinceCuration = int(msgCount), int(stored), int(turns), int(curation)
 	return s, nil
-}
-
-// Candidates returns the sessions of a lineage with their message counts.
-// An empty lineage has none. Entries may name expired sessions (see keys.go).
-func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int, error) {
-	if lineage == "" {
-		return nil, nil
-	}
-	if err := checkID(lineage); err != nil {
-		return nil, err
-	}
-	var raw map[string]string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		raw, err = c.HGetAll(ctx, s.keys.lineage(lineage)).Result()
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int, len(raw))
-	for sid, v := range raw {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, fmt.Errorf("store: lineage %s: count of %s is not a number", lineage, sid)
-		}
-		out[sid] = n
-	}
-	return out, nil
 }
 
 // LoadSession returns the session or (nil, nil) when it does not exist.
@@ -266,9 +258,11 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	if err := checkID(sid); err != nil {
 		return err
 	}
-	if t.Session.Lineage != "" {
-		if err := checkID(t.Session.Lineage); err != nil {
-			return err
+	for _, l := range []string{t.Session.Lineage, t.Session.Origin} {
+		if l != "" {
+			if err := checkID(l); err != nil {
+				return err
+			}
 		}
 	}
 	msgs := make([]any, len(t.Messages))
@@ -306,6 +300,10 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		if l := t.Session.Lineage; l != "" {
 			p.HSet(ctx, s.keys.lineage(l), sid, t.Session.MessageCount)
 			p.Expire(ctx, s.keys.lineage(l), ttl)
+		}
+		if o := t.Session.Origin; o != "" {
+			p.HSet(ctx, s.keys.origin(o), sid, t.Session.MessageCount)
+			p.Expire(ctx, s.keys.origin(o), ttl)
 		}
 		s.idleWrites(ctx, p, t.Session, ttl)
 	}

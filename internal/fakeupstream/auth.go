@@ -53,6 +53,9 @@ func (s *Server) authAnthropic(r *http.Request) (credential, *apiError) {
 // OpenAI-shaped 401 and returns false on failure.
 func (s *Server) authOpenAI(w http.ResponseWriter, r *http.Request) (credential, bool) {
 	tok, ok := bearer(r)
+	if !ok && s.opts.OpenAINoAuth {
+		return credential{ID: "none"}, true // a vLLM or Ollama server without keys
+	}
 	if !ok {
 		s.writeOpenAIError(w, http.StatusUnauthorized, "invalid_request_error",
 			"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).", "", "")

@@ -7,7 +7,7 @@
 //
 //	POST   /v1/messages                        JSON or SSE (stream:true)
 //	POST   /v1/messages/count_tokens           {"input_tokens":N}
-//	GET    /v1/models, /v1/models/{id}         a few current models
+//	GET    /v1/models, /v1/models/{id}         a few current models (OpenAI's list shape for an OpenAI client)
 //	POST   /v1/messages/batches                create
 //	GET    /v1/messages/batches                list (newest first)
 //	GET    /v1/messages/batches/{id}           retrieve
@@ -15,6 +15,12 @@
 //	POST   /v1/messages/batches/{id}/cancel    canceling, then ended (all rows canceled)
 //	DELETE /v1/messages/batches/{id}           only once ended
 //	POST   /v1/chat/completions                OpenAI, JSON or SSE
+//	POST   /v1/files                           OpenAI: multipart upload, purpose "batch" (JSONL)
+//	GET    /v1/files/{id}/content              OpenAI: a file's bytes (batch input, output, errors)
+//	DELETE /v1/files/{id}                      OpenAI: delete a file
+//	POST   /v1/batches                         OpenAI Batch API create (endpoint /v1/chat/completions)
+//	GET    /v1/batches, /v1/batches/{id}       list (newest first, after=) / retrieve; completed after BatchDelay
+//	POST   /v1/batches/{id}/cancel             cancelled (no output)
 //	GET    /_fake/requests                     JSON array of Request (body as a string)
 //	POST   /_fake/reset                        clear recordings
 //	POST   /_fake/fail                         queue a Failure (JSON)

@@ -276,6 +276,10 @@ func modelEntry(m modelJSON) modelJSON {
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	if isOpenAIClient(r) {
+		s.handleOpenAIModels(w, r)
+		return
+	}
 	if _, aerr := s.authAnthropic(r); aerr != nil {
 		s.writeAPIError(w, r, aerr)
 		return

@@ -164,37 +164,17 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 			"messages", "context_length_exceeded")
 		return
 	}
-	rep := script(c.convo).limit(c.MaxTokens)
-	var text []string
-	type toolCall struct{ id, name, args string }
-	var toolCalls []toolCall
-	for _, b := range rep.Blocks {
-		switch b.Type {
-		case "text":
-			text = append(text, b.Text)
-		case "tool_use":
-			toolCalls = append(toolCalls, toolCall{callID(c.convo.Seed, len(toolCalls)), b.Name, b.Input})
-		}
+	if !c.Stream {
+		w.Header().Set("x-request-id", fmt.Sprintf("req_fake%016d", s.nextID()))
+		writeJSON(w, http.StatusOK, s.completionObject(c, prompt))
+		return
 	}
+	rep, text, toolCalls := chatReply(c)
 	id := fmt.Sprintf("chatcmpl-fake%016d", s.nextID())
 	created := s.now().Unix()
 	finish := finishReason(rep.StopReason)
 	usage := newChatUsage(prompt, rep.outputTokens())
 	w.Header().Set("x-request-id", fmt.Sprintf("req_fake%016d", s.nextID()))
-	if !c.Stream {
-		msg := obj("role", "assistant", "content", strings.Join(text, ""), "refusal", nil, "annotations", []any{})
-		if len(toolCalls) > 0 {
-			var tcs []ordered
-			for _, tc := range toolCalls {
-				tcs = append(tcs, obj("id", tc.id, "type", "function", "function", obj("name", tc.name, "arguments", tc.args)))
-			}
-			msg = append(msg, "tool_calls", tcs)
-		}
-		writeJSON(w, http.StatusOK, obj("id", id, "object", "chat.completion", "created", created, "model", c.Model,
-			"choices", []any{obj("index", 0, "message", msg, "logprobs", nil, "finish_reason", finish)},
-			"usage", usage, "service_tier", "default", "system_fingerprint", "fp_fake"))
-		return
-	}
 
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -270,4 +250,65 @@ func (s *Server) handleChatCompletions(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	send("[DONE]")
+}
+
+// isOpenAIClient tells an OpenAI SDK's request on a path both APIs share
+// (GET /v1/models) from an Anthropic one: Anthropic SDKs always send
+// anthropic-version, and Anthropic credentials come as x-api-key or a
+// "sk-ant-" bearer token.
+func isOpenAIClient(r *http.Request) bool {
+	if r.Header.Get("anthropic-version") != "" || r.Header.Get("x-api-key") != "" {
+		return false
+	}
+	tok, _ := bearer(r)
+	return !strings.HasPrefix(tok, "sk-ant-")
+}
+
+// handleOpenAIModels answers GET /v1/models in OpenAI's list shape.
+func (s *Server) handleOpenAIModels(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.authOpenAI(w, r); !ok {
+		return
+	}
+	data := []any{}
+	for _, id := range []string{"gpt-5", "gpt-5-mini"} {
+		data = append(data, obj("id", id, "object", "model", "created", 1754000000, "owned_by", "openai"))
+	}
+	writeJSON(w, http.StatusOK, obj("object", "list", "data", data))
+}
+
+// completionObject is the non-streamed chat.completion answering c (whose
+// body estimated to prompt input tokens): the scripted reply, tool calls
+// included. Also the body of a succeeded OpenAI batch row.
+func (s *Server) completionObject(c *chatRequest, prompt int) ordered {
+	rep, text, calls := chatReply(c)
+	var tcs []ordered
+	for _, tc := range calls {
+		tcs = append(tcs, obj("id", tc.id, "type", "function", "function", obj("name", tc.name, "arguments", tc.args)))
+	}
+	msg := obj("role", "assistant", "content", strings.Join(text, ""), "refusal", nil, "annotations", []any{})
+	if len(tcs) > 0 {
+		msg = append(msg, "tool_calls", tcs)
+	}
+	return obj("id", fmt.Sprintf("chatcmpl-fake%016d", s.nextID()), "object", "chat.completion", "created", s.now().Unix(), "model", c.Model,
+		"choices", []any{obj("index", 0, "message", msg, "logprobs", nil, "finish_reason", finishReason(rep.StopReason))},
+		"usage", newChatUsage(prompt, rep.outputTokens()), "service_tier", "default", "system_fingerprint", "fp_fake")
+}
+
+type toolCall struct{ id, name, args string }
+
+// chatReply is the scripted reply to c, split into its text parts and tool
+// calls (with their OpenAI call ids).
+func chatReply(c *chatRequest) (reply, []string, []toolCall) {
+	rep := script(c.convo).limit(c.MaxTokens)
+	var text []string
+	var calls []toolCall
+	for _, b := range rep.Blocks {
+		switch b.Type {
+		case "text":
+			text = append(text, b.Text)
+		case "tool_use":
+			calls = append(calls, toolCall{callID(c.convo.Seed, len(calls)), b.Name, b.Input})
+		}
+	}
+	return rep, text, calls
 }

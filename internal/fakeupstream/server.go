@@ -34,6 +34,10 @@ type Options struct {
 	// RefuseBatchBearer answers 403 permission_error to bearer (OAuth)
 	// credentials on /v1/messages/batches*.
 	RefuseBatchBearer bool
+	// OpenAINoAuth makes the OpenAI routes answer requests that carry no
+	// credential, as a local vLLM or Ollama server does (a credential that
+	// is present is still checked).
+	OpenAINoAuth bool
 }
 
 // Request is one recorded HTTP request. In JSON (GET /_fake/requests) Body
@@ -105,6 +109,7 @@ type Server struct {
 
 	cache   *promptCache
 	batches *batchStore
+	oai     *oaiStore // OpenAI files and batches
 	bills   []Bill
 	sigKey  []byte // signs and checks thinking blocks
 
@@ -126,6 +131,7 @@ func NewHandler(opts Options) *Server {
 		now:     time.Now,
 		cache:   newPromptCache(),
 		batches: newBatchStore(),
+		oai:     newOAIStore(),
 		sigKey:  make([]byte, 32),
 	}
 	_, _ = rand.Read(s.sigKey)
@@ -319,6 +325,13 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/messages/batches/{id}/cancel", s.handleBatchCancel)
 	m.HandleFunc("GET /v1/messages/batches/{id}/results", s.handleBatchResults)
 	m.HandleFunc("POST /v1/chat/completions", s.handleChatCompletions)
+	m.HandleFunc("POST /v1/files", s.handleFileUpload)
+	m.HandleFunc("GET /v1/files/{id}/content", s.handleFileContent)
+	m.HandleFunc("DELETE /v1/files/{id}", s.handleFileDelete)
+	m.HandleFunc("POST /v1/batches", s.handleOAIBatchCreate)
+	m.HandleFunc("GET /v1/batches", s.handleOAIBatchList)
+	m.HandleFunc("GET /v1/batches/{id}", s.handleOAIBatchGet)
+	m.HandleFunc("POST /v1/batches/{id}/cancel", s.handleOAIBatchCancel)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if isOpenAIPath(r.URL.Path) {
 			s.writeOpenAIError(w, http.StatusNotFound, "invalid_request_error", "Invalid URL ("+r.Method+" "+r.URL.Path+")", "", "")
