@@ -52,7 +52,7 @@ type Lore struct {
 	// OpenAI-compatible upstream base URL. Default https://api.openai.com.
 	OpenAIUpstream string `json:"openai_upstream,omitempty"`
 	// Redis connection; nil runs the embedded in-process store.
-	Redis *store.Config `json:"redis,omitempty"`
+	Redis *RedisConfig `json:"redis,omitempty"`
 	// Secret (≥ 32 characters) from which credential encryption and hashing
 	// keys are derived. Required with an external Redis.
 	CredentialKey string `json:"credential_key,omitempty"`
@@ -126,25 +126,25 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	maxBody, err := parseSize(resolve(orDefault(l.MaxBody, DefaultMaxBody)))
+	maxBody, err := parseSize(orDefault(resolve(l.MaxBody), DefaultMaxBody))
 	if err != nil {
 		return err
 	}
-	retention, err := parseDuration("retention", resolve(orDefault(l.Retention, DefaultRetention)))
+	retention, err := parseDuration("retention", orDefault(resolve(l.Retention), DefaultRetention))
 	if err != nil {
 		return err
 	}
 	if retention <= 0 {
 		return fmt.Errorf("retention must be positive")
 	}
-	idleResume, err := parseDuration("idle_resume", resolve(orDefault(l.IdleResume, DefaultIdleResume)))
+	idleResume, err := parseDuration("idle_resume", orDefault(resolve(l.IdleResume), DefaultIdleResume))
 	if err != nil {
 		return err
 	}
 	if idleResume < 0 {
 		return fmt.Errorf("idle_resume must not be negative (0 disables it)")
 	}
-	idleTimeout, err := parseDuration("idle_timeout", resolve(orDefault(l.IdleTimeout, DefaultIdleTimeout)))
+	idleTimeout, err := parseDuration("idle_timeout", orDefault(resolve(l.IdleTimeout), DefaultIdleTimeout))
 	if err != nil {
 		return err
 	}
@@ -155,22 +155,24 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	knowledgeOn, err := parseOnOff("knowledge", resolve(orDefault(l.Knowledge, "on")))
+	knowledgeOn, err := parseOnOff("knowledge", orDefault(resolve(l.Knowledge), "on"))
 	if err != nil {
 		return err
 	}
-	recallOn, err := parseOnOff("recall", resolve(orDefault(l.Recall, "on")))
+	recallOn, err := parseOnOff("recall", orDefault(resolve(l.Recall), "on"))
 	if err != nil {
 		return err
 	}
-	parseCache, err := parseCacheSize(resolve(orDefault(l.ParseCache, DefaultParseCache)))
+	parseCache, err := parseCacheSize(orDefault(resolve(l.ParseCache), DefaultParseCache))
 	if err != nil {
 		return err
 	}
 
 	var cfg store.Config
 	if l.Redis != nil {
-		cfg = resolveStoreConfig(*l.Redis, resolve)
+		if cfg, err = l.Redis.resolve(resolve); err != nil {
+			return err
+		}
 	}
 	secret := resolve(l.CredentialKey)
 	if secret == "" && !cfg.Embedded() {
@@ -301,23 +303,6 @@ func (l *Lore) Cleanup() error {
 // ServeHTTP hands the request to the handler.
 func (l *Lore) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return l.handler.ServeHTTP(w, r, next)
-}
-
-func resolveStoreConfig(c store.Config, resolve func(string) string) store.Config {
-	addrs := make([]string, 0, len(c.Addresses))
-	for _, a := range c.Addresses {
-		if a = resolve(a); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
-	c.Addresses = addrs
-	c.Username = resolve(c.Username)
-	c.Password = resolve(c.Password)
-	c.KeyPrefix = resolve(c.KeyPrefix)
-	c.MasterName = resolve(c.MasterName)
-	c.SentinelUsername = resolve(c.SentinelUsername)
-	c.SentinelPassword = resolve(c.SentinelPassword)
-	return c
 }
 
 func parseUpstream(name, raw string) (*url.URL, error) {
