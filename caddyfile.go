@@ -56,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    knowledge         on | off     # default on: curated long-term knowledge
 //	    recall            on | off     # default on: the recall tool offered to the model
 //	    parse_cache       <size> | 0   # default 64MiB: decoded recent conversations kept in memory
+//	    disable_metrics                # no Prometheus collectors, nothing counted
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -100,6 +101,11 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			l.Redis = cfg
+		case "disable_metrics":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			l.DisableMetrics = true
 		default:
 			return d.Errf("unrecognized lore subdirective %q", name)
 		}

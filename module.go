@@ -92,6 +92,9 @@ type Lore struct {
 	// How long sessions and their data are kept after their last turn, e.g.
 	// "720h" (default, 30 days).
 	Retention string `json:"retention,omitempty"`
+	// DisableMetrics registers no Prometheus collectors and counts nothing
+	// (as caddy-ratelimit's option of that name).
+	DisableMetrics bool `json:"disable_metrics,omitempty"`
 
 	handler    *handler.Handler
 	store      *store.Store
@@ -193,8 +196,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("credential_key: %w", err)
 	}
 
-	if l.metrics, err = metrics.Register(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+	if !l.DisableMetrics { // a nil *metrics.Metrics counts nothing
+		if l.metrics, err = metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	transport := handler.NewTransport()
 	l.worker = llm.New(llm.Config{
