@@ -41,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        pool_size     <n>
 //	    }
 //	    credential_key    <secret>     # >= 32 chars; required with an external redis
+//	    old_credential_keys <secret...> # earlier keys, newest first, tried for unsealing
 //	    worker_model      <model>      # default claude-haiku-4-5
 //	    worker_credential <key> | bearer <token>
 //	    batching off | {
@@ -101,6 +102,10 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			l.Redis = cfg
+		case "old_credential_keys":
+			if l.OldCredentialKeys = d.RemainingArgs(); len(l.OldCredentialKeys) == 0 {
+				return d.ArgErr()
+			}
 		case "disable_metrics":
 			if d.NextArg() {
 				return d.ArgErr()

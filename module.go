@@ -56,6 +56,11 @@ type Lore struct {
 	// Secret (≥ 32 characters) from which credential encryption and hashing
 	// keys are derived. Required with an external Redis.
 	CredentialKey string `json:"credential_key,omitempty"`
+	// Earlier credential keys, newest first, tried when a sealed credential
+	// does not open with CredentialKey, so a key can be rotated without
+	// losing sessions; the last one names sessions (see auth.WithPrevious
+	// and the README's rotation notes).
+	OldCredentialKeys []string `json:"old_credential_keys,omitempty"`
 	// Operator's service credential for background work of sessions that have
 	// none: "<key>" (api-key) or "bearer <token>".
 	WorkerCredential string `json:"worker_credential,omitempty"`
@@ -194,6 +199,9 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	keys, err := auth.NewKeyring(secret)
 	if err != nil {
 		return fmt.Errorf("credential_key: %w", err)
+	}
+	if keys, err = l.rotatedKeyring(keys, resolve); err != nil {
+		return err
 	}
 
 	if !l.DisableMetrics { // a nil *metrics.Metrics counts nothing
