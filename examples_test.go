@@ -115,11 +115,7 @@ func validateConfig(t *testing.T, cfgJSON []byte, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg caddy.Config
-	if err := json.Unmarshal(local, &cfg); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	if err := caddy.Validate(&cfg); err != nil {
+	if err := caddy.Validate(mustConfig(t, local)); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 }
@@ -137,4 +133,13 @@ func walkJSON(v any, fn func(map[string]any)) {
 			walkJSON(c, fn)
 		}
 	}
+}
+
+func mustConfig(t *testing.T, raw []byte) *caddy.Config {
+	t.Helper()
+	var cfg caddy.Config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return &cfg
 }
