@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"go.uber.org/zap"
@@ -110,4 +111,42 @@ func waitSessions(t *testing.T, mr *miniredis.Miniredis, n int) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+func TestProvisionOldCredentialKeysErrors(t *testing.T) {
+	t.Setenv("LORE_T_OLD", "too-short")
+	t.Setenv("LORE_T_EMPTY", "")
+	for _, tc := range []struct {
+		name    string
+		l       Lore
+		wantErr string
+	}{
+		{"without credential_key", Lore{OldCredentialKeys: []string{itSecret}}, "old_credential_keys needs credential_key"},
+		{"short old key", Lore{CredentialKey: itSecretNew, OldCredentialKeys: []string{"{env.LORE_T_OLD}"}}, "old_credential_keys: auth: previous credential key 1: auth: the credential key is 9 bytes long"},
+		{"same as the new key", Lore{CredentialKey: itSecretNew, OldCredentialKeys: []string{itSecretNew}}, "is the current credential key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			err := tc.l.Provision(ctx)
+			_ = tc.l.Cleanup()
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+			for _, secret := range []string{itSecret, itSecretNew, "too-short"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Fatal("the error shows a key")
+				}
+			}
+		})
+	}
+	// An empty variable is no old key: the embedded store's own key is used.
+	l := Lore{OldCredentialKeys: []string{"{env.LORE_T_EMPTY}"}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := l.Provision(ctx)
+	_ = l.Cleanup()
+	if err != nil {
+		t.Fatalf("an empty old key: %v", err)
+	}
 }
