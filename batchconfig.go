@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -22,11 +23,11 @@ const queueStopTimeout = 30 * time.Second
 // `{env.*}` works in them; empty means the SPEC §6 default.
 type BatchingConfig struct {
 	// Off sends every worker call synchronously; no batch endpoint is called.
-	Off           bool   `json:"off,omitempty"`
-	FlushInterval string `json:"flush_interval,omitempty"` // default 30s
-	MaxItems      int    `json:"max_items,omitempty"`      // default 50, 1..100000
-	PollInterval  string `json:"poll_interval,omitempty"`  // default 60s
-	MaxAge        string `json:"max_age,omitempty"`        // default 1h
+	Off           bool        `json:"off,omitempty"`
+	FlushInterval string      `json:"flush_interval,omitempty"` // default 30s
+	MaxItems      configValue `json:"max_items,omitempty"`      // default 50, 1..100000
+	PollInterval  string      `json:"poll_interval,omitempty"`  // default 60s
+	MaxAge        string      `json:"max_age,omitempty"`        // default 1h
 }
 
 // startQueue builds and starts the batch queue and plugs it behind the
@@ -63,7 +64,9 @@ func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream 
 				}
 			}
 		}
-		cfg.MaxItems = b.MaxItems
+		if cfg.MaxItems, err = parseMaxItems(resolve(string(b.MaxItems))); err != nil {
+			return nil, err
+		}
 	}
 	q, err := batching.New(cfg, l.worker)
 	if err != nil {
@@ -109,16 +112,30 @@ func parseBatching(d *caddyfile.Dispenser) (*BatchingConfig, error) {
 				b.MaxAge = v
 			}
 		case "max_items":
-			var n int
-			if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v || n < 1 || n > batching.MaxItemsLimit {
-				return nil, d.Errf("batching: max_items must be an integer in 1..%d, got %q", batching.MaxItemsLimit, v)
+			if !hasPlaceholder(v) {
+				if _, err := parseMaxItems(v); err != nil {
+					return nil, d.Err(err.Error())
+				}
 			}
-			b.MaxItems = n
+			b.MaxItems = configValue(v)
 		default:
 			return nil, d.Errf("unrecognized batching option %q", name)
 		}
 	}
 	return b, nil
+}
+
+// parseMaxItems reads max_items: an integer in 1..100000, or "" for the
+// default (0 to batching.New).
+func parseMaxItems(raw string) (int, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > batching.MaxItemsLimit {
+		return 0, fmt.Errorf("batching: max_items must be an integer in 1..%d, got %q", batching.MaxItemsLimit, raw)
+	}
+	return n, nil
 }
 
 // checkPositiveDuration validates a literal duration at adapt time;

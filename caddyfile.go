@@ -1,14 +1,11 @@
 package lore
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 func init() {
@@ -44,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        pool_size     <n>
 //	    }
 //	    credential_key    <secret>     # >= 32 chars; required with an external redis
+//	    old_credential_keys <secret...> # earlier keys, newest first, tried for unsealing
 //	    worker_model      <model>      # default claude-haiku-4-5
 //	    openai_worker_model <model>    # default gpt-5-mini: worker model of openai_upstream sessions
 //	    identity          <value>      # e.g. {http.request.header.X-Forwarded-User}: namespace by person
@@ -61,6 +59,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    knowledge         on | off     # default on: curated long-term knowledge
 //	    recall            on | off     # default on: the recall tool offered to the model
 //	    parse_cache       <size> | 0   # default 64MiB: decoded recent conversations kept in memory
+//	    disable_metrics                # no Prometheus collectors, nothing counted
 //	}
 //
 // Every value may be an `{env.*}` placeholder; they are resolved when the
@@ -106,6 +105,15 @@ func (l *Lore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			l.Redis = cfg
+		case "old_credential_keys":
+			if l.OldCredentialKeys = d.RemainingArgs(); len(l.OldCredentialKeys) == 0 {
+				return d.ArgErr()
+			}
+		case "disable_metrics":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			l.DisableMetrics = true
 		default:
 			return d.Errf("unrecognized lore subdirective %q", name)
 		}
@@ -165,81 +173,6 @@ func checkLiteral(name, v string) error {
 		_, err = parseCacheSize(v)
 	}
 	return err
-}
-
-func parseRedis(d *caddyfile.Dispenser) (*store.Config, error) {
-	cfg := &store.Config{Addresses: d.RemainingArgs()}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if seen[name] {
-			return nil, d.Errf("redis: %s specified more than once", name)
-		}
-		seen[name] = true
-		switch name {
-		case "tls", "cluster":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			if name == "tls" {
-				cfg.TLS = true
-			} else {
-				cfg.Cluster = true
-			}
-			continue
-		case "address", "addresses":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return nil, d.ArgErr()
-			}
-			cfg.Addresses = append(cfg.Addresses, args...)
-			continue
-		}
-		var v string
-		if !d.Args(&v) || d.NextArg() {
-			return nil, d.ArgErr()
-		}
-		switch name {
-		case "username":
-			cfg.Username = v
-		case "password":
-			cfg.Password = v
-		case "key_prefix":
-			cfg.KeyPrefix = v
-		case "master_name":
-			cfg.MasterName = v
-		case "sentinel_username":
-			cfg.SentinelUsername = v
-		case "sentinel_password":
-			cfg.SentinelPassword = v
-		case "db", "pool_size":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return nil, d.Errf("redis: %s must be a non-negative integer, got %q", name, v)
-			}
-			if name == "db" {
-				cfg.DB = n
-			} else {
-				cfg.PoolSize = n
-			}
-		case "dial_timeout", "timeout":
-			dur, err := parseDuration("redis "+name, v)
-			if err != nil || dur <= 0 {
-				return nil, d.Errf("redis: %s must be a positive duration, got %q", name, v)
-			}
-			if name == "dial_timeout" {
-				cfg.DialTimeout = caddyDuration(dur)
-			} else {
-				cfg.Timeout = caddyDuration(dur)
-			}
-		default:
-			return nil, d.Errf("unrecognized redis option %q", name)
-		}
-	}
-	if len(cfg.Addresses) == 0 {
-		return nil, d.Err("redis: at least one address is required (omit `redis` for the embedded store)")
-	}
-	return cfg, nil
 }
 
 // Interface guard

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -51,18 +49,18 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				MaxBody:          "8MiB",
 				Retention:        "48h",
 				IdleResume:       "0",
-				Redis: &store.Config{
+				Redis: &RedisConfig{
 					Addresses: []string{"10.0.0.1:6379", "10.0.0.2:6379"},
-					Username:  "lore", Password: "{env.REDIS_PASSWORD}", DB: 3, TLS: true,
+					Username:  "lore", Password: "{env.REDIS_PASSWORD}", DB: "3", TLS: true,
 					KeyPrefix: "team:", MasterName: "mymaster", SentinelUsername: "s", SentinelPassword: "sp",
-					DialTimeout: caddyDuration(1e9), Timeout: caddyDuration(5e8), PoolSize: 20,
+					DialTimeout: "1s", Timeout: "500ms", PoolSize: "20",
 				},
 			},
 		},
 		{name: "redis single line", input: "lore {\nredis localhost:6379\n}",
-			want: Lore{Redis: &store.Config{Addresses: []string{"localhost:6379"}}}},
+			want: Lore{Redis: &RedisConfig{Addresses: []string{"localhost:6379"}}}},
 		{name: "redis cluster", input: "lore {\nredis a:1 {\ncluster\n}\n}",
-			want: Lore{Redis: &store.Config{Addresses: []string{"a:1"}, Cluster: true}}},
+			want: Lore{Redis: &RedisConfig{Addresses: []string{"a:1"}, Cluster: true}}},
 		{name: "worker credential key", input: "lore {\nworker_credential sk-x\n}", want: Lore{WorkerCredential: "sk-x"}},
 		{name: "unknown subdirective", input: "lore {\nupstreams http://x\n}", wantErr: `unrecognized lore subdirective "upstreams"`},
 		{name: "duplicate", input: "lore {\nretention 1h\nretention 2h\n}", wantErr: "retention specified more than once"},
@@ -78,7 +76,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "redis bad timeout", input: "lore {\nredis a:1 {\ntimeout -1s\n}\n}", wantErr: "timeout must be a positive duration"},
 		{name: "batching off", input: "lore {\nbatching off\n}", want: Lore{Batching: &BatchingConfig{Off: true}}},
 		{name: "batching block", input: "lore {\nbatching {\nflush_interval 2s\nmax_items 100\npoll_interval 3s\nmax_age 10m\n}\n}",
-			want: Lore{Batching: &BatchingConfig{FlushInterval: "2s", MaxItems: 100, PollInterval: "3s", MaxAge: "10m"}}},
+			want: Lore{Batching: &BatchingConfig{FlushInterval: "2s", MaxItems: "100", PollInterval: "3s", MaxAge: "10m"}}},
 		{name: "batching bad word", input: "lore {\nbatching maybe\n}", wantErr: "expected `off` or a block"},
 		{name: "batching max_items range", input: "lore {\nbatching {\nmax_items 0\n}\n}", wantErr: "max_items must be an integer in 1..100000"},
 		{name: "batching max_items too big", input: "lore {\nbatching {\nmax_items 100001\n}\n}", wantErr: "max_items must be an integer"},
@@ -101,6 +99,14 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "identity no value", input: "lore {\nidentity\n}", wantErr: "wrong argument count"},
 		{name: "parse cache bad", input: "lore {\nparse_cache lots\n}", wantErr: `parse_cache: "lots" is not a size`},
 		{name: "recall bad", input: "lore {\nrecall 1\n}", wantErr: `recall: "1" is neither on nor off`},
+		{name: "redis placeholders in numbers and durations", input: "lore {\nredis {env.R} {\ndb {env.DB}\npool_size {env.POOL}\ndial_timeout {env.DIAL}\ntimeout {env.RW}\n}\n}",
+			want: Lore{Redis: &RedisConfig{Addresses: []string{"{env.R}"}, DB: "{env.DB}", PoolSize: "{env.POOL}", DialTimeout: "{env.DIAL}", Timeout: "{env.RW}"}}},
+		{name: "redis bad pool_size", input: "lore {\nredis a:1 {\npool_size many\n}\n}", wantErr: "pool_size must be a non-negative integer"},
+		{name: "redis timeout without unit", input: "lore {\nredis a:1 {\ndial_timeout 5\n}\n}", wantErr: "dial_timeout must be a positive duration"},
+		{name: "batching placeholders", input: "lore {\nbatching {\nmax_items {env.MAX}\nflush_interval {env.FLUSH}\n}\n}",
+			want: Lore{Batching: &BatchingConfig{MaxItems: "{env.MAX}", FlushInterval: "{env.FLUSH}"}}},
+		{name: "every value a placeholder", input: "lore {\nmax_body {env.A}\nparse_cache {env.B}\nidle_resume {env.C}\nrecall {env.D}\nupstream {env.E}\n}",
+			want: Lore{MaxBody: "{env.A}", ParseCache: "{env.B}", IdleResume: "{env.C}", Recall: "{env.D}", Upstream: "{env.E}"}},
 		{name: "knowledge no value", input: "lore {\nknowledge\n}", wantErr: "wrong argument count"},
 	}
 	for _, tc := range tests {

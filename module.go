@@ -49,10 +49,15 @@ type Lore struct {
 	// OpenAI-compatible upstream base URL. Default https://api.openai.com.
 	OpenAIUpstream string `json:"openai_upstream,omitempty"`
 	// Redis connection; nil runs the embedded in-process store.
-	Redis *store.Config `json:"redis,omitempty"`
+	Redis *RedisConfig `json:"redis,omitempty"`
 	// Secret (≥ 32 characters) from which credential encryption and hashing
 	// keys are derived. Required with an external Redis.
 	CredentialKey string `json:"credential_key,omitempty"`
+	// Earlier credential keys, newest first, tried when a sealed credential
+	// does not open with CredentialKey, so a key can be rotated without
+	// losing sessions; the last one names sessions (see auth.WithPrevious
+	// and the README's rotation notes).
+	OldCredentialKeys []string `json:"old_credential_keys,omitempty"`
 	// Operator's service credential for background work of sessions that have
 	// none: "<key>" (api-key) or "bearer <token>".
 	WorkerCredential string `json:"worker_credential,omitempty"`
@@ -100,6 +105,9 @@ type Lore struct {
 	// How long sessions and their data are kept after their last turn, e.g.
 	// "720h" (default, 30 days).
 	Retention string `json:"retention,omitempty"`
+	// DisableMetrics registers no Prometheus collectors and counts nothing
+	// (as caddy-ratelimit's option of that name).
+	DisableMetrics bool `json:"disable_metrics,omitempty"`
 
 	handler    *handler.Handler
 	store      *store.Store
@@ -134,25 +142,25 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	maxBody, err := parseSize(resolve(orDefault(l.MaxBody, DefaultMaxBody)))
+	maxBody, err := parseSize(orDefault(resolve(l.MaxBody), DefaultMaxBody))
 	if err != nil {
 		return err
 	}
-	retention, err := parseDuration("retention", resolve(orDefault(l.Retention, DefaultRetention)))
+	retention, err := parseDuration("retention", orDefault(resolve(l.Retention), DefaultRetention))
 	if err != nil {
 		return err
 	}
 	if retention <= 0 {
 		return fmt.Errorf("retention must be positive")
 	}
-	idleResume, err := parseDuration("idle_resume", resolve(orDefault(l.IdleResume, DefaultIdleResume)))
+	idleResume, err := parseDuration("idle_resume", orDefault(resolve(l.IdleResume), DefaultIdleResume))
 	if err != nil {
 		return err
 	}
 	if idleResume < 0 {
 		return fmt.Errorf("idle_resume must not be negative (0 disables it)")
 	}
-	idleTimeout, err := parseDuration("idle_timeout", resolve(orDefault(l.IdleTimeout, DefaultIdleTimeout)))
+	idleTimeout, err := parseDuration("idle_timeout", orDefault(resolve(l.IdleTimeout), DefaultIdleTimeout))
 	if err != nil {
 		return err
 	}
@@ -163,22 +171,24 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	knowledgeOn, err := parseOnOff("knowledge", resolve(orDefault(l.Knowledge, "on")))
+	knowledgeOn, err := parseOnOff("knowledge", orDefault(resolve(l.Knowledge), "on"))
 	if err != nil {
 		return err
 	}
-	recallOn, err := parseOnOff("recall", resolve(orDefault(l.Recall, "on")))
+	recallOn, err := parseOnOff("recall", orDefault(resolve(l.Recall), "on"))
 	if err != nil {
 		return err
 	}
-	parseCache, err := parseCacheSize(resolve(orDefault(l.ParseCache, DefaultParseCache)))
+	parseCache, err := parseCacheSize(orDefault(resolve(l.ParseCache), DefaultParseCache))
 	if err != nil {
 		return err
 	}
 
 	var cfg store.Config
 	if l.Redis != nil {
-		cfg = resolveStoreConfig(*l.Redis, resolve)
+		if cfg, err = l.Redis.resolve(resolve); err != nil {
+			return err
+		}
 	}
 	secret := resolve(l.CredentialKey)
 	if secret == "" && !cfg.Embedded() {
@@ -198,9 +208,14 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("credential_key: %w", err)
 	}
+	if keys, err = l.rotatedKeyring(keys, resolve); err != nil {
+		return err
+	}
 
-	if l.metrics, err = metrics.Register(ctx.GetMetricsRegistry()); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+	if !l.DisableMetrics { // a nil *metrics.Metrics counts nothing
+		if l.metrics, err = metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	transport := handler.NewTransport()
 	l.worker = llm.New(llm.Config{
@@ -314,23 +329,6 @@ func (l *Lore) Cleanup() error {
 // ServeHTTP hands the request to the handler.
 func (l *Lore) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return l.handler.ServeHTTP(w, r, next)
-}
-
-func resolveStoreConfig(c store.Config, resolve func(string) string) store.Config {
-	addrs := make([]string, 0, len(c.Addresses))
-	for _, a := range c.Addresses {
-		if a = resolve(a); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
-	c.Addresses = addrs
-	c.Username = resolve(c.Username)
-	c.Password = resolve(c.Password)
-	c.KeyPrefix = resolve(c.KeyPrefix)
-	c.MasterName = resolve(c.MasterName)
-	c.SentinelUsername = resolve(c.SentinelUsername)
-	c.SentinelPassword = resolve(c.SentinelPassword)
-	return c
 }
 
 // Interface guards

@@ -30,6 +30,9 @@ type statusData struct {
 	Cost     float64 // dollars, listed sessions
 	Saved    float64
 	Savings  savingsChart
+	// Distilled is, per listed session id, how many of its stored messages
+	// its distillations cover.
+	Distilled map[string]int
 }
 
 // savingsChart is the inline SVG line of cumulative saved dollars across the
@@ -68,8 +71,11 @@ func (a *Admin) serveStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := statusData{Now: time.Now().UTC(), Sessions: page.Sessions, More: page.NextCursor != ""}
+	d := statusData{Now: time.Now().UTC(), Sessions: page.Sessions, More: page.NextCursor != "", Distilled: map[string]int{}}
 	for _, s := range page.Sessions {
+		if n, err := st.DistilledUpTo(ctx, s.ID); err == nil {
+			d.Distilled[s.ID] = n
+		}
 		if s.LastLayer >= 0 && s.LastLayer < len(d.Layers) {
 			d.Layers[s.LastLayer]++
 		}
@@ -175,8 +181,8 @@ section{margin-bottom:1.5em}
 <table><tr><th>queued</th><th>oldest</th><th>in-flight batches</th><th>in-flight items</th><th>sync pending</th><th>batches</th><th>resolved</th><th>fallback</th><th>failed</th></tr>
 <tr><td>{{.Batches.Queued}}</td><td>{{.Batches.OldestAge}}</td><td>{{.Batches.InFlightBatches}}</td><td>{{.Batches.InFlightItems}}</td><td>{{.Batches.SyncPending}}</td><td>{{.Batches.Batches}}</td><td>{{.Batches.Resolved}}</td><td>{{.Batches.Fallback}}</td><td>{{.Batches.Failed}}</td></tr></table>{{end}}</section>
 <section id="sessions"><h2>Sessions ({{len .Sessions}}{{if .More}}, more not shown{{end}})</h2>
-<table><tr><th>id</th><th>credential</th><th>model</th><th>messages</th><th>turns</th><th>layer</th><th>post-idle compact</th><th>idle since</th><th>last request</th><th>input</th><th>output</th><th>cache read</th><th>cost $</th><th>saved $</th></tr>
-{{range .Sessions}}<tr class="session"><td class="l">{{.ID}}</td><td class="l">{{.Credential}}</td><td class="l">{{.Model}}</td><td>{{.Messages}}</td><td>{{.Turns}}</td><td>{{.LastLayer}}</td><td>{{.PostIdleCompact}}</td><td>{{if .IdleSince}}{{.IdleSince.Format "15:04:05"}}{{end}}</td><td>{{.LastRequest.Format "2006-01-02 15:04:05"}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{printf "%.4f" .Cost}}</td><td>{{printf "%.4f" .Saved}}</td></tr>
+<table><tr><th>id</th><th>credential</th><th>model</th><th>messages</th><th>distilled</th><th>turns</th><th>layer</th><th>post-idle compact</th><th>idle since</th><th>last request</th><th>input</th><th>output</th><th>cache read</th><th>cost $</th><th>saved $</th></tr>
+{{range .Sessions}}<tr class="session"><td class="l">{{.ID}}</td><td class="l">{{.Credential}}</td><td class="l">{{.Model}}</td><td>{{.Messages}}</td><td class="distilled">{{index $.Distilled .ID}}</td><td>{{.Turns}}</td><td>{{.LastLayer}}</td><td>{{.PostIdleCompact}}</td><td>{{if .IdleSince}}{{.IdleSince.Format "15:04:05"}}{{end}}</td><td>{{.LastRequest.Format "2006-01-02 15:04:05"}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{printf "%.4f" .Cost}}</td><td>{{printf "%.4f" .Saved}}</td></tr>
 {{end}}</table></section>
 </body></html>
 `))

@@ -24,6 +24,9 @@ type Keyring struct {
 	fpKey  []byte      // HMAC key of Fingerprint
 	nsKey  []byte      // HMAC key of Namespace
 	random bool        // made by RandomKeyring (shown by String)
+	// previous opens blobs sealed under earlier credential keys, newest
+	// first (see WithPrevious); Seal never uses them.
+	previous []cipher.AEAD
 }
 
 // MinSecretLen is the shortest credential_key accepted.
@@ -210,6 +213,12 @@ func (k *Keyring) Open(blob []byte, aad string) (Credential, error) {
 		return Credential{}, ErrSealed
 	}
 	plain, err := k.aead.Open(nil, blob[1:1+nonceLen], blob[1+nonceLen:], additionalData(aad))
+	for _, prev := range k.previous {
+		if err == nil {
+			break
+		}
+		plain, err = prev.Open(nil, blob[1:1+nonceLen], blob[1+nonceLen:], additionalData(aad))
+	}
 	if err != nil || len(plain) < 2 {
 		return Credential{}, ErrSealed
 	}

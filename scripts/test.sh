@@ -5,7 +5,9 @@
 #   3. end-to-end tests against bin/caddy, a real redis-server and real
 #      clients (anthropic-sdk-go, openai-go, Claude Code from npm):
 #        LORE_E2E=1 go test -count=1 -p 1 ./e2e/ -v
-#   4. prints "tests: N passed, N failed" and exits non-zero on any failure.
+#   4. builds the Docker image (scripts/docker.sh) when a Docker engine runs
+#      here, and says plainly that it did not when none does,
+#   5. prints "tests: N passed, N failed" and exits non-zero on any failure.
 # Needs redis-server on PATH (and node/npm for the Claude Code check); the
 # e2e tests start and stop their own redis-server and Caddy on loopback.
 set -uo pipefail
@@ -43,8 +45,14 @@ else
 	say "bin/caddy did not build: end-to-end tests not run"
 fi
 
+say "scripts/docker.sh   (log: $LOG_DIR/docker.log)"
+IMAGE=FAIL
+if scripts/docker.sh 2>&1 | tee "$LOG_DIR/docker.log"; then
+	if [[ "$(tail -n1 "$LOG_DIR/docker.log")" == "docker: skipped" ]]; then IMAGE=skipped; else IMAGE=ok; fi
+fi
+
 count() { cat "$LOG_DIR"/unit.log "$LOG_DIR"/e2e.log 2>/dev/null | grep -cE "^\s*--- $1:" || true; }
 PASSED=$(count PASS) FAILED=$(count FAIL) SKIPPED=$(count SKIP)
-say "build=$BUILD unit+integration=$UNIT e2e=$E2E"
+say "build=$BUILD unit+integration=$UNIT e2e=$E2E image=$IMAGE"
 echo "tests: $PASSED passed, $FAILED failed, $SKIPPED skipped"
-[[ $BUILD == ok && $UNIT == ok && $E2E == ok ]]
+[[ $BUILD == ok && $UNIT == ok && $E2E == ok && $IMAGE != FAIL ]]

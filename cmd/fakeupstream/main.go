@@ -2,6 +2,10 @@
 // internal/fakeupstream for end-to-end tests with other processes. It prints
 // "listening on http://ADDR" on stdout once it accepts connections and runs
 // until interrupted.
+//
+// With -demo it is the upstream of examples/demo.Caddyfile: it listens on
+// 127.0.0.1:9099 (unless -listen says otherwise) and accepts the key that
+// cmd/demo sends.
 package main
 
 import (
@@ -12,8 +16,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/caddy-lore/caddy-lore/internal/demo"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 )
+
+// demoListen is the upstream address in examples/demo.Caddyfile.
+const demoListen = "127.0.0.1:9099"
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "listen address")
@@ -23,7 +31,16 @@ func main() {
 	eventDelay := flag.Duration("event-delay", 0, "delay between SSE events")
 	batchDelay := flag.Duration("batch-delay", 0, "time a batch stays in_progress")
 	refuseBatchBearer := flag.Bool("refuse-batch-bearer", false, "answer 403 to bearer credentials on batch routes")
+	demoMode := flag.Bool("demo", false, "be the upstream of examples/demo.Caddyfile: listen on "+demoListen+" and accept the demo key")
 	flag.Parse()
+	if *demoMode {
+		listenSet := false
+		flag.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
+		if !listenSet {
+			*listen = demoListen
+		}
+		*keys = strings.Join(append(split(*keys), demo.APIKey), ",")
+	}
 
 	s, err := fakeupstream.Start(fakeupstream.Options{
 		APIKeys:           split(*keys),
@@ -38,6 +55,9 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("listening on %s\n", s.URL())
+	if *demoMode {
+		fmt.Printf("demo: accepting the key %s; now run Caddy with examples/demo.Caddyfile, then go run ./cmd/demo\n", demo.APIKey)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
