@@ -266,12 +266,19 @@ func (r loopRun) workerCalls(batched bool) int {
 }
 
 // maxTurnInput is the largest input (uncached + cache read + cache write)
-// of an answered turn call.
-func (r loopRun) maxTurnInput() int {
-	n := 0
+// of an answered turn call; afterCut: only after the first turn call that
+// sent less than the one before (the first cut, or the client's compaction).
+func (r loopRun) maxTurnInput(afterCut bool) int {
+	n, prev, cut := 0, 0, false
 	for _, b := range r.bills {
-		if isTurn(b) && b.Status == http.StatusOK {
-			n = max(n, b.Input+b.CacheRead+b.Creation5m+b.Creation1h)
+		if !isTurn(b) || b.Status != http.StatusOK {
+			continue
+		}
+		in := b.Input + b.CacheRead + b.Creation5m + b.Creation1h
+		cut = cut || in < prev
+		prev = in
+		if !afterCut || cut {
+			n = max(n, in)
 		}
 	}
 	return n
@@ -335,7 +342,8 @@ func loopTable(d, l loopRun) string {
 		fmt.Sprintf("%d / %d", l.workerCalls(true), l.workerCalls(false)))
 	row("\"prompt is too long\" answers", d.tooLong(), l.tooLong())
 	row("compaction requests sent by Claude Code", d.clientCompactions, l.clientCompactions)
-	row("largest upstream turn request (tokens)", d.maxTurnInput(), l.maxTurnInput())
+	row("largest upstream turn request (tokens)", d.maxTurnInput(false), l.maxTurnInput(false))
+	row("same, after the first cut or compaction", d.maxTurnInput(true), l.maxTurnInput(true))
 	row("input-side cost (USD)", fmt.Sprintf("%.2f", d.inputCost()), fmt.Sprintf("%.2f", l.inputCost()))
 	row("total cost, turns (USD)", fmt.Sprintf("%.2f", d.turnCost()), fmt.Sprintf("%.2f", l.turnCost()))
 	row("total cost, gateway worker calls (USD)", fmt.Sprintf("%.2f", d.workerCost()), fmt.Sprintf("%.2f", l.workerCost()))
