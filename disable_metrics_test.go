@@ -32,7 +32,11 @@ func TestIntegrationDisableMetrics(t *testing.T) {
 	tester.InitServer(e.caddyfile("knowledge off"), "caddyfile")
 	start := readCounters(t)
 	sdkTurn(t, c, "counted")
-	before := pollCounters(t, func(c counters) bool { return c.turns == start.turns+1 })
+	// Tokens are counted when the turn is stored, after the answer reached
+	// the client: wait for both so nothing of this turn lands later.
+	before := pollCounters(t, func(c counters) bool {
+		return c.turns == start.turns+1 && c.out > start.out && c.ok > start.ok
+	})
 
 	tester.InitServer(e.caddyfile("knowledge off\n\t\tdisable_metrics"), "caddyfile")
 	for _, text := range []string{"not counted", "not counted either"} {
