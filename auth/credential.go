@@ -59,6 +59,12 @@ func (c Credential) IsZero() bool { return c.Scheme == SchemeNone || c.Value == 
 
 // Extract reads the credential of a request: a non-empty x-api-key wins,
 // else "Authorization: Bearer <token>" (scheme word case-insensitive), else none.
+//
+// A Bearer token that is an Anthropic API key (sk-ant-api…) is an api-key
+// credential: anthropic-sdk-go v2 sends keys that way, and OpenAI-format
+// clients can send them no other way. It is the same key as when it arrives in
+// x-api-key — same namespace, batch-capable, presented upstream as x-api-key,
+// and never given the OAuth beta that subscription tokens need.
 func Extract(h http.Header) Credential {
 	// Several x-api-key lines are unusual; the first non-empty one is what a
 	// single-valued reader upstream would most likely have used too.
@@ -68,10 +74,16 @@ func Extract(h http.Header) Credential {
 		}
 	}
 	if token, ok := parseBearer(h.Get(headerAuthorization)); ok {
+		if strings.HasPrefix(token, apiKeyPrefix) {
+			return Credential{Scheme: SchemeAPIKey, Value: token}
+		}
 		return Credential{Scheme: SchemeBearer, Value: token}
 	}
 	return Credential{}
 }
+
+// apiKeyPrefix starts every Anthropic API key (OAuth tokens are sk-ant-oat…).
+const apiKeyPrefix = "sk-ant-api"
 
 // parseBearer accepts "Bearer", one or more spaces, and a token without
 // whitespace (RFC 6750 b64token is stricter; upstream decides validity).

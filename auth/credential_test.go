@@ -25,6 +25,8 @@ func TestExtract(t *testing.T) {
 		{"bearer lower case", hdr("Authorization", "bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
 		{"bearer upper case", hdr("Authorization", "BEARER tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
 		{"bearer several spaces", hdr("Authorization", "Bearer    tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
+		{"api key as bearer (anthropic-sdk-go v2)", hdr("Authorization", "Bearer sk-ant-api03-k1"), Credential{Scheme: SchemeAPIKey, Value: "sk-ant-api03-k1"}},
+		{"oauth token stays bearer", hdr("Authorization", "Bearer sk-ant-oat01-t1"), Credential{Scheme: SchemeBearer, Value: "sk-ant-oat01-t1"}},
 		{"api key wins over bearer", hdr("x-api-key", "sk-ant-1", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeAPIKey, Value: "sk-ant-1"}},
 		{"empty api key falls back to bearer", hdr("x-api-key", "", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},
 		{"blank api key falls back to bearer", hdr("x-api-key", "  ", "Authorization", "Bearer tok-1"), Credential{Scheme: SchemeBearer, Value: "tok-1"}},

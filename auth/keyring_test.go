@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -195,5 +196,22 @@ func TestRandomKeyringsDiffer(t *testing.T) {
 	}
 	if got := a.String(); got != "auth.Keyring(random, redacted)" {
 		t.Fatalf("String = %q", got)
+	}
+}
+
+// TestAPIKeyAsBearerSameNamespace: one API key is one caller whichever header
+// carries it (anthropic-sdk-go v1 sends x-api-key, v2 Authorization: Bearer).
+func TestAPIKeyAsBearerSameNamespace(t *testing.T) {
+	k := mustKeyring(t, secretA)
+	viaHeader := Extract(http.Header{"X-Api-Key": {"sk-ant-api03-same"}})
+	viaBearer := Extract(http.Header{"Authorization": {"Bearer sk-ant-api03-same"}})
+	if k.Namespace(viaHeader) != k.Namespace(viaBearer) || k.Fingerprint(viaHeader) != k.Fingerprint(viaBearer) {
+		t.Fatal("an API key sent as Bearer is a different caller than the same key in x-api-key")
+	}
+	out := http.Header{}
+	viaBearer.SetAnthropic(out)
+	viaBearer.EnsureOAuthBeta(out)
+	if out.Get("X-Api-Key") != "sk-ant-api03-same" || out.Get("Authorization") != "" || out.Get("Anthropic-Beta") != "" {
+		t.Fatalf("an API key must go upstream as x-api-key without the OAuth beta: %v", out)
 	}
 }

@@ -66,7 +66,6 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 	eg := h.openAIEgress(oreq)
 	if claude {
 		cred.Provider = auth.ProviderAnthropic
-		cred = anthropicKeyAsBearer(cred)
 		eg = h.claudeViaOpenAIEgress(oreq)
 	}
 	if classify(req, req.SystemText(), msgs) == classUtility {
@@ -105,16 +104,6 @@ func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, inter
 func isClaudeModel(model string) bool {
 	m := strings.ToLower(model)
 	return strings.HasPrefix(m, "claude") || strings.HasPrefix(m, "anthropic/claude")
-}
-
-// anthropicKeyAsBearer: OpenAI clients can only send their key as
-// "Authorization: Bearer". An Anthropic API key sent that way is an api-key
-// credential (x-api-key upstream); other bearer tokens stay bearer (OAuth).
-func anthropicKeyAsBearer(c auth.Credential) auth.Credential {
-	if c.Scheme == auth.SchemeBearer && strings.HasPrefix(c.Value, "sk-ant-api") {
-		c.Scheme = auth.SchemeAPIKey
-	}
-	return c
 }
 
 // claudeViaOpenAIEgress sends Messages to the Anthropic upstream and

@@ -16,6 +16,8 @@ const oauthBeta = "oauth-2025-04-20"
 // authAnthropic checks the credential and anthropic-version of an Anthropic
 // route. Rules (in order):
 //   - x-api-key present: must be one of APIKeys, else 401 "invalid x-api-key";
+//   - else Authorization: Bearer T where T is one of APIKeys: that key, as if
+//     sent in x-api-key (anthropic-sdk-go v2 sends keys this way);
 //   - else Authorization: Bearer T: T must be one of OAuthTokens (else 401
 //     "Invalid bearer token") and anthropic-beta must list oauth-2025-04-20
 //     (else 401 "OAuth authentication is currently not supported.");
@@ -32,7 +34,9 @@ func (s *Server) authAnthropic(r *http.Request) (credential, *apiError) {
 			return unauth("invalid x-api-key")
 		}
 		c = credential{ID: "key:" + k}
-	} else if tok, ok := bearer(r); ok {
+	} else if tok, ok := bearer(r); ok && s.keys[tok] {
+		c = credential{ID: "key:" + tok}
+	} else if ok {
 		if !s.oauth[tok] {
 			return unauth("Invalid bearer token")
 		}

@@ -31,7 +31,8 @@ func TestAuth(t *testing.T) {
 		{"oauth without beta", []string{"Authorization: Bearer " + oauthT}, 401, "OAuth authentication is currently not supported."},
 		{"oauth other beta", []string{"Authorization: Bearer " + oauthT, "anthropic-beta: prompt-caching-2024-07-31"}, 401, "OAuth authentication is currently not supported."},
 		{"unknown bearer", []string{"Authorization: Bearer sk-ant-oat01-unknown", "anthropic-beta: oauth-2025-04-20"}, 401, "Invalid bearer token"},
-		{"api key as bearer", []string{"Authorization: Bearer " + keyA, "anthropic-beta: oauth-2025-04-20"}, 401, "Invalid bearer token"},
+		{"api key as bearer (anthropic-sdk-go v2)", []string{"Authorization: Bearer " + keyA}, 200, ""},
+		{"api key as bearer with the oauth beta", []string{"Authorization: Bearer " + keyA, "anthropic-beta: oauth-2025-04-20"}, 200, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

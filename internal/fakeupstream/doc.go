@@ -33,8 +33,9 @@
 // # Authentication
 //
 // Anthropic routes: x-api-key must be in Options.APIKeys (else 401
-// "invalid x-api-key"); without it, "Authorization: Bearer T" needs T in
-// Options.OAuthTokens (else 401 "Invalid bearer token") and
+// "invalid x-api-key"); without it, "Authorization: Bearer K" with K in
+// Options.APIKeys is that key (anthropic-sdk-go v2 sends keys this way), and
+// any other "Authorization: Bearer T" needs T in Options.OAuthTokens (else 401 "Invalid bearer token") and
 // "oauth-2025-04-20" in anthropic-beta (else 401 "OAuth authentication is
 // currently not supported."); with neither, 401 "x-api-key header is
 // required". Then anthropic-version is required (400). Prompt caches and
