@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
 // This file translates OpenAI chat-completions requests into the gateway's
@@ -110,6 +112,9 @@ func ParseOpenAIRequest(body []byte) (*OpenAIRequest, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, ErrInvalidJSON
 	}
+	if err := checkOpenAIShape(trimmed); err != nil {
+		return nil, err
+	}
 	var in oaiRequest
 	// Unmarshal validates the whole body before decoding anything.
 	if err := json.Unmarshal(trimmed, &in); err != nil {
@@ -177,6 +182,34 @@ func ParseOpenAIRequest(body []byte) (*OpenAIRequest, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// The bound of an OpenAI request's decode: encoding/json spends on the order
+// of openAIValueCost bytes per value (a message struct, its strings, the
+// translated copy) whatever the value's size, so a body may hold at most
+// (msg.DecodeRatio × its size + msg.DecodeSlack) / openAIValueCost values.
+// Real requests hold one value per tens of bytes or more; 32 MiB of `{},`
+// would otherwise decode into gigabytes.
+const (
+	openAIValueCost = 64
+	openAIRatio     = 2       // = msg.DecodeRatio
+	openAISlack     = 4 << 20 // = msg.DecodeSlack
+)
+
+// checkOpenAIShape validates the body without decoding it (well-formed, at
+// most jsonscan.MaxDepth deep) and refuses one with more values than its
+// size warrants, before encoding/json allocates for them.
+func checkOpenAIShape(body []byte) error {
+	end, values := jsonscan.Measure(body, 0)
+	if end != len(body) {
+		return ErrInvalidJSON
+	}
+	if values*openAIValueCost > openAIRatio*len(body)+openAISlack {
+		return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
+			"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
+			values, len(body), openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+	}
+	return nil
 }
 
 // ValidateForAnthropic reports what a Claude model cannot do although the

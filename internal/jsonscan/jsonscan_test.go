@@ -170,3 +170,15 @@ func FuzzStringMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestMeasure(t *testing.T) {
+	for in, want := range map[string]int{`1`: 1, `"x"`: 1, `[]`: 1, `{}`: 1, `[{},{},{}]`: 4, `{"a":[1,2],"b":{"c":null}}`: 6} {
+		end, n := Measure([]byte(in), 0)
+		if end != len(in) || n != want {
+			t.Errorf("%s: end %d values %d, want %d", in, end, n, want)
+		}
+	}
+	if end, _ := Measure([]byte(`[1,}`), 0); end >= 0 {
+		t.Error("malformed input measured")
+	}
+}

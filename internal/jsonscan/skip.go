@@ -106,9 +106,21 @@ func SkipValue(b []byte, i int) int {
 	case '"':
 		return SkipString(b, i)
 	case '{', '[':
-		return skipContainer(b, i)
+		return skipContainer(b, i, nil)
 	}
 	return skipScalar(b, i)
+}
+
+// Measure is SkipValue that also counts the values inside the value at b[i]
+// (itself included; object keys are not values). Decoding JSON into Go
+// structures costs per value whatever its size (`{}` is 2 bytes), so a
+// caller about to decode a body with encoding/json bounds the count first.
+func Measure(b []byte, i int) (end, values int) {
+	if i < len(b) && (b[i] == '{' || b[i] == '[') {
+		end = skipContainer(b, i, &values)
+		return end, values
+	}
+	return SkipValue(b, i), 1
 }
 
 // skipScalar skips a number or true, false, null.
@@ -165,8 +177,9 @@ func skipNumber(b []byte, i int) int {
 }
 
 // skipContainer skips the object or array at b[i] without recursion: the
-// kind of each open container is one bit of a fixed stack.
-func skipContainer(b []byte, i int) int {
+// kind of each open container is one bit of a fixed stack. It counts the
+// values it meets in *values when values is not nil.
+func skipContainer(b []byte, i int, values *int) int {
 	var objects [MaxDepth / 64]uint64 // bit d set: level d is an object
 	depth := 0
 	inObject := func() bool { return objects[(depth-1)/64]&(1<<((depth-1)%64)) != 0 }
@@ -184,6 +197,9 @@ func skipContainer(b []byte, i int) int {
 		// b[i] starts a value.
 		if i >= len(b) {
 			return -1
+		}
+		if values != nil {
+			*values++
 		}
 		if c := b[i]; c == '{' || c == '[' {
 			if depth == MaxDepth {
