@@ -42,9 +42,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 
 // growAhead bounds a body buffer to this many times the bytes received.
 // Growing by 4 and jumping to a truthful Content-Length once it is within
-// reach keeps the garbage of a megabyte body to a fifth of it (doubling from
-// 64 KiB would allocate and copy the body's size again).
-const growAhead = 8
+// reach keeps the garbage of a body to about a tenth of it (doubling from
+// 64 KiB would allocate and copy the body's size again), so a 32 MiB body
+// peaks at 32 + 4 MiB while it is read, not 32 + 16.
+const growAhead = 16
 
 // readGrowing reads rd to its end into a buffer that is at most growAhead
 // times what has been read; declared (a Content-Length, or ≤ 0 when unknown)
