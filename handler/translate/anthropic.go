@@ -228,6 +228,13 @@ func systemTextJSON(sys []byte) string {
 		_ = json.Unmarshal(sys, &s)
 		return s
 	}
+	// encoding/json fills one struct per element whatever it holds: an
+	// array of a million numbers would cost 32 MB. Text blocks are tens of
+	// bytes each; anything denser holds no text worth reading (the upstream
+	// refuses such a system prompt anyway).
+	if n := jsonscan.Count(sys, 0); n < 0 || n*16 > len(sys) {
+		return ""
+	}
 	var blocks []struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
