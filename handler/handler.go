@@ -120,6 +120,12 @@ func (h *Handler) Close() {
 // everything else to the next handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		if !cleanAPIPath(w, r) {
+			return nil
+		}
+		path = r.URL.Path
+	}
 	switch {
 	case path == "/v1/messages" && r.Method == http.MethodPost:
 		h.serveMessages(w, r)
