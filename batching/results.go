@@ -132,6 +132,13 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte
 		return 0, nil // not ours (unknown custom_id) or already handled
 	}
 	o := q.decode(got[0])
+	if o.err == nil {
+		o.err = q.gone(o) // its session's keys have expired: no result, no keys back
+	}
+	if o.err != nil {
+		q.fail(ctx, o, o.err)
+		return 1, nil
+	}
 	switch row.Result.Type {
 	case "succeeded":
 		m := row.Result.Message
@@ -144,7 +151,7 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte
 			model = o.call.Model
 		}
 		if o.call.SessionID != "" {
-			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, 0); err != nil && ctx.Err() == nil {
+			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, q.cfg.Retention); err != nil && ctx.Err() == nil {
 				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
 			}
 		}

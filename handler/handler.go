@@ -105,6 +105,9 @@ func NewTransport() *http.Transport {
 	}
 }
 
+// Retention is how long a session's keys live after its last turn.
+func (h *Handler) Retention() time.Duration { return h.cfg.Retention }
+
 // Close waits for post-answer writes still running (each bounded by its own
 // timeout), then drops idle upstream connections.
 func (h *Handler) Close() {
