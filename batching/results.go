@@ -47,7 +47,7 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 	resp, err := q.request(dctx, http.MethodGet, q.resultsURL(obj), cred, nil)
 	if err == nil {
 		defer resp.Body.Close()
-		err = checkStatus(resp)
+		err = checkStatus(resp, cred)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -116,8 +116,9 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte) (int, error) {
 	var row resultRow
 	if err := json.Unmarshal(line, &row); err != nil || row.CustomID == "" {
-		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch),
-			zap.ByteString("line", line[:min(len(line), 200)]))
+		// Not the line itself: it is upstream bytes (model output, or a
+		// proxy's page), which never reach a log.
+		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch), zap.Int("bytes", len(line)))
 		return 0, nil
 	}
 	counter := store.BatchFailed
