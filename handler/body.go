@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
@@ -31,6 +32,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 	case errors.As(err, &tooLarge):
 		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
 		return nil, false
+	case isTimeout(err):
+		// The server's read_body timeout: the connection's context is
+		// cancelled too, but the client can still be told why.
+		writeError(w, fl, http.StatusRequestTimeout, "the request body did not arrive within this server's read timeout")
+		return nil, false
 	case err != nil:
 		if r.Context().Err() == nil {
 			writeError(w, fl, http.StatusBadRequest, "the request body could not be read")
@@ -46,6 +52,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 // 64 KiB would allocate and copy the body's size again), so a 32 MiB body
 // peaks at 32 + 4 MiB while it is read, not 32 + 16.
 const growAhead = 16
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 // readGrowing reads rd to its end into a buffer that is at most growAhead
 // times what has been read; declared (a Content-Length, or ≤ 0 when unknown)
