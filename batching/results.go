@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -63,7 +64,7 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 		line, rerr := rd.ReadBytes('\n')
 		if line = bytes.TrimSpace(line); len(line) > 0 {
 			lines++
-			n, err := q.resultLine(ctx, r, line)
+			n, err := q.resultLine(ctx, r, cred, line)
 			if err != nil {
 				if ctx.Err() == nil {
 					q.log.Warn("batching: cannot record a batch result; retrying at the next tick", zap.String("batch", r.Batch), zap.Error(err))
@@ -113,9 +114,9 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 // resultLine handles one JSONL line; it returns 1 when the line was one of
 // the record's items (now claimed and handled), 0 otherwise. An error means
 // Redis could not be reached (the row was not claimed).
-func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte) (int, error) {
-	var row resultRow
-	if err := json.Unmarshal(line, &row); err != nil || row.CustomID == "" {
+func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.Credential, line []byte) (int, error) {
+	row, ok := parseRow(line)
+	if !ok {
 		// Not the line itself: it is upstream bytes (model output, or a
 		// proxy's page), which never reach a log.
 		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch), zap.Int("bytes", len(line)))
@@ -156,15 +157,13 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte
 				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
 			}
 		}
-		for _, b := range m.Content {
-			if b.Type == "text" {
-				q.apply(ctx, o, b.Text)
-				return 1, nil
-			}
+		if text, ok := rowText(row); ok {
+			q.apply(ctx, o, text)
+			return 1, nil
 		}
 		q.fail(ctx, o, errors.New("batching: the answer has no text block"))
 	case "errored":
-		err := rowError(row.Result.Error)
+		err := rowError(row.Result.Error, cred)
 		q.log.Warn("batching: batch item errored", zap.String("custom_id", o.id), zap.Error(err))
 		q.fail(ctx, o, err)
 	default:
@@ -173,10 +172,33 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, line []byte
 	return 1, nil
 }
 
+// parseRow reads one line of a batch's JSONL results; ok is false for a
+// line that is not a row (not JSON, or no custom_id).
+func parseRow(line []byte) (resultRow, bool) {
+	var row resultRow
+	if err := json.Unmarshal(line, &row); err != nil || row.CustomID == "" {
+		return resultRow{}, false
+	}
+	return row, true
+}
+
+// rowText returns the first text block of a succeeded row's message.
+func rowText(row resultRow) (string, bool) {
+	if m := row.Result.Message; m != nil {
+		for _, b := range m.Content {
+			if b.Type == "text" {
+				return b.Text, true
+			}
+		}
+	}
+	return "", false
+}
+
 // rowError reads an errored row's error: a full error envelope
 // {type:"error", error:{type, message}} (the real API), or a bare
-// {type, message}.
-func rowError(raw json.RawMessage) error {
+// {type, message}. It reaches logs, so its message is kept as
+// llm.ErrorDetail keeps one: cred redacted, at most 500 bytes.
+func rowError(raw json.RawMessage, cred auth.Credential) error {
 	var e struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
@@ -194,5 +216,7 @@ func rowError(raw json.RawMessage) error {
 	if e.Type == "" {
 		e.Type = "unknown"
 	}
-	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, e.Message)
+	env, _ := json.Marshal(map[string]any{"error": map[string]string{"type": e.Type, "message": e.Message}})
+	_, msg, _ := llm.ErrorDetail(env, cred)
+	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, msg)
 }
