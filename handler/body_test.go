@@ -119,9 +119,10 @@ func TestHostileChatBodiesRefused(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.MaxBody = 32 << 20 })
 	rep := func(elem string, n int) string { return strings.TrimSuffix(strings.Repeat(elem+",", n), ",") }
 	for name, body := range map[string]string{
-		"empty messages": `{"model":"gpt-4o","messages":[` + rep(`{}`, 3<<20) + `]}`,
-		"empty parts":    `{"model":"gpt-4o","messages":[{"role":"user","content":[` + rep(`{}`, 3<<20) + `]}]}`,
-		"deep nesting":   `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `}`,
+		"empty messages":  `{"model":"gpt-4o","messages":[` + rep(`{}`, 3<<20) + `]}`,
+		"empty parts":     `{"model":"gpt-4o","messages":[{"role":"user","content":[` + rep(`{}`, 3<<20) + `]}]}`,
+		"deep nesting":    `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `}`,
+		"duplicate model": `{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}],"mod\u0065l":"gpt-4o"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, _, resp := e.post("/v1/chat/completions", body, "Authorization", "Bearer "+keyA)

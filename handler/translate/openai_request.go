@@ -204,12 +204,43 @@ func checkOpenAIShape(body []byte) error {
 	if end != len(body) {
 		return ErrInvalidJSON
 	}
+	if dup := duplicateField(body, openAIReadFields); dup != "" {
+		// encoding/json takes the last copy; an OpenAI upstream that gets
+		// the body as it is might take the first (which model, which
+		// messages).
+		return &BodyError{"The request body has the field \"" + dup + "\" more than once."}
+	}
 	if values*openAIValueCost > openAIRatio*len(body)+openAISlack {
 		return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
 			"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
 			values, len(body), openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
 	}
 	return nil
+}
+
+// openAIReadFields are the top-level fields of a chat-completions request
+// the translation reads (oaiRequest).
+var openAIReadFields = []string{"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+	"stop", "temperature", "top_p", "n", "user", "safety_identifier", "metadata", "tools", "tool_choice",
+	"parallel_tool_calls", "functions", "function_call"}
+
+// duplicateField returns a name of names that the JSON object body has
+// twice at its top level (keys compared unescaped), or "".
+func duplicateField(body []byte, names []string) string {
+	var seen uint64
+	dup := ""
+	_, _ = jsonscan.Object(body, 0, func(key []byte, _ int) int {
+		for i, n := range names {
+			if dup == "" && string(key) == n {
+				if seen&(1<<i) != 0 {
+					dup = n
+				}
+				seen |= 1 << i
+			}
+		}
+		return -1
+	})
+	return dup
 }
 
 // ValidateForAnthropic reports what a Claude model cannot do although the
