@@ -188,6 +188,9 @@ func TestHostileBodiesMemoryBound(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("LORE_HOSTILE_ROUNDS")); err == nil && n > 0 && n < len(shapes) {
 		shapes = shapes[:n]
 	}
+	// LORE_HOSTILE_REAL_ONLY=1 sends only the real turns: their own peak,
+	// to tell what the hostile bodies add.
+	realOnly := os.Getenv("LORE_HOSTILE_REAL_ONLY") == "1"
 	for round, shape := range shapes {
 		path, hostile := hostileBody(shape, hostileSize)
 		var wg sync.WaitGroup
@@ -203,6 +206,12 @@ func TestHostileBodiesMemoryBound(t *testing.T) {
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
+				if realOnly {
+					mu.Lock()
+					hostileOK++ // not sent: the real turns' own peak is measured
+					mu.Unlock()
+					return
+				}
 				hdr := realHdr.Clone()
 				if strings.Contains(path, "chat") {
 					hdr.Del("X-Api-Key")
