@@ -48,10 +48,11 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 
 // growAhead bounds a body buffer to this many times the bytes received.
 // Growing by 4 and jumping to a truthful Content-Length once it is within
-// reach keeps the garbage of a body to about a tenth of it (doubling from
-// 64 KiB would allocate and copy the body's size again), so a 32 MiB body
-// peaks at 32 + 4 MiB while it is read, not 32 + 16.
-const growAhead = 16
+// reach keeps the garbage of a body small (doubling from 64 KiB would
+// allocate and copy the body's size again): a body of up to 2 MiB — a long
+// agent session's — is read into the first 64 KiB and then its own buffer,
+// and a 32 MiB body peaks at 32 + 4 MiB while it is read, not 32 + 16.
+const growAhead = 32
 
 func isTimeout(err error) bool {
 	var ne net.Error
