@@ -252,6 +252,11 @@ func (a *Admin) serveSession(w http.ResponseWriter, r *http.Request) error {
 		case err != nil:
 			return apiErr(http.StatusBadGateway, "deleting the session: %v", err)
 		}
+		// Its queued background work goes too: each item carries a snapshot
+		// of the session's credential.
+		if _, err := batching.DropSession(ctx, st, id); err != nil {
+			return apiErr(http.StatusBadGateway, "deleting the session's queued batch items: %v", err)
+		}
 		return writeJSON(w, map[string]string{"deleted": id})
 	case http.MethodGet:
 		v, err := sessionDetail(ctx, st, h, id, r.URL.Query().Get("messages") == "1")

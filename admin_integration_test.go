@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,8 +165,26 @@ func TestIntegrationAdminAPI(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", p, code, b)
 		}
 	}
+	// Queued background work of the session, and of another one.
+	bq := st.BatchQueue()
+	ctx := context.Background()
+	for id, sid := range map[string]string{"it-mine-1": view.ID, "it-mine-2": view.ID, "it-other-1": "someone-else"} {
+		item := `{"call":{"kind":"distill","session":"` + sid + `"},"cred":"","at":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `}`
+		if _, _, err := bq.Enqueue(ctx, id, "admin-test-group", []byte(item), "admin-test", time.Now(), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	of := func(sid string) func([]byte) bool {
+		return func(b []byte) bool { return strings.Contains(string(b), `"session":"`+sid+`"`) }
+	}
 	if code, b := adminDo(t, "DELETE", "/lore/sessions/"+view.ID); code != 200 {
 		t.Fatalf("DELETE: %d %s", code, b)
+	}
+	if n, err := bq.DropQueued(ctx, of(view.ID)); err != nil || n != 0 {
+		t.Fatalf("%d queued items of the deleted session left (%v)", n, err)
+	}
+	if n, err := bq.DropQueued(ctx, of("someone-else")); err != nil || n != 1 {
+		t.Fatalf("another session's queued item: dropped %d (%v), want it left by the DELETE", n, err)
 	}
 	if code, _ := adminDo(t, "GET", "/lore/sessions/"+view.ID); code != 404 {
 		t.Fatalf("after DELETE: %d", code)

@@ -35,7 +35,7 @@ type BatchingConfig struct {
 // background context: Caddy cancels a module's context before Cleanup, and
 // the queue treats a canceled context as a crash (leases left to expire)
 // rather than a graceful stop, which Cleanup does with Stop.
-func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream *url.URL, transport http.RoundTripper, keys *auth.Keyring) (*batching.Queue, error) {
+func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream *url.URL, transport http.RoundTripper, keys *auth.Keyring, retention time.Duration) (*batching.Queue, error) {
 	b := l.Batching
 	if b != nil && b.Off {
 		return nil, nil
@@ -43,6 +43,7 @@ func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream 
 	// Each (provider, credential) group is batched by its own provider:
 	// Message Batches on upstream, the OpenAI Batch API on openai_upstream.
 	cfg := batching.Config{Upstream: upstream, OpenAIUpstream: openaiUpstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching"),
+		Retention:  retention,
 		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, metrics.CallFallback) }}
 	if b != nil {
 		var err error

@@ -232,7 +232,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Service:        workerCred,
 		Logger:         l.logger.Named("worker"),
 	})
-	if l.queue, err = l.startQueue(resolve, upstream, openaiUpstream, transport, keys); err != nil {
+	if l.queue, err = l.startQueue(resolve, upstream, openaiUpstream, transport, keys, retention); err != nil {
 		return err
 	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})

@@ -33,6 +33,10 @@ type Config struct {
 	PollInterval  time.Duration // poll each in-flight batch this often (60s)
 	MaxAge        time.Duration // abandon a batch this old and run its items synchronously (1h)
 	RefusedTTL    time.Duration // remember a credential the batch API refused this long (24h)
+	// Retention is the gateway's retention: an item older than it is
+	// dropped instead of run or applied, and a session's batch usage key
+	// lives this long (store.DefaultRetention when 0).
+	Retention time.Duration
 
 	Upstream *url.URL // Anthropic-compatible upstream (https://api.anthropic.com)
 	// OpenAIUpstream is where groups of OpenAI-provider credentials are
@@ -61,6 +65,8 @@ func (c Config) Validate() error {
 		return errors.New("batching: max_age is negative")
 	case c.RefusedTTL < 0:
 		return errors.New("batching: refused TTL is negative")
+	case c.Retention < 0:
+		return errors.New("batching: retention is negative")
 	case c.MaxItems < 0 || c.MaxItems > MaxItemsLimit:
 		return fmt.Errorf("batching: max_items %d is outside 1..%d", c.MaxItems, MaxItemsLimit)
 	case c.Upstream != nil && (c.Upstream.Scheme != "http" && c.Upstream.Scheme != "https" || c.Upstream.Host == ""):
@@ -92,6 +98,12 @@ func (c Config) withDefaults() Config {
 	if c.RefusedTTL == 0 {
 		c.RefusedTTL = DefaultRefusedTTL
 	}
+	if c.Retention == 0 {
+		c.Retention = store.DefaultRetention
+	}
+	// The refusal key names a credential's group: it expires with the
+	// gateway's retention at the latest, like everything about a person.
+	c.RefusedTTL = min(c.RefusedTTL, c.Retention)
 	if c.Upstream == nil {
 		c.Upstream, _ = url.Parse(DefaultUpstream)
 	}

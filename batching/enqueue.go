@@ -147,6 +147,39 @@ func (q *Queue) decode(it store.BatchItem) openItem {
 	return o
 }
 
+// errGone is the failure of an item enqueued longer than retention ago.
+var errGone = errors.New("batching: the item is older than retention")
+
+// gone reports, as errGone, an item that must not run or be applied any
+// more: enqueued longer than retention ago (its session's keys, credential
+// included, have expired by then, and so must its snapshot).
+func (q *Queue) gone(o openItem) error {
+	if !o.at.IsZero() && q.now().Sub(o.at) > q.cfg.Retention {
+		return errGone
+	}
+	return nil
+}
+
+// DropSession removes the session's items that are still queued (not yet
+// taken into a batch or a synchronous run), so that a deleted session's
+// credential snapshots do not run. It returns how many it removed.
+func (q *Queue) DropSession(ctx context.Context, sid string) (int, error) {
+	return DropSession(ctx, q.cfg.Store, sid)
+}
+
+// DropSession is Queue.DropSession for a caller without a running queue
+// (the admin API reads the store of the newest handler).
+func DropSession(ctx context.Context, st *store.Store, sid string) (int, error) {
+	return st.BatchQueue().DropQueued(ctx, func(data []byte) bool {
+		var it struct {
+			Call struct {
+				SessionID string `json:"session"`
+			} `json:"call"`
+		}
+		return json.Unmarshal(data, &it) == nil && it.Call.SessionID == sid
+	})
+}
+
 // fail reports an item's failure to the runner (when its call is known).
 // A panic in the runner is logged, not propagated.
 func (q *Queue) fail(ctx context.Context, o openItem, err error) {

@@ -67,6 +67,9 @@ func (q *Queue) runSync(ctx context.Context, id string, draining bool) {
 // leaves the item to be run again; the claim makes sure only one run applies.
 func (q *Queue) syncOne(ctx context.Context, rec string, it store.BatchItem) {
 	o := q.decode(it)
+	if o.err == nil {
+		o.err = q.gone(o)
+	}
 	if o.err != nil {
 		q.drop(ctx, rec, o)
 		return

@@ -145,6 +145,9 @@ func (q *Queue) prepare(ctx context.Context, rec store.BatchRecord, items []stor
 	reqs := make([]batchRequest, 0, len(items))
 	for _, it := range items {
 		o := q.decode(it)
+		if o.err == nil {
+			o.err = q.gone(o)
+		}
 		switch {
 		case o.err != nil:
 		case q.group(o.cred) != rec.Group:

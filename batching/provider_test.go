@@ -124,11 +124,11 @@ func TestOpenAIRow(t *testing.T) {
 		t.Fatalf("succeeded row %+v", ok)
 	}
 	bad, good := openAIRow([]byte(`{"id":"r2","custom_id":"c2","response":null,"error":{"code":"invalid_request","message":"nope"}}`))
-	if !good || bad.Result.Type != "errored" || !strings.Contains(rowError(bad.Result.Error).Error(), "invalid_request: nope") {
+	if !good || bad.Result.Type != "errored" || !strings.Contains(rowError(bad.Result.Error, credA).Error(), "invalid_request: nope") {
 		t.Fatalf("errored row %+v", bad)
 	}
 	r400, _ := openAIRow([]byte(`{"custom_id":"c3","response":{"status_code":400,"body":{"error":{"type":"invalid_request_error","message":"bad"}}},"error":null}`))
-	if r400.Result.Type != "errored" || !strings.Contains(rowError(r400.Result.Error).Error(), "invalid_request_error: bad") {
+	if r400.Result.Type != "errored" || !strings.Contains(rowError(r400.Result.Error, credA).Error(), "invalid_request_error: bad") {
 		t.Fatalf("400 row %+v", r400)
 	}
 	if _, good := openAIRow([]byte(`{"custom_id":""}`)); good {

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -89,7 +90,7 @@ func (q *Queue) readResults(ctx, dctx context.Context, r store.BatchRecord, cred
 	resp, err := q.request(dctx, http.MethodGet, src, cred, nil)
 	if err == nil {
 		defer resp.Body.Close()
-		err = checkStatus(resp)
+		err = checkStatus(resp, cred)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -136,8 +137,9 @@ func (q *Queue) readResults(ctx, dctx context.Context, r store.BatchRecord, cred
 func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.Credential, line []byte) (int, error) {
 	row, ok := parseRow(cred, line)
 	if !ok {
-		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch),
-			zap.ByteString("line", line[:min(len(line), 200)]))
+		// Not the line itself: it is upstream bytes (model output, or a
+		// proxy's page), which never reach a log.
+		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch), zap.Int("bytes", len(line)))
 		return 0, nil
 	}
 	counter := store.BatchFailed
@@ -152,6 +154,13 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 		return 0, nil // not ours (unknown custom_id) or already handled
 	}
 	o := q.decode(got[0])
+	if o.err == nil {
+		o.err = q.gone(o) // its session's keys have expired: no result, no keys back
+	}
+	if o.err != nil {
+		q.fail(ctx, o, o.err)
+		return 1, nil
+	}
 	switch row.Result.Type {
 	case "succeeded":
 		m := row.Result.Message
@@ -164,19 +173,17 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 			model = o.call.Model
 		}
 		if o.call.SessionID != "" {
-			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, 0); err != nil && ctx.Err() == nil {
+			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, q.cfg.Retention); err != nil && ctx.Err() == nil {
 				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
 			}
 		}
-		for _, b := range m.Content {
-			if b.Type == "text" {
-				q.apply(ctx, o, b.Text)
-				return 1, nil
-			}
+		if text, ok := rowText(row); ok {
+			q.apply(ctx, o, text)
+			return 1, nil
 		}
 		q.fail(ctx, o, errors.New("batching: the answer has no text block"))
 	case "errored":
-		err := rowError(row.Result.Error)
+		err := rowError(row.Result.Error, cred)
 		q.log.Warn("batching: batch item errored", zap.String("custom_id", o.id), zap.Error(err))
 		q.fail(ctx, o, err)
 	default:
@@ -185,10 +192,23 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 	return 1, nil
 }
 
+// rowText returns the first text block of a succeeded row's message.
+func rowText(row resultRow) (string, bool) {
+	if m := row.Result.Message; m != nil {
+		for _, b := range m.Content {
+			if b.Type == "text" {
+				return b.Text, true
+			}
+		}
+	}
+	return "", false
+}
+
 // rowError reads an errored row's error: a full error envelope
 // {type:"error", error:{type, message}} (the real API), or a bare
-// {type, message}.
-func rowError(raw json.RawMessage) error {
+// {type, message}. It reaches logs, so its message is kept as
+// llm.ErrorDetail keeps one: cred redacted, at most 500 bytes.
+func rowError(raw json.RawMessage, cred auth.Credential) error {
 	var e struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
@@ -206,5 +226,7 @@ func rowError(raw json.RawMessage) error {
 	if e.Type == "" {
 		e.Type = "unknown"
 	}
-	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, e.Message)
+	env, _ := json.Marshal(map[string]any{"error": map[string]string{"type": e.Type, "message": e.Message}})
+	_, msg, _ := llm.ErrorDetail(env, cred)
+	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, msg)
 }

@@ -9,12 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/llm"
 )
 
 const anthropicVersion = "2023-06-01"
@@ -125,7 +125,7 @@ func (q *Queue) callType(ctx context.Context, method string, u *url.URL, cred au
 		return err
 	}
 	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
+	if err := checkStatus(resp, cred); err != nil {
 		return err
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
@@ -141,27 +141,17 @@ func (q *Queue) callType(ctx context.Context, method string, u *url.URL, cred au
 }
 
 // checkStatus turns a non-2xx response into a *statusError (reading a
-// bounded part of its body).
-func checkStatus(resp *http.Response) error {
+// bounded part of its body). Its message reaches logs, so it is what
+// llm.ErrorDetail keeps of the body: an error envelope's message with cred
+// redacted, and nothing of any other body (a proxy's page may echo the
+// request's headers, the credential among them).
+func checkStatus(resp *http.Response, cred auth.Credential) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var env struct {
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
 	e := &statusError{status: resp.StatusCode}
-	if json.Unmarshal(raw, &env) == nil && env.Error.Type != "" {
-		e.typ, e.msg = env.Error.Type, env.Error.Message
-	} else {
-		e.msg = strings.TrimSpace(string(raw))
-	}
-	if len(e.msg) > 300 {
-		e.msg = e.msg[:300]
-	}
+	e.typ, e.msg, _ = llm.ErrorDetail(raw, cred)
 	return e
 }
 

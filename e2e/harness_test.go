@@ -360,6 +360,7 @@ type EnvOptions struct {
 	LoreExtra string // extra lines inside the lore block, e.g. "max_body 1MiB"
 	NoDebug   bool   // omit the `debug` global option
 	AccessLog bool   // enable the site's access log (with the x-api-key filter), to caddy.log too
+	Global    string // extra lines inside the global options block, e.g. a servers block
 	Fake      fakeupstream.Options
 }
 
@@ -438,6 +439,9 @@ func (e *Env) Caddyfile(loreExtra string) string {
 		b.WriteString("\tdebug\n")
 	}
 	b.WriteString("\tpersist_config off\n")
+	if e.Opts.Global != "" {
+		b.WriteString(e.Opts.Global + "\n")
+	}
 	fmt.Fprintf(&b, "\tstorage file_system %s\n", filepath.Join(e.Dir, "caddy-data"))
 	b.WriteString("}\n\n")
 	fmt.Fprintf(&b, "http://127.0.0.1:%d {\n", e.SitePort)

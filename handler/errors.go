@@ -46,7 +46,7 @@ func writeError(w http.ResponseWriter, fl flavor, status int, message string) {
 
 func anthropicErrorType(status int) string {
 	switch status {
-	case http.StatusBadRequest:
+	case http.StatusBadRequest, http.StatusRequestTimeout: // the API's type for 4xx it does not list
 		return "invalid_request_error"
 	case http.StatusUnauthorized:
 		return "authentication_error"

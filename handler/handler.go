@@ -109,6 +109,9 @@ func NewTransport() *http.Transport {
 	}
 }
 
+// Retention is how long a session's keys live after its last turn.
+func (h *Handler) Retention() time.Duration { return h.cfg.Retention }
+
 // Close waits for post-answer writes still running (each bounded by its own
 // timeout), then drops idle upstream connections.
 func (h *Handler) Close() {
@@ -125,6 +128,10 @@ func (h *Handler) Close() {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	path := r.URL.Path
 	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		if !cleanAPIPath(w, r) {
+			return nil
+		}
+		path = r.URL.Path
 		var ok bool
 		if r, ok = h.withIdentity(w, r); !ok {
 			return nil

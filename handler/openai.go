@@ -25,9 +25,13 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 	}
 	oreq, err := translate.ParseOpenAIRequest(body)
 	var reqErr *translate.RequestError
+	var refused *translate.BodyError
 	switch {
+	case errors.As(err, &refused):
+		writeError(w, openAIFlavor, http.StatusBadRequest, refused.Message)
+		return
 	case errors.Is(err, translate.ErrInvalidJSON):
-		writeError(w, openAIFlavor, http.StatusBadRequest, "Invalid JSON body: the request body must be a JSON object")
+		writeError(w, openAIFlavor, http.StatusBadRequest, invalidJSONMessage)
 		return
 	case errors.As(err, &reqErr):
 		writeError(w, openAIFlavor, http.StatusBadRequest, reqErr.Error())

@@ -1,6 +1,8 @@
 package handler
 
 import (
+	"errors"
+
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
@@ -12,8 +14,10 @@ import (
 // previous turn of the conversation are taken over from that turn's decode
 // (h.decoded, see msg.DecodeArray) instead of being decoded and hashed again,
 // so a long session's turn costs about a memcmp of its history plus the
-// decode of what is new. err is set only when the body is not a JSON object;
-// decodeErr when the messages do not decode (the upstream's to judge).
+// decode of what is new. err is set when the body is not a JSON object or is
+// refused (translate.BodyError: duplicated fields; msg.ShapeError: more
+// structure than the decode bound allows), see writeBodyError; decodeErr
+// when the messages do not decode (the upstream's to judge).
 func (h *Handler) parseMessages(body []byte, cred auth.Credential) (req *translate.Request, msgs []msg.Message, decodeErr, err error) {
 	var lookup func(first *msg.Message) *msg.Decoded
 	var key string
@@ -24,15 +28,22 @@ func (h *Handler) parseMessages(body []byte, cred auth.Credential) (req *transla
 		}
 	}
 	var d *msg.Decoded
+	var shape *msg.ShapeError
 	req, err = translate.ParseRequestFunc(body, func(start int) (int, int) {
 		var end int
 		var derr error
 		if d, end, derr = msg.DecodeArray(body, start, lookup); derr != nil {
 			d = nil
+			if errors.As(derr, &shape) {
+				return len(body) + 1, 0 // stop: refused, however the rest reads
+			}
 			return -1, 0
 		}
 		return end, len(d.Messages)
 	})
+	if shape != nil {
+		return nil, nil, nil, shape
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

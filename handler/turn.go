@@ -3,8 +3,6 @@ package handler
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -34,7 +32,7 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	// words: forward them untouched and store nothing.
 	req, msgs, decodeErr, err := h.parseMessages(body, cred)
 	if err != nil {
-		writeError(w, anthropicFlavor, http.StatusBadRequest, "Invalid JSON body: the request body must be a JSON object")
+		writeBodyError(w, anthropicFlavor, err)
 		return
 	}
 	system := req.SystemText()
@@ -48,38 +46,6 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
 	}
-}
-
-// readBody reads the request body within max_body, answering 413 beyond it.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([]byte, bool) {
-	if r.ContentLength > h.cfg.MaxBody {
-		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
-		return nil, false
-	}
-	size := 64 << 10
-	if r.ContentLength > 0 {
-		// ReadFrom grows the buffer (doubling it, a copy of the body)
-		// unless MinRead bytes are free when it looks for the end.
-		size = int(r.ContentLength) + bytes.MinRead
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
-		return nil, false
-	case err != nil:
-		if r.Context().Err() == nil {
-			writeError(w, fl, http.StatusBadRequest, "the request body could not be read")
-		}
-		return nil, false
-	}
-	return buf.Bytes(), true
-}
-
-func tooLargeMessage(limit int64) string {
-	return fmt.Sprintf("request body is larger than this gateway's limit of %d bytes (max_body)", limit)
 }
 
 // forwardUnchanged sends a Messages request upstream byte for byte with the

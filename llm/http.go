@@ -162,6 +162,24 @@ func apiError(resp *http.Response, body []byte, cred auth.Credential) *APIError 
 	if e.RequestID == "" {
 		e.RequestID = resp.Header.Get("X-Request-Id") // OpenAI's
 	}
+	var requestID string
+	e.Type, e.Message, requestID = ErrorDetail(body, cred)
+	if e.RequestID == "" {
+		e.RequestID = requestID
+	}
+	return e
+}
+
+// maxErrorMessage bounds an upstream error message kept for logs.
+const maxErrorMessage = 500
+
+// ErrorDetail is what of an upstream error body may reach a log or an
+// error: the type and message of an error envelope (Anthropic's and OpenAI's
+// share error.type and error.message), the message with the credential's
+// value replaced by "[redacted]" and cut to 500 bytes (on a rune boundary),
+// and its request_id. Any other body (an HTML page of a proxy that may echo
+// request headers, a plain text) gives nothing: the status alone describes it.
+func ErrorDetail(body []byte, cred auth.Credential) (typ, message, requestID string) {
 	var env struct {
 		Error struct {
 			Type    string `json:"type"`
@@ -169,23 +187,21 @@ func apiError(resp *http.Response, body []byte, cred auth.Credential) *APIError 
 		} `json:"error"`
 		RequestID string `json:"request_id"`
 	}
-	if json.Unmarshal(body, &env) == nil {
-		e.Type, e.Message = env.Error.Type, env.Error.Message
-		if e.RequestID == "" {
-			e.RequestID = env.RequestID
-		}
+	if json.Unmarshal(body, &env) != nil {
+		return "", "", ""
 	}
+	typ, message = env.Error.Type, env.Error.Message
 	if cred.Value != "" {
-		e.Message = strings.ReplaceAll(e.Message, cred.Value, "[redacted]")
+		message = strings.ReplaceAll(message, cred.Value, "[redacted]")
 	}
-	if len(e.Message) > 500 {
-		m := e.Message[:500]
+	if len(message) > maxErrorMessage {
+		m := message[:maxErrorMessage]
 		for !utf8.ValidString(m) { // do not cut a rune in half
 			m = m[:len(m)-1]
 		}
-		e.Message = m + "…"
+		message = m + "…"
 	}
-	return e
+	return typ, message, env.RequestID
 }
 
 // firstText returns the first text block of a Messages answer.

@@ -25,14 +25,16 @@ func Decode(raw json.RawMessage) ([]Message, error) {
 
 // DecodeMessage parses one message at the given position.
 func DecodeMessage(raw json.RawMessage, position int) (Message, error) {
-	m, end, err := decodeMessageAt(raw, 0, position)
+	m, end, err := (&decoder{b: raw}).message(0, position)
 	if err == nil && jsonscan.SkipSpace(raw, end) != len(raw) {
 		err = jsonscan.ErrSyntax
 	}
 	return m, err
 }
 
-func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
+// message decodes the message at b[start].
+func (dec *decoder) message(start, position int) (Message, int, error) {
+	b := dec.b
 	m := Message{Role: RoleUser}
 	var ferr error
 	end, err := jsonscan.Object(b, start, func(key []byte, s int) int {
@@ -49,7 +51,7 @@ func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
 			}
 			return e
 		case "content":
-			e, err := m.decodeContent(b, s)
+			e, err := dec.content(&m, s)
 			if err != nil {
 				ferr = err
 				return len(b) + 1 // stops the walk as a syntax error
@@ -69,8 +71,11 @@ func decodeMessageAt(b []byte, start, position int) (Message, int, error) {
 	return m, end, nil
 }
 
-// decodeContent reads a message's content (string or block array) at b[s].
-func (m *Message) decodeContent(b []byte, s int) (int, error) {
+// content reads a message's content (string or block array) at b[s]. Each
+// block is charged to the decode's budget as it is read, so an array of a
+// million empty blocks stops at the bound, not after it.
+func (dec *decoder) content(m *Message, s int) (int, error) {
+	b := dec.b
 	m.Blocks, m.Content, m.StringContent = nil, nil, false // a repeated key: the last wins
 	switch {
 	case s < len(b) && b[s] == '"':
@@ -79,21 +84,28 @@ func (m *Message) decodeContent(b []byte, s int) (int, error) {
 			return -1, err
 		}
 		m.Content, m.StringContent = b[s:e], true
-		m.Blocks = []Block{{Type: TypeText, Text: text, Raw: b[s:e]}}
+		first := dec.appendBlock(Block{Type: TypeText, Text: text, Raw: b[s:e]}, len(dec.slab))
+		m.Blocks = dec.blocksFrom(first)
 		return e, nil
 	case s < len(b) && b[s] == '[':
-		m.Blocks = make([]Block, 0, 4)
+		first, n, kept := len(dec.slab), 0, 0
 		e, err := jsonscan.Array(b, s, func(bs int) (int, error) {
 			blk, be, err := decodeBlockAt(b, bs)
 			if err != nil {
-				return -1, fmt.Errorf("content[%d]: %w", len(m.Blocks), err)
+				return -1, fmt.Errorf("content[%d]: %w", n, err)
 			}
-			m.Blocks = append(m.Blocks, blk)
+			kept += blk.size()
+			if !dec.allows(kept, be) {
+				return -1, dec.shapeError(be)
+			}
+			first = dec.appendBlock(blk, first)
+			n++
 			return be, nil
 		})
 		if err != nil {
 			return -1, err
 		}
+		m.Blocks = dec.blocksFrom(first)
 		m.Content = b[s:e]
 		return e, nil
 	default:

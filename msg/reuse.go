@@ -2,6 +2,7 @@ package msg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"unsafe"
@@ -65,11 +66,16 @@ func (d *Decoded) Size() int {
 // body per turn.
 func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Decoded, int, error) {
 	d := &Decoded{}
+	dec := &decoder{b: b, from: start, slab: make([]Block, 0, 16)}
 	firstEnd, took := -1, 0
 	end, err := jsonscan.Array(b, start, func(es int) (int, error) {
 		i := len(d.Messages)
-		m, e, err := decodeMessageAt(b, es, i)
+		m, e, err := dec.message(es, i)
 		if err != nil {
+			var se *ShapeError
+			if errors.As(err, &se) {
+				return -1, err
+			}
 			return -1, fmt.Errorf("messages[%d]: %w", i, err)
 		}
 		if i == 0 {
@@ -77,6 +83,10 @@ func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Deco
 			d.Messages = make([]Message, 0, 16)
 		}
 		d.add(m, e-firstEnd)
+		dec.used, dec.msgs = d.sizes[len(d.sizes)-1], len(d.Messages)
+		if !dec.allows(0, e) {
+			return -1, dec.shapeError(e)
+		}
 		if i == 0 && prev != nil {
 			if p := prev(&d.Messages[0]); p != nil {
 				took = d.takeOver(p, b[e:])
@@ -114,8 +124,7 @@ const (
 func (d *Decoded) add(m Message, end int) {
 	size := messageSize + len(m.ID) + 16 // + its end and size
 	for j := range m.Blocks {
-		b := &m.Blocks[j]
-		size += blockSize + len(b.Text) + len(b.Signature) + len(b.ToolID) + len(b.ToolName) + len(b.Output)
+		size += m.Blocks[j].size()
 	}
 	if n := len(d.sizes); n > 0 {
 		size += d.sizes[n-1]
@@ -123,6 +132,11 @@ func (d *Decoded) add(m Message, end int) {
 	d.Messages = append(d.Messages, m)
 	d.ends = append(d.ends, end)
 	d.sizes = append(d.sizes, size)
+}
+
+// size is the memory a decoded block keeps besides the body it points into.
+func (b *Block) size() int {
+	return blockSize + len(b.Text) + len(b.Signature) + len(b.ToolID) + len(b.ToolName) + len(b.Output)
 }
 
 // takeOver appends the messages of p after its first that are unchanged in

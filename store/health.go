@@ -31,8 +31,11 @@ type health struct {
 	down      atomic.Bool
 	lastProbe atomic.Int64 // unix nanos of the last probe start (or outage start)
 	log       atomic.Pointer[zap.Logger]
-	ping      func(context.Context) error
-	timeout   time.Duration
+	// clientLogged is set once go-redis's own logger wrote a line during
+	// this outage (see redislog.go); reset when Redis is reachable again.
+	clientLogged atomic.Bool
+	ping         func(context.Context) error
+	timeout      time.Duration
 
 	// Probe goroutines are tracked so the pool destructor can wait for them
 	// before closing the client: none outlives its entry.
@@ -97,6 +100,7 @@ func (h *health) markDown(err error) {
 
 func (h *health) markUp() {
 	if h.down.CompareAndSwap(true, false) {
+		h.clientLogged.Store(false)
 		h.log.Load().Info("redis reachable again")
 	}
 }

@@ -11,7 +11,11 @@ package store
 //	key                          type    content                                          TTL
 //	<p>bq:{batch}:queue          list    "<group>:<custom_id>", oldest first              none (durable)
 //	<p>bq:{batch}:items          hash    custom_id → item (opaque bytes: call, sealed     none; deleted when the
-//	                                     credential, enqueue time)                        item is claimed
+//	                                     credential, enqueue time)                        item is claimed, dropped
+//	                                                                                      (unrun) once older than
+//	                                                                                      retention, and removed
+//	                                                                                      with its session (admin
+//	                                                                                      DELETE, DropQueued)
 //	<p>bq:{batch}:where          hash    custom_id → record id, while the item belongs    none
 //	                                     to a record (submitting, in flight or sync)
 //	<p>bq:{batch}:recs           hash    record id → record JSON (see BatchRecord)        none; deleted when done
@@ -23,8 +27,10 @@ package store
 //	<p>bq:{batch}:instances      hash    lease owner → expiry ms of a live queue instance none; expired fields
 //	                                     (heartbeat from its poll loop)                    pruned on read
 //	<p>bq:{batch}:refused:<grp>  string  "1": the batch API refused this credential group BatchQueue.Refuse's ttl
+//	                                                                                      (≤ retention)
 //	<p>s:{<sid>}:batch           hash    token sums of the session's batched calls        the ttl given to
-//	                                     (calls, input, output, cache_read, cache_write)   AddSessionUsage
+//	                                     (calls, input, output, cache_read, cache_write)   AddSessionUsage (the
+//	                                                                                      gateway's retention)
 //
 // <grp> is a keyed hash of the credential (auth.Keyring.Namespace), never the
 // credential itself.

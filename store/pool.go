@@ -71,7 +71,9 @@ func acquire(cfg Config, log *zap.Logger) (*entry, string, error) {
 // first operation finds the outage and the gateway proxies without state.
 func newExternal(cfg Config, log *zap.Logger) *entry {
 	client := redis.NewUniversalClient(cfg.universalOptions(cfg.Addresses))
-	return newEntry(client, cfg, log)
+	e := newEntry(client, cfg, log)
+	e.health.routeClientLog()
+	return e
 }
 
 // newEmbedded starts the in-process Redis-compatible server on loopback only

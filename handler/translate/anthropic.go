@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -33,25 +34,72 @@ type Request struct {
 // ErrInvalidJSON is returned for a body that is not a JSON object.
 var ErrInvalidJSON = errors.New("invalid JSON body")
 
+// BodyError is a well-formed body the gateway refuses to read, because it
+// could not read it the way the upstream will, or because its shape would
+// cost more than its size warrants. Routes answer it with 400 and Message.
+type BodyError struct{ Message string }
+
+func (e *BodyError) Error() string { return e.Message }
+
+// MaxTopLevelFields bounds the fields of a request object: real requests
+// have about fifteen, and each costs a span in Request.
+const MaxTopLevelFields = 256
+
+// readFields are the top-level fields the pipeline reads or rewrites. A body
+// that has one of them twice is refused: JSON parsers disagree on which
+// copy wins, so the gateway could transform one and the upstream obey the
+// other.
+var readFields = [...]string{"model", "stream", "system", "tools", "messages", "cache_control", "tool_choice", "metadata"}
+
+// fieldBit returns the bit of a read field, or 0.
+func fieldBit(key []byte) uint {
+	for i, f := range readFields {
+		if string(key) == f {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
 // ParseRequest reads the envelope of a Messages request in one pass over its
 // top level, skipping the values it does not need (a 300-turn session body is
-// megabytes). It fails only when the body is not a JSON object; field-level
-// validation is the upstream's job, so its error messages reach the client
-// unchanged, in its own words.
+// megabytes). Keys are compared unescaped and every skipped value is checked
+// to be well-formed JSON (jsonscan), so the gateway reads the body as the
+// upstream will. It fails with ErrInvalidJSON when the body is not a JSON
+// object, and with a *BodyError for a duplicated field the pipeline reads or
+// more than MaxTopLevelFields fields; other field-level validation is the
+// upstream's job, so its error messages reach the client unchanged, in its
+// own words.
 func ParseRequest(body []byte) (*Request, error) { return ParseRequestFunc(body, nil) }
 
 // ParseRequestFunc is ParseRequest handing the `messages` value, which starts
 // at body[start], to decode when decode is not nil. decode returns the index
 // just after the value and how many messages it holds, or a negative index
-// to leave the value to ParseRequest. A caller that decodes the messages
-// anyway so reads the body once instead of twice.
+// to leave the value to ParseRequest, or an index past the body to stop the
+// parse (ParseRequestFunc then fails; the caller knows why). A caller that
+// decodes the messages anyway so reads the body once instead of twice.
 func ParseRequestFunc(body []byte, decode func(start int) (end, count int)) (*Request, error) {
 	r := &Request{Body: body, fields: make([]field, 0, 16)}
 	var metadata []byte
 	counted := false
+	var seen uint
+	var refused *BodyError
 	end, err := jsonscan.Object(body, 0, func(key []byte, s int) int {
+		if bit := fieldBit(key); bit != 0 {
+			if seen&bit != 0 {
+				refused = &BodyError{"The request body has the field \"" + string(key) + "\" more than once."}
+				return len(body) + 1
+			}
+			seen |= bit
+		}
+		if len(r.fields) == MaxTopLevelFields {
+			refused = &BodyError{"The request body has more than " + strconv.Itoa(MaxTopLevelFields) + " top-level fields."}
+			return len(body) + 1
+		}
 		if decode != nil && string(key) == "messages" {
-			if e, n := decode(s); e >= s {
+			if e, n := decode(s); e > len(body) {
+				return e
+			} else if e >= s {
 				r.Messages, r.MessageCount, counted = body[s:e], n, true
 				r.fields = append(r.fields, field{key: key, start: s, end: e})
 				return e
@@ -83,15 +131,23 @@ func ParseRequestFunc(body []byte, decode func(start int) (end, count int)) (*Re
 		}
 		return e
 	})
+	if refused != nil {
+		return nil, refused
+	}
 	if err != nil || jsonscan.SkipSpace(body, end) != len(body) {
 		return nil, ErrInvalidJSON
 	}
 	if len(metadata) > 0 && metadata[0] == '{' {
+		users := 0
 		_, _ = jsonscan.Fields(metadata, 0, func(key []byte, s, e int) {
 			if string(key) == "user_id" {
 				r.MetadataUserID, _ = jsonscan.String(metadata[s:e])
+				users++
 			}
 		})
+		if users > 1 { // it names the session
+			return nil, &BodyError{`The request body has the field "metadata.user_id" more than once.`}
+		}
 	}
 	if len(r.Messages) > 0 && r.Messages[0] == '[' && !counted {
 		r.MessageCount = max(jsonscan.Count(r.Messages, 0), 0)
@@ -171,6 +227,13 @@ func systemTextJSON(sys []byte) string {
 		var s string
 		_ = json.Unmarshal(sys, &s)
 		return s
+	}
+	// encoding/json fills one struct per element whatever it holds: an
+	// array of a million numbers would cost 32 MB. Text blocks are tens of
+	// bytes each; anything denser holds no text worth reading (the upstream
+	// refuses such a system prompt anyway).
+	if n := jsonscan.Count(sys, 0); n < 0 || n*16 > len(sys) {
+		return ""
 	}
 	var blocks []struct {
 		Type string `json:"type"`

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
 // This file translates OpenAI chat-completions requests into the gateway's
@@ -110,6 +112,9 @@ func ParseOpenAIRequest(body []byte) (*OpenAIRequest, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, ErrInvalidJSON
 	}
+	if err := checkOpenAIShape(trimmed); err != nil {
+		return nil, err
+	}
 	var in oaiRequest
 	// Unmarshal validates the whole body before decoding anything.
 	if err := json.Unmarshal(trimmed, &in); err != nil {
@@ -177,6 +182,65 @@ func ParseOpenAIRequest(body []byte) (*OpenAIRequest, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// The bound of an OpenAI request's decode: encoding/json spends on the order
+// of openAIValueCost bytes per value (a message struct, its strings, the
+// translated copy) whatever the value's size, so a body may hold at most
+// (msg.DecodeRatio × its size + msg.DecodeSlack) / openAIValueCost values.
+// Real requests hold one value per tens of bytes or more; 32 MiB of `{},`
+// would otherwise decode into gigabytes.
+const (
+	openAIValueCost = 64
+	openAIRatio     = 2       // = msg.DecodeRatio
+	openAISlack     = 4 << 20 // = msg.DecodeSlack
+)
+
+// checkOpenAIShape validates the body without decoding it (well-formed, at
+// most jsonscan.MaxDepth deep) and refuses one with more values than its
+// size warrants, before encoding/json allocates for them.
+func checkOpenAIShape(body []byte) error {
+	end, values := jsonscan.Measure(body, 0)
+	if end != len(body) {
+		return ErrInvalidJSON
+	}
+	if dup := duplicateField(body, openAIReadFields); dup != "" {
+		// encoding/json takes the last copy; an OpenAI upstream that gets
+		// the body as it is might take the first (which model, which
+		// messages).
+		return &BodyError{"The request body has the field \"" + dup + "\" more than once."}
+	}
+	if values*openAIValueCost > openAIRatio*len(body)+openAISlack {
+		return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
+			"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
+			values, len(body), openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+	}
+	return nil
+}
+
+// openAIReadFields are the top-level fields of a chat-completions request
+// the translation reads (oaiRequest).
+var openAIReadFields = []string{"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
+	"stop", "temperature", "top_p", "n", "user", "safety_identifier", "metadata", "tools", "tool_choice",
+	"parallel_tool_calls", "functions", "function_call"}
+
+// duplicateField returns a name of names that the JSON object body has
+// twice at its top level (keys compared unescaped), or "".
+func duplicateField(body []byte, names []string) string {
+	var seen uint64
+	dup := ""
+	_, _ = jsonscan.Object(body, 0, func(key []byte, _ int) int {
+		for i, n := range names {
+			if dup == "" && string(key) == n {
+				if seen&(1<<i) != 0 {
+					dup = n
+				}
+				seen |= 1 << i
+			}
+		}
+		return -1
+	})
+	return dup
 }
 
 // ValidateForAnthropic reports what a Claude model cannot do although the

@@ -10,8 +10,8 @@ import (
 // errNotObject is returned by ReplaceFields for a body that is not a JSON object.
 var errNotObject = errors.New("body is not a JSON object")
 
-// field is where one top-level field of a body is: its raw key (without
-// quotes, still escaped) and its value body[start:end].
+// field is where one top-level field of a body is: its key (unescaped, as
+// jsonscan hands it) and its value body[start:end].
 type field struct {
 	key        []byte
 	start, end int
@@ -77,9 +77,13 @@ func splice(body []byte, spans []field, elements [][]byte, fields map[string][]b
 			w.lit(",")
 		}
 		first = false
-		w.lit(`"`)
-		w.add(key)
-		w.lit(`":`)
+		if plainKey(key) {
+			w.lit(`"`)
+			w.add(key)
+			w.lit(`":`)
+		} else { // a key that was sent escaped: encode it again
+			w.add(append(jsonscan.AppendString(nil, string(key)), ':'))
+		}
 		if !array {
 			w.add(v)
 			return
@@ -119,6 +123,16 @@ func splice(body []byte, spans []field, elements [][]byte, fields map[string][]b
 	}
 	w.lit("}")
 	return w.parts
+}
+
+// plainKey reports whether key can be written between quotes as it is.
+func plainKey(key []byte) bool {
+	for _, c := range key {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func hasField(spans []field, name string) bool {

@@ -1,10 +1,15 @@
-// Package jsonscan walks JSON that is already known to be well formed, or
-// that an upstream will judge anyway, without decoding what it does not need.
-// Request bodies reach megabytes and are mostly long strings (tool outputs,
-// file contents); skipping a string is a memchr for its closing quote, which
-// is an order of magnitude faster than encoding/json's byte-at-a-time scanner.
+// Package jsonscan walks JSON without decoding what it does not need, and
+// validates what it walks: a value it skips is well-formed JSON (RFC 8259:
+// escapes, no raw control characters in strings, exact literals and numbers,
+// matching brackets, at most MaxDepth levels of nesting), so the gateway never
+// forwards bytes it read differently from the upstream. Request bodies reach
+// megabytes and are mostly long strings (tool outputs, file contents);
+// skipping a string is a memchr for its closing quote plus a word-at-a-time
+// check for control bytes, an order of magnitude faster than encoding/json's
+// byte-at-a-time scanner.
 //
-// Malformed input makes a function return an error (or -1); it never panics.
+// Malformed input makes a function return an error (or -1); it never panics,
+// and nothing here recurses or allocates in proportion to nesting.
 package jsonscan
 
 import (
@@ -26,81 +31,9 @@ func SkipSpace(b []byte, i int) int {
 	return i
 }
 
-// SkipString returns the index just after the string starting at b[i] ('"'),
-// or -1.
-func SkipString(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	i++
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		// The quote is escaped when an odd number of backslashes precede it.
-		k := i - 1
-		for k >= 0 && b[k] == '\\' {
-			k--
-		}
-		if (i-1-k)%2 == 0 {
-			return i + 1
-		}
-		i++
-	}
-}
-
-// SkipValue returns the index just after the value starting at b[i], or -1.
-func SkipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return SkipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				if i = SkipString(b, i); i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default: // number, true, false, null
-		start := i
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				if i == start {
-					return -1
-				}
-				return i
-			}
-			i++
-		}
-		if i == start {
-			return -1
-		}
-		return i
-	}
-}
-
 // Object walks the object starting at b[i] (after optional whitespace) and
-// returns the index after it. For each field fn gets the raw key (without
-// quotes, still escaped) and the start of the value; it returns the index
+// returns the index after it. For each field fn gets the key (unescaped) and
+// the start of the value; it returns the index
 // just after the value if it consumed it, or -1 to have the walk skip it.
 // A value is therefore read once, however deep the caller's decoding goes.
 func Object(b []byte, i int, fn func(key []byte, start int) int) (int, error) {
@@ -118,6 +51,15 @@ func Object(b []byte, i int, fn func(key []byte, start int) int) (int, error) {
 			return -1, ErrSyntax
 		}
 		key := b[i+1 : ke-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// Compared after unescaping, as every JSON parser does:
+			// "m\u0065ssages" is "messages" to the upstream.
+			k, _, err := StringAt(b, i)
+			if err != nil {
+				return -1, ErrSyntax
+			}
+			key = []byte(k)
+		}
 		i = SkipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
 			return -1, ErrSyntax
@@ -223,6 +165,9 @@ func StringAt(b []byte, i int) (string, int, error) {
 		}
 		bs := bytes.IndexByte(b[i:q], '\\')
 		if bs < 0 {
+			if hasControl(b[i:q]) {
+				return "", -1, ErrSyntax
+			}
 			if out == nil {
 				return string(b[i:q]), q + 1, nil
 			}
@@ -231,6 +176,9 @@ func StringAt(b []byte, i int) (string, int, error) {
 		}
 		if out == nil {
 			out = make([]byte, 0, q-i+64)
+		}
+		if hasControl(b[i : i+bs]) {
+			return "", -1, ErrSyntax
 		}
 		out = append(out, b[i:i+bs]...)
 		i += bs
@@ -310,8 +258,7 @@ func unicodeEscape(b []byte) (rune, int, bool) {
 	return r, 6, true
 }
 
-// Equal reports whether a raw key equals name (keys with escapes never do,
-// which is fine for the plain ASCII field names callers look for).
+// Equal reports whether a key as Object hands it (unescaped) equals name.
 func Equal(key []byte, name string) bool { return string(key) == name }
 
 // AppendString appends s as a JSON string literal, byte-identical to

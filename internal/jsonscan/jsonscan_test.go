@@ -62,34 +62,96 @@ func TestObjectArraySkip(t *testing.T) {
 	}
 }
 
+// FuzzSkipValueMatchesEncodingJSON is the differential test of the skipper:
+// SkipValue accepts exactly what encoding/json calls valid (nesting beyond
+// MaxDepth aside, which it refuses on purpose), and ends where its value does.
 func FuzzSkipValueMatchesEncodingJSON(f *testing.F) {
-	for _, s := range []string{`{"a":"\\\""}`, `[1,"]",{"b":[]}]`, `"x"`, `12`, `{"a":[{"b":"c\\\\"}]}`} {
+	for _, s := range []string{`{"a":"\\\""}`, `[1,"]",{"b":[]}]`, `"x"`, `12`, `{"a":[{"b":"c\\\\"}]}`,
+		`[1,2}`, `{"a":1]`, `[tru]`, `[nul]`, `[01]`, `[1.]`, `[-]`, `[1e]`, `"\x"`, "\"a\tb\"", `{"a" 1}`,
+		`{"m\u0065ssages":[]}`, `[1,]`, `{,}`, `[[[[]]]]`, `-0.5E+12`, `"\u12g4"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
-		if !json.Valid(b) {
-			_ = SkipValue(b, SkipSpace(b, 0)) // must not panic
-			return
-		}
 		i := SkipSpace(b, 0)
 		end := SkipValue(b, i)
-		var raw json.RawMessage
-		dec := json.NewDecoder(bytesReader(b))
-		if err := dec.Decode(&raw); err != nil {
-			t.Skip()
+		got := end >= 0 && SkipSpace(b, end) == len(b)
+		want := json.Valid(b)
+		if got == want {
+			return
 		}
-		if end < 0 || string(b[i:end]) != string(raw) && len(raw) > 0 && raw[0] != '"' && raw[0] != '{' && raw[0] != '[' {
-			// numbers/literals: encoding/json strips nothing, spans must match
-			t.Fatalf("%q: end %d raw %q", s, end, raw)
+		if want && depth(b) > MaxDepth {
+			return
 		}
-		if end < 0 {
-			t.Fatalf("%q: valid JSON not skipped", s)
-		}
-		if SkipSpace(b, end) != len(b) {
-			t.Fatalf("%q: value ends at %d of %d", s, end, len(b))
-		}
+		t.Fatalf("%q: SkipValue valid=%v (end %d), encoding/json valid=%v", s, got, end, want)
 	})
+}
+
+// depth is the maximum bracket nesting of valid JSON b.
+func depth(b []byte) int {
+	d, m := 0, 0
+	dec := json.NewDecoder(bytesReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return m
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			d++
+			m = max(m, d)
+		case json.Delim('}'), json.Delim(']'):
+			d--
+		}
+	}
+}
+
+func TestSkipValueRefusesMalformed(t *testing.T) {
+	deep := strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1)
+	ok := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
+	for _, bad := range []string{`[1,2}`, `{"a":1]`, `[tru]`, `[truex]`, `[nulll]`, `[01]`, `[1.]`, `[.5]`, `[+1]`,
+		`[-]`, `[1e]`, `["\x"]`, "[\"a\tb\"]", "[\"\x01\"]", `["\u12g4"]`, `[1,]`, `{,}`, `{"a":}`, `{"a"}`,
+		`{1:2}`, `[1 2]`, `[`, `{"a":[}`, `"`, `x`, deep} {
+		b := []byte(bad)
+		if e := SkipValue(b, 0); e >= 0 && e == len(b) {
+			t.Errorf("%.40q: skipped as valid", bad)
+		}
+	}
+	for _, good := range []string{`[1,2]`, `{"a":[true,false,null,-0,0.5,1e5,2E-3]}`, `"\u00e9\n"`, `{ "a" : { } , "b" : [ ] }`, ok} {
+		if e := SkipValue([]byte(good), 0); e != len(good) {
+			t.Errorf("%.40q: end %d, want %d", good, e, len(good))
+		}
+	}
+}
+
+func TestObjectUnescapesKeys(t *testing.T) {
+	var keys []string
+	if _, err := Object([]byte(`{"m\u0065ssages":1,"mod\u0065l":2,"plain":3}`), 0, func(k []byte, s int) int {
+		keys = append(keys, string(k))
+		return -1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, ",") != "messages,model,plain" {
+		t.Fatalf("keys %q", keys)
+	}
+}
+
+func TestHasControl(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{0x00, 0x1f, '\n'} {
+				b := []byte(strings.Repeat("é", n)[:n])
+				b[at] = c
+				if !hasControl(b) {
+					t.Fatalf("%q: control byte %#x at %d not found", b, c, at)
+				}
+			}
+		}
+		if b := []byte(strings.Repeat("a\x7f\xff ", n)); hasControl(b) {
+			t.Fatalf("%q: false positive", b)
+		}
+	}
 }
 
 func FuzzStringMatchesEncodingJSON(f *testing.F) {
@@ -107,4 +169,16 @@ func FuzzStringMatchesEncodingJSON(f *testing.F) {
 			t.Fatalf("%q: got %q (%v), want %q", s, got, gerr, want)
 		}
 	})
+}
+
+func TestMeasure(t *testing.T) {
+	for in, want := range map[string]int{`1`: 1, `"x"`: 1, `[]`: 1, `{}`: 1, `[{},{},{}]`: 4, `{"a":[1,2],"b":{"c":null}}`: 6} {
+		end, n := Measure([]byte(in), 0)
+		if end != len(in) || n != want {
+			t.Errorf("%s: end %d values %d, want %d", in, end, n, want)
+		}
+	}
+	if end, _ := Measure([]byte(`[1,}`), 0); end >= 0 {
+		t.Error("malformed input measured")
+	}
 }

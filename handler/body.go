@@ -1,0 +1,108 @@
+package handler
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
+	"github.com/caddy-lore/caddy-lore/msg"
+)
+
+// firstRead is the buffer a body starts in; it doubles as bytes arrive.
+const firstRead = 64 << 10
+
+// readBody reads the request body within max_body, answering 413 beyond it.
+//
+// The buffer grows with what has arrived, never ahead of it by more than
+// growAhead times: a declared Content-Length allocates nothing by itself, it
+// only lets the last growth be exact. Eight clients announcing max_body and
+// sending nothing cost eight times 64 KiB, not eight times max_body.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([]byte, bool) {
+	if r.ContentLength > h.cfg.MaxBody {
+		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
+		return nil, false
+	}
+	body, err := readGrowing(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody), r.ContentLength)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
+		return nil, false
+	case isTimeout(err):
+		// The server's read_body timeout: the connection's context is
+		// cancelled too, but the client can still be told why.
+		writeError(w, fl, http.StatusRequestTimeout, "the request body did not arrive within this server's read timeout")
+		return nil, false
+	case err != nil:
+		if r.Context().Err() == nil {
+			writeError(w, fl, http.StatusBadRequest, "the request body could not be read")
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// growAhead bounds a body buffer to this many times the bytes received.
+// Growing by 4 and jumping to a truthful Content-Length once it is within
+// reach keeps the garbage of a body small (doubling from 64 KiB would
+// allocate and copy the body's size again): a body of up to 2 MiB — a long
+// agent session's — is read into the first 64 KiB and then its own buffer,
+// and a 32 MiB body peaks at 32 + 4 MiB while it is read, not 32 + 16.
+const growAhead = 32
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readGrowing reads rd to its end into a buffer that is at most growAhead
+// times what has been read; declared (a Content-Length, or ≤ 0 when unknown)
+// is taken as the final size once it is within that reach.
+func readGrowing(rd io.Reader, declared int64) ([]byte, error) {
+	buf := make([]byte, 0, firstRead)
+	for {
+		if len(buf) == cap(buf) {
+			n := 4 * cap(buf)
+			if declared > int64(len(buf)) && declared < int64(growAhead*cap(buf)) {
+				n = int(declared) + 1 // room for the read that sees EOF
+			}
+			grown := make([]byte, len(buf), n)
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// writeBodyError answers a body the gateway refuses to read (see
+// parseMessages) with 400 in the route's error shape.
+func writeBodyError(w http.ResponseWriter, fl flavor, err error) {
+	var shape *msg.ShapeError
+	var refused *translate.BodyError
+	switch {
+	case errors.As(err, &shape):
+		writeError(w, fl, http.StatusBadRequest, shape.Error())
+	case errors.As(err, &refused):
+		writeError(w, fl, http.StatusBadRequest, refused.Message)
+	default:
+		writeError(w, fl, http.StatusBadRequest, invalidJSONMessage)
+	}
+}
+
+// invalidJSONMessage answers a body that is not a well-formed JSON object.
+var invalidJSONMessage = fmt.Sprintf("Invalid JSON body: the request body must be a well-formed JSON object, nested at most %d levels deep", jsonscan.MaxDepth)
+
+func tooLargeMessage(limit int64) string {
+	return fmt.Sprintf("request body is larger than this gateway's limit of %d bytes (max_body)", limit)
+}
