@@ -167,6 +167,9 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, 0); err != nil && ctx.Err() == nil {
 				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
 			}
+			if q.cfg.OnUsage != nil {
+				q.cfg.OnUsage(ctx, o.call.SessionID, model, m.Usage)
+			}
 		}
 		for _, b := range m.Content {
 			if b.Type == "text" {
