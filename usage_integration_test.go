@@ -165,6 +165,12 @@ func TestIntegrationUsageByPerson(t *testing.T) {
 		t.Fatalf("persons %+v", rep.Rows)
 	}
 
+	// No person is a metrics label.
+	if code, m := adminDo(t, "GET", "/metrics"); code != 200 || !strings.Contains(m, "lore_requests_total") ||
+		strings.Contains(m, "alice@example.com") || strings.Contains(m, a.Key) || strings.Contains(m, b.Key) {
+		t.Fatalf("metrics (%d) name a person or lack lore's counters", code)
+	}
+
 	// The status page shows the same table and the per-day chart.
 	code, page := adminDo(t, "GET", "/lore/")
 	if code != 200 || !strings.Contains(page, `<section id="usage">`) || strings.Count(page, `<tr class="person">`) != 4 ||
