@@ -41,10 +41,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
-		h.obs.Request(routeMessages, obsUtility, layerNone)
+		h.seen(r, routeMessages, obsUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
-		h.obs.Request(routeMessages, obsCompaction, layerNone)
+		h.seen(r, routeMessages, obsCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
@@ -142,7 +142,10 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if !ok {
 		return
 	}
-	h.obs.Request(routeOf(eg), obsTurn, p.result.Layer)
+	if sess != nil {
+		publish(r, phSession, sess.ID)
+	}
+	h.seen(r, routeOf(eg), obsTurn, p.result.Layer)
 	h.obs.TokensRemoved(p.result.TokensRemoved)
 	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {
@@ -158,6 +161,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		if p, ok = h.replan(w, r, req, msgs, p, sess, eg); !ok {
 			return
 		}
+		publish(r, phLayer, p.result.Layer)
 		if resp = h.sendTurn(w, r, p.body, cred, eg); resp == nil {
 			return
 		}
@@ -166,6 +170,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		resp.Body = peeked
 	}
 	defer resp.Body.Close()
+	publish(r, phRetried, retried)
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		eg.relayError(w, resp) // errors reach the client unchanged; nothing is stored
@@ -202,6 +207,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	su := store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
 	cost, without := turnCost(req.Model, su, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
+	publishTurn(r, su, cost, without)
 	gradient.Calibrate(&p.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
