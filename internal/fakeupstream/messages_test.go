@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anthropics/anthropic-sdk-go"
-	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 )
 
 func userText(text string) anthropic.MessageParam {
@@ -184,7 +184,7 @@ func TestObservationsReply(t *testing.T) {
 	s, _ := newServer(t, Options{})
 	p := params(userText("Transcript:\n[user] fix the bug\n[assistant] looking\n  [user] thanks\nnot a turn [user]"))
 	p.System = []anthropic.TextBlockParam{{Text: "Distill the transcript into an <observations> block."}}
-	p.Messages[0].Content = append(p.Messages[0].Content, anthropic.NewTextBlock("[assistant] done [[tool:bash]]"))
+	p.Messages[0].OfUser.Content = append(p.Messages[0].OfUser.Content, anthropic.NewTextBlock("[assistant] done [[tool:bash]]"))
 	msg, err := client(s).Messages.New(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
