@@ -32,6 +32,7 @@ func init() {
 //	                               its messages and its knowledge entries
 //	DELETE /lore/sessions/{id}     deletes every key of the session
 //	GET    /lore/batches           the batch queue (batching.Stats)
+//	GET    /lore/usage             per-person usage: ?since=&until= (UTC days) &by=person|model|day
 //
 // The admin API is not part of the http app, so it reads the shared state
 // from Redis through the store of the newest provisioned lore handler (see
@@ -55,6 +56,7 @@ func (a *Admin) Routes() []caddy.AdminRoute {
 		{Pattern: "/lore/sessions", Handler: caddy.AdminHandlerFunc(a.serveSessions)},
 		{Pattern: "/lore/sessions/", Handler: caddy.AdminHandlerFunc(a.serveSession)},
 		{Pattern: "/lore/batches", Handler: caddy.AdminHandlerFunc(a.serveBatches)},
+		{Pattern: "/lore/usage", Handler: caddy.AdminHandlerFunc(a.serveUsage)},
 	}
 }
 

@@ -44,7 +44,7 @@ func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream 
 	// Message Batches on upstream, the OpenAI Batch API on openai_upstream.
 	cfg := batching.Config{Upstream: upstream, OpenAIUpstream: openaiUpstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching"),
 		Retention:  retention,
-		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, metrics.CallFallback) }}
+		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, metrics.CallFallback) }, OnUsage: l.usage.batch}
 	if b != nil {
 		var err error
 		for _, d := range []struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,12 @@ func TestIntegrationStatusPageBrowser(t *testing.T) {
 	dom := string(run("--dump-dom", page))
 	if !strings.Contains(dom, "<svg") || strings.Count(dom, `class="session"`) < 1 || !strings.Contains(dom, "claude-sonnet-4-5") {
 		t.Fatalf("rendered page lacks the session rows or the chart:\n%s", dom)
+	}
+	// Per-person usage: the table and the per-day cost chart (30 days,
+	// today's bar drawn).
+	if !strings.Contains(dom, `<section id="usage">`) || strings.Count(dom, `class="person"`) < 1 ||
+		strings.Count(dom, `class="day"`) != 30 || !regexp.MustCompile(`class="day"[^>]*height="[1-9]`).MatchString(dom) {
+		t.Fatalf("rendered page lacks the usage table or the per-day cost chart:\n%s", dom)
 	}
 	if strings.Contains(dom, itKey) || strings.Contains(dom, "browser one") {
 		t.Fatal("the page shows a credential or message text")

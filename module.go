@@ -116,6 +116,7 @@ type Lore struct {
 	background *background
 	idle       *idle.Scheduler
 	metrics    *metrics.Metrics
+	usage      workerUsage
 	logger     *zap.Logger
 }
 
@@ -218,8 +219,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		}
 	}
 	transport := handler.NewTransport()
+	l.usage = workerUsage{st: l.store, retention: retention, log: l.logger.Named("usage")}
 	l.worker = llm.New(llm.Config{
 		OnCall:    l.metrics.WorkerCall,
+		OnUsage:   l.usage.sync,
 		Upstream:  upstream,
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/batching"
+	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/usage"
 )
 
 // statusSessions is how many sessions the status page lists.
@@ -33,6 +35,58 @@ type statusData struct {
 	// Distilled is, per listed session id, how many of its stored messages
 	// its distillations cover.
 	Distilled map[string]int
+	// People is the last 30 days' usage by person (GET /lore/usage) and
+	// DayCost its per-day cost chart; UsageErr says why they are missing.
+	People   usage.Report
+	DayCost  []dayBar
+	UsageErr string
+}
+
+// dayBar is one day of the per-day cost chart.
+type dayBar struct {
+	Day        string
+	Cost       float64
+	X, Y, W, H int
+}
+
+const (
+	dayChartW = 600
+	dayChartH = 100
+)
+
+// dayCost draws one bar per day, scaled to the costliest day.
+func dayCost(rows []usage.Row) []dayBar {
+	peak := 0.0
+	for _, r := range rows {
+		peak = max(peak, r.Cost)
+	}
+	out := make([]dayBar, len(rows))
+	w := max(dayChartW/max(len(rows), 1), 2)
+	for i, r := range rows {
+		h := 0
+		if peak > 0 {
+			h = int(r.Cost / peak * dayChartH)
+		}
+		out[i] = dayBar{Day: r.Key, Cost: r.Cost, X: 10 + i*w, W: max(w-2, 1), H: h, Y: 10 + dayChartH - h}
+	}
+	return out
+}
+
+// statusUsage fills the page's usage sections from one read of the counters.
+func (d *statusData) statusUsage(ctx context.Context, st *store.Store) {
+	since, until, _ := usageRange("", "", d.Now)
+	entries, err := st.ReadUsage(ctx, since, until)
+	if err != nil {
+		d.UsageErr = "usage counters unreadable"
+		return
+	}
+	var days []string
+	for t := since; !t.After(until); t = t.AddDate(0, 0, 1) {
+		days = append(days, t.Format(store.UsageDayFormat))
+	}
+	d.People, _ = usage.Build(entries, usage.ByPerson, days)
+	byDay, _ := usage.Build(entries, usage.ByDay, days)
+	d.DayCost = dayCost(byDay.Rows)
 }
 
 // savingsChart is the inline SVG line of cumulative saved dollars across the
@@ -91,6 +145,7 @@ func (a *Admin) serveStatus(w http.ResponseWriter, r *http.Request) error {
 		d.BatchErr = "batch queue unreadable"
 	}
 	d.Chart = chart(d.Layers[:])
+	d.statusUsage(ctx, st)
 	var buf bytes.Buffer
 	if err := statusTemplate.Execute(&buf, d); err != nil {
 		return apiErr(http.StatusInternalServerError, "rendering the status page: %v", err)
@@ -174,6 +229,15 @@ section{margin-bottom:1.5em}
 <polyline class="savings" points="{{.Savings.Points}}" fill="none" stroke="#2a9d4a" stroke-width="2"><title>cumulative saved: {{printf "$%.4f" .Savings.Total}}</title></polyline>
 <text x="10" y="{{.Savings.LabelTo}}" font-size="11">{{.Savings.From}}</text><text x="410" y="{{.Savings.LabelTo}}" font-size="11" text-anchor="end">{{.Savings.To}} · {{printf "$%.4f" .Savings.Total}}</text>
 </svg>{{end}}</section>
+<section id="usage"><h2>Usage by person (last 30 days)</h2>{{if .UsageErr}}<p>{{.UsageErr}}</p>{{else}}
+<svg xmlns="http://www.w3.org/2000/svg" width="620" height="135" role="img" aria-label="cost per day">
+<line x1="10" y1="110" x2="610" y2="110" stroke="#bbb"/>
+{{range .DayCost}}<rect class="day" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="#d0884a"><title>{{.Day}}: {{printf "$%.4f" .Cost}}</title></rect>
+{{end}}{{with .People}}<text x="10" y="126" font-size="11">{{.Since}}</text><text x="610" y="126" font-size="11" text-anchor="end">{{.Until}} · {{printf "$%.4f" .Total.Cost}}</text>{{end}}
+</svg>
+<table><tr><th>person</th><th>turns</th><th>input</th><th>output</th><th>cache read</th><th>cache write</th><th>worker calls</th><th>of which batched</th><th>worker $</th><th>cost $</th><th>without gateway $</th><th>saved $</th></tr>
+{{range .People.Rows}}<tr class="person"><td class="l">{{.Key}}</td><td>{{.Turns}}</td><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{.Tokens.CacheWrite}}</td><td>{{.Worker.Calls}}</td><td>{{.Worker.BatchCalls}}</td><td>{{printf "%.4f" .Worker.Cost}}</td><td>{{printf "%.4f" .Cost}}</td><td>{{printf "%.4f" .Counterfactual}}</td><td>{{printf "%.4f" .Saved}}</td></tr>
+{{end}}</table>{{end}}</section>
 <section id="tokens"><h2>Tokens (listed sessions)</h2>
 <table><tr><th>input</th><th>output</th><th>cache read</th><th>cache write</th></tr>
 <tr><td>{{.Tokens.Input}}</td><td>{{.Tokens.Output}}</td><td>{{.Tokens.CacheRead}}</td><td>{{.Tokens.CacheWrite}}</td></tr></table></section>

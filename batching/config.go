@@ -1,6 +1,7 @@
 package batching
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -52,6 +53,10 @@ type Config struct {
 	// OnFallback, when set, is told of every call the queue runs
 	// synchronously instead of in a batch (with the call's kind). Metrics.
 	OnFallback func(kind string)
+	// OnUsage, when set, is told of every succeeded batch row of a session
+	// with its model and usage (billed at the batch price). Per-person
+	// usage; synchronous runs are reported by the worker itself.
+	OnUsage func(ctx context.Context, sessionID, model string, u store.Usage)
 }
 
 // Validate rejects nonsense; it does not apply defaults (0 means default).

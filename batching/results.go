@@ -176,6 +176,9 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 			if err := q.bq.AddSessionUsage(ctx, o.call.SessionID, model, m.Usage, q.cfg.Retention); err != nil && ctx.Err() == nil {
 				q.log.Debug("batching: cannot record batch usage", zap.Error(err))
 			}
+			if q.cfg.OnUsage != nil {
+				q.cfg.OnUsage(ctx, o.call.SessionID, model, m.Usage)
+			}
 		}
 		if text, ok := rowText(row); ok {
 			q.apply(ctx, o, text)

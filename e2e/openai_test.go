@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
-	"github.com/openai/openai-go/shared"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 )
@@ -49,7 +49,7 @@ func oaiClient(base, key string, opts ...option.RequestOption) openai.Client {
 	return openai.NewClient(append(all, opts...)...)
 }
 
-var bashTool = openai.ChatCompletionToolParam{Function: shared.FunctionDefinitionParam{
+var bashTool = openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
 	Name:        "Bash",
 	Description: openai.String("Run a shell command in the repository and return its output."),
 	Parameters: openai.FunctionParameters{
@@ -57,7 +57,7 @@ var bashTool = openai.ChatCompletionToolParam{Function: shared.FunctionDefinitio
 		"properties": map[string]any{"command": map[string]any{"type": "string"}},
 		"required":   []string{"command"},
 	},
-}}
+})
 
 // oaiResult is one chat completion as the client saw it (JSON or
 // accumulated from the stream).
@@ -176,7 +176,7 @@ func TestOpenAIClaudeRoute(t *testing.T) {
 				openai.SystemMessage(longSystem),
 				openai.UserMessage(fmt.Sprintf("List the repository (%s). [[tool:Bash]]", marker)),
 			}
-			params := openai.ChatCompletionNewParams{Model: testModel, Messages: msgs, Tools: []openai.ChatCompletionToolParam{bashTool},
+			params := openai.ChatCompletionNewParams{Model: testModel, Messages: msgs, Tools: []openai.ChatCompletionToolUnionParam{bashTool},
 				MaxCompletionTokens: openai.Int(1024)}
 
 			before := len(e.Requests("/v1/messages"))
@@ -257,7 +257,7 @@ func TestOpenAIOtherModel(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(map[bool]string{false: "json", true: "stream"}[stream], func(t *testing.T) {
 			marker := "oai-gpt-" + randHex(6)
-			params := openai.ChatCompletionNewParams{Model: model, Tools: []openai.ChatCompletionToolParam{bashTool},
+			params := openai.ChatCompletionNewParams{Model: model, Tools: []openai.ChatCompletionToolUnionParam{bashTool},
 				Messages: []openai.ChatCompletionMessageParamUnion{
 					openai.SystemMessage(longSystem),
 					openai.UserMessage(fmt.Sprintf("Check the build (%s). [[tool:Bash]]", marker)),
@@ -482,15 +482,15 @@ func TestOpenAILongSession(t *testing.T) {
 	gen := newOutputGen(99)
 	plan := newChainPlan(8, []int{70, 120}, []int{30, 20})
 	rng := rand.New(rand.NewSource(13))
-	var tools []openai.ChatCompletionToolParam
+	var tools []openai.ChatCompletionToolUnionParam
 	for _, tl := range ccTools() {
-		tools = append(tools, openai.ChatCompletionToolParam{Function: shared.FunctionDefinitionParam{
+		tools = append(tools, openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
 			Name: tl["name"].(string), Description: openai.String(tl["description"].(string)),
 			Parameters: openai.FunctionParameters(tl["input_schema"].(map[string]any)),
-		}})
+		}))
 	}
 	history := []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(ccSystemText())}
-	var pending []openai.ChatCompletionMessageToolCall
+	var pending []openai.ChatCompletionMessageToolCallUnion
 	stepsLeft, promptN := 0, 0
 	var wall []float64
 	layers := map[int]int{}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/v3"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
@@ -46,7 +46,7 @@ func TestOpenAIKeyStaysOnOpenAI(t *testing.T) {
 			e := NewEnv(t, EnvOptions{LoreExtra: extra})
 			e.Secret(key)
 			c := oaiClient(e.URL, key)
-			params := openai.ChatCompletionNewParams{Model: "gpt-5", Tools: []openai.ChatCompletionToolParam{bashTool},
+			params := openai.ChatCompletionNewParams{Model: "gpt-5", Tools: []openai.ChatCompletionToolUnionParam{bashTool},
 				Messages: []openai.ChatCompletionMessageParamUnion{openai.SystemMessage(longSystem)}}
 			for i := range 4 {
 				params.Messages = append(params.Messages, openai.UserMessage(fmt.Sprintf("step %d [[remember:Step %d=done]]", i, i)))

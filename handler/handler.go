@@ -143,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
 		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
-		h.obs.Request(routePassthrough, obsPassthrough, layerNone)
+		h.seen(r, routePassthrough, obsPassthrough, layerNone)
 		// The credential goes only to the provider whose client sent it
 		// (SPEC §2): an OpenAI SDK's GET /v1/models must not hand its key
 		// to Anthropic.

@@ -62,3 +62,13 @@ func (h *Handler) namespace(ctx context.Context, cred auth.Credential) (ns strin
 	}
 	return h.cfg.Keys.Namespace(cred), true
 }
+
+// personOf is whom a turn's usage is counted for (GET /lore/usage): the
+// identity when the operator configured one, else the credential's 12-hex
+// keyed fingerprint, never the credential.
+func (h *Handler) personOf(ctx context.Context, cred auth.Credential) string {
+	if id := identityOf(ctx); id != "" {
+		return id
+	}
+	return h.cfg.Keys.Fingerprint(cred)
+}

@@ -74,7 +74,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 	}
 	if classify(req, req.SystemText(), msgs) == classUtility {
 		// Small utility calls are not sessions: translate, forward, answer.
-		h.obs.Request(routeChat, obsUtility, layerNone)
+		h.seen(r, routeChat, obsUtility, layerNone)
 		h.serveUtilityChat(w, r, req.Body, cred, eg)
 		return
 	}

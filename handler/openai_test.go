@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 func openAIClient(e *env, key string) openai.Client {
@@ -22,10 +22,10 @@ func chatParams(model string, extra ...openai.ChatCompletionMessageParamUnion) o
 	return openai.ChatCompletionNewParams{
 		Model:    model,
 		Messages: msgs,
-		Tools: []openai.ChatCompletionToolParam{
-			{Function: openai.FunctionDefinitionParam{Name: "bash"}},
-			{Function: openai.FunctionDefinitionParam{Name: "read"}},
-			{Function: openai.FunctionDefinitionParam{Name: "edit"}},
+		Tools: []openai.ChatCompletionToolUnionParam{
+			openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "bash"}),
+			openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "read"}),
+			openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "edit"}),
 		},
 	}
 }

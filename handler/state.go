@@ -63,6 +63,9 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			if sess.Origin == "" {
 				sess.Origin = origin // sessions stored before continuity existed
 			}
+			if sess.Person == "" {
+				sess.Person = h.personOf(ctx, cred) // sessions stored before usage existed
+			}
 			return sess
 		}
 	}
@@ -71,6 +74,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		ID:          session.NewID(now),
 		Namespace:   ns,
 		Fingerprint: h.cfg.Keys.Fingerprint(cred),
+		Person:      h.personOf(ctx, cred),
 		Lineage:     lineage,
 		Origin:      origin,
 		Model:       req.Model,
@@ -88,10 +92,11 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // commit stores an answered turn: the request messages the session has not
 // stored yet, the assistant reply, the session state and the caller's
 // credential (encrypted, bound to the session id), in one round trip.
-// cost and without are the turn's actual and counterfactual cost in
-// micro-dollars (turnCost), added to the session's sums.
+// fig is what the turn adds to its person's usage (usage.Turn): its cost and
+// counterfactual cost in micro-dollars (turnCost) are also added to the
+// session's sums, in the same round trip as everything else.
 // It returns the number of messages the session has stored after the turn.
-func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State, cost, without int64) int {
+func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State, fig store.UsageFigures) int {
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
@@ -146,8 +151,8 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 	next.Usage.OutputTokens += usage.OutputTokens
 	next.Usage.CacheReadTokens += usage.CacheReadTokens
 	next.Usage.CacheWriteTokens += usage.CacheWriteTokens
-	next.CostMicroUSD += cost
-	next.CounterfactualMicroUSD += without
+	next.CostMicroUSD += fig.CostMicroUSD
+	next.CounterfactualMicroUSD += fig.CounterfactualMicroUSD
 
 	// Without identity a session lives under its credential's namespace, so
 	// its stored credential is this very one: sealed once, when the session
@@ -167,7 +172,8 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 			next.Fingerprint = fp
 		}
 	}
-	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention})
+	rec := &store.UsageRecord{At: now, Person: next.Person, Model: model, Figures: fig}
+	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Usage: rec})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
 		return 0

@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/usage"
 )
 
 // maxResponseBody bounds how much of a non-streamed upstream answer is kept in
@@ -38,10 +39,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
-		h.obs.Request(routeMessages, obsUtility, layerNone)
+		h.seen(r, routeMessages, obsUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
-		h.obs.Request(routeMessages, obsCompaction, layerNone)
+		h.seen(r, routeMessages, obsCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
@@ -107,7 +108,10 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if !ok {
 		return
 	}
-	h.obs.Request(routeOf(eg), obsTurn, p.result.Layer)
+	if sess != nil {
+		publish(r, phSession, sess.ID)
+	}
+	h.seen(r, routeOf(eg), obsTurn, p.result.Layer)
 	h.obs.TokensRemoved(p.result.TokensRemoved)
 	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {
@@ -123,6 +127,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		if p, ok = h.replan(w, r, req, msgs, p, sess, eg); !ok {
 			return
 		}
+		publish(r, phLayer, p.result.Layer)
 		if resp = h.sendTurn(w, r, p.body, cred, eg); resp == nil {
 			return
 		}
@@ -131,6 +136,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 		resp.Body = peeked
 	}
 	defer resp.Body.Close()
+	publish(r, phRetried, retried)
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		eg.relayError(w, resp) // errors reach the client unchanged; nothing is stored
@@ -164,15 +170,16 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	// next turn of this lineage waits for it in identify.
 	u, calib := rt.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
-	cost, without := turnCost(req.Model, store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens,
-		CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
+	su := store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
+	cost, without := turnCost(req.Model, su, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
+	publishTurn(r, su, cost, without)
 	gradient.Calibrate(&p.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = rt.pendingText(bg) // consumed by this turn; new ones for the next
-		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, cost, without)
+		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, usage.Turn(su, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
 		}

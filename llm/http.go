@@ -152,6 +152,7 @@ func (w *Worker) post(ctx context.Context, c Call, cred auth.Credential, endpoin
 	if err != nil {
 		return "", fmt.Errorf("llm: %s call: reading answer: %w", c.Kind, err)
 	}
+	w.reportUsage(ctx, c, answer) // billed whether or not it holds text
 	return text(answer)
 }
 

@@ -63,6 +63,11 @@ type Config struct {
 	// the call's kind and its route: "urgent" (made now), "batch" (enqueued)
 	// or "sync" (the background pool). Metrics; must be cheap.
 	OnCall func(kind, route string)
+	// OnUsage, when set, is told of the usage of every synchronous call
+	// made for a session that answered (urgent, background pool, and the
+	// batch queue's synchronous runs), with the model that answered.
+	// Per-person usage; it runs on the call's goroutine.
+	OnUsage func(ctx context.Context, c Call, model string, u Usage)
 }
 
 type handler struct {

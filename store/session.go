@@ -25,6 +25,10 @@ type Session struct {
 	Namespace   string // keyed hash of the credential (auth.Keyring.Namespace)
 	Fingerprint string // short credential fingerprint for admin output
 	Lineage     string // see session.Lineage
+	// Person is whom the session's usage is counted for (usage.go): the
+	// identity when the operator configured one, else Fingerprint. ""
+	// for sessions stored before it existed (Fingerprint is used then).
+	Person string
 	// Origin is the lineage without its namespace (session.Lineage with
 	// an empty namespace), set only for sessions with a client session id
 	// and no configured identity: where a refreshed token looks for the
@@ -86,6 +90,9 @@ type Turn struct {
 	Messages   []StoredMessage // appended
 	Credential []byte          // sealed credential blob; nil (or empty) leaves the stored one
 	Retention  time.Duration   // TTL of every key of the session; 0 or less: DefaultRetention
+	// Usage, when set, is added to the per-day usage counters (usage.go)
+	// in the same round trip.
+	Usage *UsageRecord
 }
 
 // Session hash field names. Explicit and short rather than derived from the
@@ -97,6 +104,7 @@ const (
 	fNamespace   = "ns"
 	fFingerprint = "fp"
 	fLineage     = "lineage"
+	fPerson      = "person"
 	fOrigin      = "origin"
 	fModel       = "model"
 	fProject     = "project"
@@ -138,10 +146,14 @@ func fromUnixMs(ms int64) time.Time {
 // written only when there is one: most sessions (identity configured, or no
 // client session id) have none.
 func sessionFields(s *Session) []any {
+	f := baseFields(s)
 	if s.Origin != "" {
-		return append(baseFields(s), fOrigin, s.Origin)
+		f = append(f, fOrigin, s.Origin)
 	}
-	return baseFields(s)
+	if s.Person != "" {
+		f = append(f, fPerson, s.Person)
+	}
+	return f
 }
 
 func baseFields(s *Session) []any {
@@ -192,6 +204,8 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 			s.Fingerprint = v
 		case fLineage:
 			s.Lineage = v
+		case fPerson:
+			s.Person = v
 		case fOrigin:
 			s.Origin = v
 		case fModel:
@@ -306,6 +320,9 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			p.Expire(ctx, s.keys.origin(o), ttl)
 		}
 		s.idleWrites(ctx, p, t.Session, ttl)
+		if t.Usage != nil {
+			s.usageWrites(ctx, p, *t.Usage, ttl)
+		}
 	}
 	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		if !s.e.cluster {

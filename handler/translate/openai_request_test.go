@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anthropics/anthropic-sdk-go"
-	"github.com/openai/openai-go"
-	"github.com/openai/openai-go/shared"
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/caddy-lore/caddy-lore/msg"
 )
@@ -114,32 +114,47 @@ func TestOpenAIRequestToAnthropicFull(t *testing.T) {
 		t.Fatalf("decoded messages %+v", msgs)
 	}
 
-	// The official Anthropic SDK reads it as the request we meant.
+	// The official Anthropic SDK reads it as the request we meant. Its v2
+	// no longer models temperature and top_p, so they are read from the JSON.
 	var p anthropic.MessageNewParams
 	if err := json.Unmarshal(out, &p); err != nil {
 		t.Fatal(err)
 	}
+	var sampling struct {
+		Temperature *float64 `json:"temperature"`
+		TopP        *float64 `json:"top_p"`
+	}
+	if err := json.Unmarshal(out, &sampling); err != nil || sampling.Temperature == nil || *sampling.Temperature != 1 ||
+		sampling.TopP == nil || *sampling.TopP != 0.9 {
+		t.Fatalf("temperature %v, top_p %v (%v)", sampling.Temperature, sampling.TopP, err)
+	}
 	if p.Model != "claude-sonnet-4-5" || p.MaxTokens != 2000 || len(p.System) != 1 ||
 		p.System[0].Text != "You are <helpful> & terse.\n\nUse tools.\n\nBe brief." ||
-		p.Temperature.Value != 1 || p.TopP.Value != 0.9 || len(p.StopSequences) != 1 || p.StopSequences[0] != "END" ||
+		len(p.StopSequences) != 1 || p.StopSequences[0] != "END" ||
 		p.Metadata.UserID.Value != "u-1" || len(p.Messages) != 4 || len(p.Tools) != 3 ||
 		p.ToolChoice.OfAny == nil || !p.ToolChoice.OfAny.DisableParallelToolUse.Value {
 		t.Fatalf("SDK view: %+v", p)
 	}
-	user := p.Messages[0].Content
+	if p.Messages[0].OfUser == nil {
+		t.Fatalf("first message is not the user's: %+v", p.Messages[0])
+	}
+	user := p.Messages[0].OfUser.Content
 	if len(user) != 4 || user[1].OfImage == nil || user[1].OfImage.Source.OfBase64 == nil ||
 		user[1].OfImage.Source.OfBase64.Data != "iVBORw0KGgo=" || string(user[1].OfImage.Source.OfBase64.MediaType) != "image/png" ||
 		user[2].OfImage == nil || user[2].OfImage.Source.OfURL == nil || user[2].OfImage.Source.OfURL.URL != "https://example.com/a.jpg" ||
 		user[3].OfDocument == nil || user[3].OfDocument.Source.OfBase64 == nil || user[3].OfDocument.Source.OfBase64.Data != "JVBERi0=" {
 		t.Fatalf("user blocks %+v", user)
 	}
-	asst := p.Messages[1].Content
-	if p.Messages[1].Role != anthropic.MessageParamRoleAssistant || len(asst) != 3 || asst[0].OfText.Text != "Checking both." ||
+	if p.Messages[1].OfAssistant == nil || p.Messages[2].OfUser == nil {
+		t.Fatalf("roles: %+v", p.Messages)
+	}
+	asst := p.Messages[1].OfAssistant.Content
+	if len(asst) != 3 || asst[0].OfText.Text != "Checking both." ||
 		asst[1].OfToolUse.ID != "call_1" || asst[1].OfToolUse.Name != "read" || asst[2].OfToolUse.ID != "call_2" {
 		t.Fatalf("assistant blocks %+v", asst)
 	}
-	res := p.Messages[2].Content
-	if p.Messages[2].Role != anthropic.MessageParamRoleUser || len(res) != 2 || res[0].OfToolResult.ToolUseID != "call_1" ||
+	res := p.Messages[2].OfUser.Content
+	if len(res) != 2 || res[0].OfToolResult.ToolUseID != "call_1" ||
 		res[1].OfToolResult.ToolUseID != "call_2" || res[1].OfToolResult.Content[1].OfText.Text != "b.go" {
 		t.Fatalf("tool results %+v", res)
 	}
@@ -158,20 +173,20 @@ func TestOpenAIRequestFromSDK(t *testing.T) {
 			openai.SystemMessage("sys"),
 			openai.UserMessage("What is the weather in Paris and Rome?"),
 			{OfAssistant: &openai.ChatCompletionAssistantMessageParam{
-				ToolCalls: []openai.ChatCompletionMessageToolCallParam{
-					{ID: "call_a", Function: openai.ChatCompletionMessageToolCallFunctionParam{Name: "weather", Arguments: `{"city":"Paris"}`}},
-					{ID: "call_b", Function: openai.ChatCompletionMessageToolCallFunctionParam{Name: "weather", Arguments: `{"city":"Rome"}`}},
+				ToolCalls: []openai.ChatCompletionMessageToolCallUnionParam{
+					{OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{ID: "call_a", Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: "weather", Arguments: `{"city":"Paris"}`}}},
+					{OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{ID: "call_b", Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: "weather", Arguments: `{"city":"Rome"}`}}},
 				},
 			}},
 			openai.ToolMessage("18C", "call_a"),
 			openai.ToolMessage("21C", "call_b"),
 		},
-		Tools: []openai.ChatCompletionToolParam{{Function: shared.FunctionDefinitionParam{
+		Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(shared.FunctionDefinitionParam{
 			Name: "weather", Description: openai.String("Weather by city"),
 			Parameters: shared.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
-		}}},
+		})},
 		ToolChoice: openai.ChatCompletionToolChoiceOptionUnionParam{
-			OfChatCompletionNamedToolChoice: &openai.ChatCompletionNamedToolChoiceParam{
+			OfFunctionToolChoice: &openai.ChatCompletionNamedToolChoiceParam{
 				Function: openai.ChatCompletionNamedToolChoiceFunctionParam{Name: "weather"}}},
 		MaxTokens:     openai.Int(300),
 		Stop:          openai.ChatCompletionNewParamsStopUnion{OfStringArray: []string{"\n\nHuman:", ""}},
@@ -455,7 +470,7 @@ func TestOpenAIRequestRoundTrip(t *testing.T) {
 	if len(p.Messages) != 9 || p.Messages[3].OfTool == nil || p.Messages[3].OfTool.ToolCallID != "call_1" ||
 		p.Messages[3].OfTool.Content.OfString.Value != "one" ||
 		p.Messages[2].OfAssistant == nil || len(p.Messages[2].OfAssistant.ToolCalls) != 2 ||
-		p.Messages[2].OfAssistant.ToolCalls[1].Function.Name != "ls" {
+		p.Messages[2].OfAssistant.ToolCalls[1].OfFunction == nil || p.Messages[2].OfAssistant.ToolCalls[1].OfFunction.Function.Name != "ls" {
 		t.Fatalf("SDK view of rebuilt request: %+v", p.Messages)
 	}
 

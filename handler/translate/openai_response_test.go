@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/openai/openai-go"
+	"github.com/openai/openai-go/v3"
 )
 
 const toolAnswer = `{"id":"msg_01A","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",

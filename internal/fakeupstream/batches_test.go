@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/anthropics/anthropic-sdk-go/v2"
 )
 
 func batchReq(id string, p anthropic.MessageNewParams) anthropic.MessageBatchNewParamsRequest {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anthropics/anthropic-sdk-go"
-	"github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 )
 
 func userText(text string) anthropic.MessageParam {
@@ -45,8 +45,10 @@ func TestSDKMessageJSON(t *testing.T) {
 		t.Fatalf("headers = %v", raw.Header)
 	}
 	reqs := s.Requests()
-	if len(reqs) != 1 || reqs[0].Path != "/v1/messages" || reqs[0].Header.Get("x-api-key") != keyA ||
-		reqs[0].Header.Get("anthropic-version") != "2023-06-01" || !strings.Contains(string(reqs[0].Body), `"max_tokens":1024`) {
+	// anthropic-sdk-go v2 sends its key as "Authorization: Bearer" and its own
+	// anthropic-version; the fake accepts both, as the real API does.
+	if len(reqs) != 1 || reqs[0].Path != "/v1/messages" || reqs[0].Header.Get("Authorization") != "Bearer "+keyA ||
+		reqs[0].Header.Get("anthropic-version") == "" || !strings.Contains(string(reqs[0].Body), `"max_tokens":1024`) {
 		t.Fatalf("recorded = %+v", reqs)
 	}
 }
@@ -184,7 +186,7 @@ func TestObservationsReply(t *testing.T) {
 	s, _ := newServer(t, Options{})
 	p := params(userText("Transcript:\n[user] fix the bug\n[assistant] looking\n  [user] thanks\nnot a turn [user]"))
 	p.System = []anthropic.TextBlockParam{{Text: "Distill the transcript into an <observations> block."}}
-	p.Messages[0].Content = append(p.Messages[0].Content, anthropic.NewTextBlock("[assistant] done [[tool:bash]]"))
+	p.Messages[0].OfUser.Content = append(p.Messages[0].OfUser.Content, anthropic.NewTextBlock("[assistant] done [[tool:bash]]"))
 	msg, err := client(s).Messages.New(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +216,7 @@ func TestSDKErrors(t *testing.T) {
 	_, err := client(s, option.WithAPIKey("sk-wrong")).Messages.New(context.Background(), params(userText("hi")))
 	var ae *anthropic.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 401 || ae.Type() != "authentication_error" || !strings.HasPrefix(ae.RequestID, "req_") ||
-		!strings.Contains(ae.RawJSON(), `"message":"invalid x-api-key"`) {
+		!strings.Contains(ae.RawJSON(), `"message":"Invalid bearer token"`) {
 		t.Fatalf("err = %v", err)
 	}
 	_, err = client(s).Messages.New(context.Background(), anthropic.MessageNewParams{Model: "m", MaxTokens: 5})

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openai/openai-go"
-	oaoption "github.com/openai/openai-go/option"
+	"github.com/openai/openai-go/v3"
+	oaoption "github.com/openai/openai-go/v3/option"
 )
 
 func oaClient(s *Server, key string) *openai.Client {
