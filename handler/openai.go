@@ -168,7 +168,7 @@ func (h *Handler) openAIEgress(oreq *translate.OpenAIRequest) egress {
 		base:       h.cfg.OpenAIUpstream,
 		openAI:     true,
 		body:       oreq.ToOpenAI,
-		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
+		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp) },
 		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 			rc := startStream(w, resp)
 			var acc translate.OpenAIAccumulator

@@ -62,7 +62,7 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 		return
 	}
 	defer resp.Body.Close()
-	h.relay(w, resp, nil)
+	h.relay(w, resp)
 }
 
 // egress is how a turn leaves and how its answer comes back: the Anthropic
@@ -90,7 +90,7 @@ func (h *Handler) anthropicEgress() egress {
 	return egress{
 		flavor:     anthropicFlavor,
 		base:       h.cfg.Upstream,
-		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
+		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp) },
 		stream:     h.streamTurn,
 		json:       h.jsonTurn,
 	}
@@ -349,20 +349,4 @@ func (h *Handler) jsonTurn(w http.ResponseWriter, resp *http.Response, final fun
 	}
 	_ = http.NewResponseController(w).Flush()
 	return reply
-}
-
-// limitedBuffer keeps at most left bytes and silently drops the rest, so a
-// huge answer is relayed in full but not held in memory.
-type limitedBuffer struct {
-	buf  *bytes.Buffer
-	left int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.left > 0 {
-		n := min(len(p), l.left)
-		l.buf.Write(p[:n])
-		l.left -= n
-	}
-	return len(p), nil
 }
