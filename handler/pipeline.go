@@ -130,18 +130,6 @@ func (h *Handler) transform(st gradient.State, limits gradient.Limits, req *tran
 	return p, err
 }
 
-// upstreamBody is the pipeline's Messages body as the egress sends it.
-func upstreamBody(eg egress, body translate.Body) (translate.Body, error) {
-	if eg.body == nil {
-		return body, nil
-	}
-	out, err := eg.body(body.Bytes())
-	if out == nil {
-		out = []byte{} // never nil: a nil body would forward the client's
-	}
-	return translate.BodyOf(out), err
-}
-
 // messageElements returns each message's JSON for the upstream body: the
 // client's own bytes for an unchanged message (not copied: the rebuilt body
 // refers to them), a new encoding for a changed one.

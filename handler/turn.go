@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"go.uber.org/zap"
@@ -17,10 +16,6 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
 )
-
-// maxResponseBody bounds how much of a non-streamed upstream answer is kept in
-// memory to be stored; larger answers are still relayed in full.
-const maxResponseBody = 64 << 20
 
 // serveMessages handles POST /v1/messages.
 func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +40,7 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 		h.seen(r, routeMessages, obsCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
-		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
+		h.serveTurn(w, r, req, msgs, cred, anthropicEgress{h})
 	}
 }
 
@@ -63,37 +58,6 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 	}
 	defer resp.Body.Close()
 	h.relay(w, resp)
-}
-
-// egress is how a turn leaves and how its answer comes back: the Anthropic
-// route relays Messages as they are; the OpenAI route translates (see
-// openai.go). The pipeline in between is the same.
-type egress struct {
-	flavor flavor   // error shape of gateway-made errors
-	base   *url.URL // upstream base URL
-	openAI bool     // the upstream speaks OpenAI chat completions (credential as Bearer)
-	// body turns the pipeline's Messages body into the upstream body; nil
-	// sends it as it is.
-	body func(messagesBody []byte) ([]byte, error)
-	// relayError, stream and json answer the client; stream and json return
-	// the reply to store, nil when it is incomplete or unreadable. They call
-	// final (when not nil) right before writing the last bytes of a complete
-	// answer, so the turn can announce its pending commit before the client
-	// could possibly send the next one.
-	relayError func(w http.ResponseWriter, resp *http.Response)
-	stream     func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response
-	json       func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response
-}
-
-// anthropicEgress relays Messages answers unchanged.
-func (h *Handler) anthropicEgress() egress {
-	return egress{
-		flavor:     anthropicFlavor,
-		base:       h.cfg.Upstream,
-		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp) },
-		stream:     h.streamTurn,
-		json:       h.jsonTurn,
-	}
 }
 
 // serveTurn runs a conversation turn: identify the session, fit the history
@@ -147,17 +111,16 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if sess != nil {
 		final = func() { done = h.pending.begin(sess.Lineage) }
 	}
-	stream, asJSON := eg.stream, eg.json
-	var rt *recallTurn
-	if p.recall {
-		rt = &recallTurn{h: h, r: r, sess: sess, cred: cred, body: p.body}
-		stream, asJSON = rt.stream, rt.json
+	var rt *recallEgress
+	if anthropic, ok := eg.(anthropicEgress); ok && p.recall {
+		rt = &recallEgress{anthropicEgress: anthropic, r: r, sess: sess, cred: cred, body: p.body}
+		eg = rt
 	}
 	var reply *translate.Response
 	if isEventStream(resp.Header) {
-		reply = stream(w, resp, final)
+		reply = eg.stream(w, resp, final)
 	} else {
-		reply = asJSON(w, resp, final)
+		reply = eg.json(w, resp, final)
 	}
 	if done == nil {
 		return // incomplete answer or no state: nothing to store
@@ -197,18 +160,19 @@ const distillThreshold = 30
 func (h *Handler) plan(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, st gradient.State, sess *store.Session, eg egress) (*plan, bool) {
 	rows := h.rows(r.Context(), sess)
 	limits := gradient.LimitsFor(req.Model, gradient.HasBeta1M(r.Header.Values("Anthropic-Beta")...))
+	_, anthropic := eg.(anthropicEgress) // recall is offered on the Anthropic route only
 	mem := memory{knowledge: h.knowledgeBlock(r.Context(), sess, &st, limits, msgs, rows),
-		offerRecall: h.cfg.Recall != nil && sess != nil && eg.flavor == anthropicFlavor && !eg.openAI}
+		offerRecall: h.cfg.Recall != nil && sess != nil && anthropic}
 	if sess != nil && h.cfg.Recall != nil {
 		mem.pendingRecall = sess.RecallPending
 	}
 	p, err := h.transform(st, limits, req, msgs, rows, mem)
 	if err == nil {
-		p.body, err = upstreamBody(eg, p.body)
+		p.body, err = eg.upstreamBody(p.body)
 	}
 	if err != nil {
 		h.log.Error("transforming the turn failed", zap.Error(err))
-		writeError(w, eg.flavor, http.StatusInternalServerError, "the gateway could not prepare this request")
+		writeError(w, eg.clientFlavor(), http.StatusInternalServerError, "the gateway could not prepare this request")
 		return nil, false
 	}
 	return p, true
@@ -230,18 +194,19 @@ func (h *Handler) replan(w http.ResponseWriter, r *http.Request, req *translate.
 
 // sendTurn forwards the planned body upstream.
 func (h *Handler) sendTurn(w http.ResponseWriter, r *http.Request, body translate.Body, cred auth.Credential, eg egress) *http.Response {
+	base, openAI := eg.upstream()
 	upFlavor := anthropicFlavor // decides how the credential is presented
-	if eg.openAI {
+	if openAI {
 		upFlavor = openAIFlavor
 	}
-	upReq, err := newUpstreamRequest(r.Context(), r, eg.base, body, cred, upFlavor)
+	upReq, err := newUpstreamRequest(r.Context(), r, base, body, cred, upFlavor)
 	if err != nil {
-		writeError(w, eg.flavor, http.StatusBadRequest, "the request could not be forwarded")
+		writeError(w, eg.clientFlavor(), http.StatusBadRequest, "the request could not be forwarded")
 		return nil
 	}
-	upReq.URL.Path = strings.TrimRight(eg.base.Path, "/") + upstreamPath(eg.openAI)
+	upReq.URL.Path = strings.TrimRight(base.Path, "/") + upstreamPath(openAI)
 	upReq.Header.Set("Content-Type", "application/json")
-	return h.send(w, upReq, eg.flavor)
+	return h.send(w, upReq, eg.clientFlavor())
 }
 
 func upstreamPath(openAI bool) string {
@@ -270,83 +235,4 @@ func (h *Handler) checkOverflow(resp *http.Response) (overflow bool, head []byte
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
-}
-
-// startStream sends an SSE answer's headers: the upstream's, minus the
-// length, marked no-transform so an encode directive cannot buffer it.
-func startStream(w http.ResponseWriter, resp *http.Response) *http.ResponseController {
-	copyResponseHeaders(w.Header(), resp.Header)
-	w.Header().Del("Content-Length")
-	w.Header().Set("Cache-Control", "no-cache, no-transform")
-	w.WriteHeader(resp.StatusCode)
-	return http.NewResponseController(w)
-}
-
-// eachEvent reads a Messages SSE answer event by event as it arrives,
-// accumulating the assistant message and handing every event to emit; final
-// runs just before the message_stop event is emitted. It returns the reply,
-// or nil unless the stream ran to message_stop and every emit succeeded.
-func eachEvent(resp *http.Response, final func(), emit func(translate.Event) error) *translate.Response {
-	var acc translate.Accumulator
-	events := translate.NewEventReader(resp.Body)
-	for {
-		ev, err := events.Next()
-		if err != nil {
-			break
-		}
-		acc.Add(ev)
-		if acc.Done() && final != nil {
-			final()
-			final = nil
-		}
-		if emit(ev) != nil {
-			return nil // client gone: the caller's deferred Close cancels the upstream
-		}
-	}
-	if !acc.Done() {
-		return nil
-	}
-	return acc.Response()
-}
-
-// streamTurn forwards an SSE answer event by event as it arrives, flushing
-// after each, while accumulating the assistant message.
-func (h *Handler) streamTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-	rc := startStream(w, resp)
-	return eachEvent(resp, final, func(ev translate.Event) error {
-		if _, err := w.Write(ev.Raw); err != nil {
-			return err
-		}
-		_ = rc.Flush()
-		return nil
-	})
-}
-
-// jsonTurn reads a non-streamed answer whole, then relays it and returns the
-// parsed copy to store. Reading first costs nothing (the client cannot use a
-// partial JSON body) and lets final run before the client has the answer.
-func (h *Handler) jsonTurn(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	copyResponseHeaders(w.Header(), resp.Header)
-	if err != nil {
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(body)
-		return nil
-	}
-	reply, perr := translate.ParseResponse(body)
-	if perr == nil && final != nil {
-		final()
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
-	if len(body) == maxResponseBody { // larger than we keep: relay the rest, store nothing
-		_, _ = io.Copy(w, resp.Body)
-		return nil
-	}
-	if perr != nil {
-		h.log.Debug("upstream answer is not a Messages response; not stored", zap.Error(perr))
-		return nil
-	}
-	_ = http.NewResponseController(w).Flush()
-	return reply
 }
