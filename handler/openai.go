@@ -82,12 +82,13 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 // serveUtilityChat forwards an untransformed utility call in the egress's
 // format and answers through it; nothing is stored.
 func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, internal []byte, cred auth.Credential, eg egress) {
+	t := &turn{h: h, w: w, r: r, cred: cred, egress: eg} // a turn with no session
 	body, err := eg.upstreamBody(translate.BodyOf(internal))
 	if err != nil {
 		writeError(w, eg.clientFlavor(), http.StatusInternalServerError, "the gateway could not prepare this request")
 		return
 	}
-	resp := h.sendTurn(w, r, body, cred, eg)
+	resp := t.call(body)
 	if resp == nil {
 		return
 	}
