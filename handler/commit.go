@@ -35,15 +35,15 @@ func (t *turn) store(reply *translate.Response) {
 	gradient.Calibrate(&t.planned.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := t.planned.result.UrgentDistill || t.retried || stoppedForWindow(reply)
 	done := t.done
-	h.background(func(bg context.Context) {
+	h.commits.Go("storing the turn", func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
 		stored := t.commit(bg, reply, usage.Turn(su, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
-			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
+			h.distillAfterTurn(sess.ID, urgent)
 		}
 		if h.cfg.Knowledge != nil && stored > 0 {
-			h.cfg.Knowledge.AfterTurn(bg, sess.ID, sess.TurnsSinceCuration+1)
+			h.curateAfterTurn(sess.ID, sess.TurnsSinceCuration+1)
 		}
 	})
 }

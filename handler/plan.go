@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/knowledge"
@@ -16,21 +17,20 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Distiller is the distillation engine as the turn pipeline sees it. A nil
-// Distiller leaves history undistilled (the gradient then only trims).
+// Distiller is the distillation engine as the turn pipeline uses it
+// (*distill.Distiller). A nil Distiller leaves history undistilled (the
+// gradient then only trims).
 type Distiller interface {
 	// Rows returns the session's current (non-archived) distillations, oldest first.
 	Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error)
-	// AfterTurn schedules the post-response distillation without blocking:
-	// urgent and forced when urgent is set (the turn needed layer ≥ 2), else
-	// a background one when enough messages are undistilled.
-	AfterTurn(ctx context.Context, sessionID string, urgent bool)
-	// DistillNow runs a forced urgent distillation and returns when its
-	// rows are stored (overflow recovery, compaction).
-	DistillNow(ctx context.Context, sessionID string) error
+	// AfterTurn distils what a turn at layer leaves due: from urgentLayer
+	// on, urgent and forced, returning once its rows are stored; below it,
+	// a background distillation when enough messages are undistilled.
+	AfterTurn(ctx context.Context, sessionID string, layer int) (distill.Result, error)
 	// Compact distils everything pending and writes a summary of the whole
-	// session for a client's compaction request (urgent).
-	Compact(ctx context.Context, sessionID, previousSummary string) (string, error)
+	// session for a client's compaction request (urgent); model "" is the
+	// worker's.
+	Compact(ctx context.Context, sessionID, previousSummary, model string) (string, error)
 }
 
 // plan is one turn's transformed request.
@@ -79,7 +79,7 @@ func (t *turn) plan(st gradient.State) bool {
 func (t *turn) replan() bool {
 	h, sess, prev := t.h, t.sess, t.planned
 	if h.cfg.Distiller != nil && sess != nil {
-		if err := h.cfg.Distiller.DistillNow(t.r.Context(), sess.ID); err != nil {
+		if err := h.distillNow(t.r.Context(), sess.ID); err != nil {
 			h.log.Info("urgent distillation before the overflow retry failed", zap.String("session", sess.ID), zap.Error(err))
 		}
 	}
