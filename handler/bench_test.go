@@ -216,7 +216,7 @@ func BenchmarkTurn(b *testing.B) {
 					b.Fatal(err)
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				p50.add(time.Since(start))
 			}
 			p50.report(b)

@@ -100,7 +100,7 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 		}
 		body = next
 		res = rr.round(up.Body, false, final)
-		up.Body.Close()
+		_ = up.Body.Close()
 	}
 	if res.ok && res.others {
 		rt.pending = res.calls
@@ -149,7 +149,7 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 			return nil
 		}
 		more, err := readAnswer(up)
-		up.Body.Close()
+		_ = up.Body.Close()
 		r2, perr := translate.ParseResponse(more)
 		if err != nil || perr != nil {
 			writeError(w, anthropicFlavor, http.StatusBadGateway, "the gateway could not read the continuation after a recall call")
@@ -237,7 +237,7 @@ func (rt *recallEgress) followUp(body []byte, content json.RawMessage, calls []r
 	h.obs.UpstreamStatus(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || (stream && !isEventStream(resp.Header)) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		h.log.Info("recall: the follow-up call failed; relaying its error", zap.Int("status", resp.StatusCode))
 		status := resp.StatusCode
 		if status >= 200 && status <= 299 {

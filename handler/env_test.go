@@ -107,7 +107,7 @@ func (e *env) post(path string, body string, hdr ...string) (int, http.Header, s
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	e.settle()
 	return resp.StatusCode, resp.Header, string(b)

@@ -142,7 +142,7 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request, base *url.
 	if resp == nil {
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	h.relay(w, resp)
 }
 

@@ -46,6 +46,6 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 	if resp == nil {
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	h.relay(w, resp)
 }

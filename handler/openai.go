@@ -92,7 +92,7 @@ func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, inter
 	if resp == nil {
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		eg.relayError(w, resp)

@@ -264,7 +264,8 @@ func withRaw(ev translate.Event) translate.Event {
 		raw = append(raw, "\ndata: "...)
 		raw = append(raw, line...)
 	}
-	ev.Raw = append(raw, "\n\n"...)
+	raw = append(raw, "\n\n"...)
+	ev.Raw = raw
 	return ev
 }
 
