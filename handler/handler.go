@@ -1,6 +1,9 @@
-// Package handler is one request's path through the gateway, readable top to
-// bottom: route → classify → identify the session → forward → stream and
-// accumulate → store the answered turn.
+// Package handler is one request's path through the gateway: route
+// (messages.go, openai.go) → classify → a turn (turn.go): identify the
+// session (identify.go) → plan the upstream body (plan.go) → send it
+// (send.go) → relay the answer through the route's egress (egress*.go) →
+// store the answered turn (commit.go). The module wires the long-term
+// memory it uses into the interfaces declared here.
 package handler
 
 import (

@@ -21,7 +21,7 @@ import (
 // Usage as the client sees it: the input and cache figures of the latest
 // round (the size of the context the model last read, which Claude Code
 // uses to decide when to compact) and the output tokens of all rounds.
-// (What all rounds cost is recallTurn's to add up.)
+// (What all rounds cost is recallEgress's to add up.)
 type recallRelay struct {
 	send func(translate.Event) error // to the client
 	next int                         // next client-visible block index
