@@ -35,7 +35,7 @@ func (t *turn) store(reply *translate.Response) {
 	gradient.Calibrate(&t.planned.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := t.planned.result.UrgentDistill || t.retried || stoppedForWindow(reply)
 	done := t.done
-	h.commits.Go("storing the turn", func(bg context.Context) {
+	started := h.commits.Go("storing the turn", func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
 		stored := t.commit(bg, reply, usage.Turn(su, cost, without))
@@ -46,6 +46,9 @@ func (t *turn) store(reply *translate.Response) {
 			h.curateAfterTurn(sess.ID, sess.TurnsSinceCuration+1)
 		}
 	})
+	if !started { // the handler is closed: nobody stores this turn
+		h.pending.end(sess.Lineage, done)
+	}
 }
 
 // distillThreshold: below this many stored messages no background

@@ -31,10 +31,11 @@ func New(parent context.Context, log *zap.Logger) *Group {
 
 // Go runs fn on a tracked goroutine with the group's context, recovering
 // and logging a panic so that one bad session cannot take Caddy down. Once
-// the group's context has ended nothing new starts.
-func (g *Group) Go(what string, fn func(context.Context)) {
+// the group's context has ended nothing new starts: Go reports whether fn
+// will run.
+func (g *Group) Go(what string, fn func(context.Context)) bool {
 	if g.ctx.Err() != nil {
-		return
+		return false
 	}
 	g.wg.Add(1)
 	go func() {
@@ -46,6 +47,7 @@ func (g *Group) Go(what string, fn func(context.Context)) {
 		}()
 		fn(g.ctx)
 	}()
+	return true
 }
 
 // Wait returns once no goroutine of the group is running.

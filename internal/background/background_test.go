@@ -31,9 +31,9 @@ func TestGroup(t *testing.T) {
 	if !canceled.Load() {
 		t.Fatal("Stop returned before its goroutine saw the cancellation")
 	}
-	g.Go("after stop", func(context.Context) { ran.Add(1) })
+	started := g.Go("after stop", func(context.Context) { ran.Add(1) })
 	g.Wait()
-	if ran.Load() != 1 {
+	if started || ran.Load() != 1 {
 		t.Fatal("work started after Stop")
 	}
 }
