@@ -108,7 +108,7 @@ func (s *bqSession) turn(i int) error {
 		return fmt.Errorf("%s turn %d: %w", s.marker, i, err)
 	}
 	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("%s turn %d: read: %w", s.marker, i, err)
 	}

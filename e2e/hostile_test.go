@@ -150,7 +150,7 @@ func postBody(url string, hdr http.Header, body []byte) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
 }
@@ -264,7 +264,7 @@ func TestHostileBodiesMemoryBound(t *testing.T) {
 	if out := os.Getenv("LORE_HOSTILE_PPROF"); out != "" { // where the memory went
 		if resp, err := http.Get("http://" + e.Caddy.AdminAddr + "/debug/pprof/allocs"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			_ = os.WriteFile(out, b, 0o644)
 		}
 	}

@@ -141,7 +141,7 @@ func (c *ccClient) send(blocks []map[string]any, stream bool) ccReply {
 	}
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	r := ccReply{Status: resp.StatusCode, Body: buf.Bytes(), Elapsed: time.Since(start)}
 	if err != nil {
 		c.t.Fatalf("turn: reading the answer: %v", err)

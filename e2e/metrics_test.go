@@ -20,7 +20,7 @@ func scrapeMetrics(t *testing.T, e *Env) string {
 	if err != nil {
 		t.Fatalf("/metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
