@@ -257,7 +257,7 @@ func TestStreamingIsIncremental(t *testing.T) {
 
 // With the site's access log on, which records request headers, no
 // credential reaches the log. Caddy redacts Authorization by itself; x-api-key
-// needs the filter the README recommends (Caddy clones the request for its
+// needs the filter docs/operations.md recommends (Caddy clones the request for its
 // access log before any handler runs, so lore cannot scrub it).
 func TestAccessLogNoCredential(t *testing.T) {
 	e := NewEnv(t, EnvOptions{AccessLog: true})

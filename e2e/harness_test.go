@@ -448,7 +448,7 @@ func (e *Env) Caddyfile(loreExtra string) string {
 	if e.Opts.AccessLog {
 		// Caddy's access log records request headers; it redacts
 		// Authorization and Cookie itself but not x-api-key, so a team
-		// gateway must filter it (the README shows this block).
+		// gateway must filter it (docs/operations.md shows this block).
 		b.WriteString("\tlog {\n\t\tformat filter {\n\t\t\trequest>headers>X-Api-Key replace REDACTED\n\t\t}\n\t}\n")
 	}
 	b.WriteString("\tlore {\n")

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestTricklingClientIsCutOff: with the read timeouts the README recommends
+// TestTricklingClientIsCutOff: with the read timeouts docs/hostile-input.md recommends
 // for a public gateway (examples/team.Caddyfile), a client that announces a
 // body and trickles it a byte at a time holds its connection only until
 // read_body, not forever, and the gateway keeps answering others meanwhile.

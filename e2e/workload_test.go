@@ -524,7 +524,8 @@ func messageCount(body []byte) int {
 	return len(b.Messages)
 }
 
-// checkWorkerCall asserts the shape SPEC §5/§4.5 gives worker calls.
+// checkWorkerCall asserts the shape docs/context-window.md (Distillation,
+// Prompt caching) gives worker calls.
 func checkWorkerCall(t testing.TB, r upReq, wantModel, key string) {
 	t.Helper()
 	var b struct {
