@@ -13,6 +13,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
@@ -39,10 +40,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
-		h.seen(r, routeMessages, obsUtility, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
-		h.seen(r, routeMessages, obsCompaction, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
@@ -111,7 +112,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if sess != nil {
 		publish(r, phSession, sess.ID)
 	}
-	h.seen(r, routeOf(eg), obsTurn, p.result.Layer)
+	h.seen(r, routeOf(eg), label.ClassTurn, p.result.Layer)
 	h.obs.TokensRemoved(p.result.TokensRemoved)
 	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 )
 
 // Defaults of Config.
@@ -174,7 +175,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		return err
 	}
 	if c.Urgent {
-		w.observe(c.Kind, "urgent")
+		w.observe(c.Kind, label.CallUrgent)
 		text, err := w.Do(ctx, c, cred)
 		if err != nil {
 			w.Fail(ctx, c, err)
@@ -188,7 +189,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 	if q != nil {
 		err := q.Enqueue(ctx, c, cred)
 		if err == nil {
-			w.observe(c.Kind, "batch")
+			w.observe(c.Kind, label.CallBatch)
 			return nil
 		}
 		// The queue lives in Redis; if it cannot take the item the work
@@ -200,7 +201,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		w.Fail(ctx, c, err)
 		return err
 	}
-	w.observe(c.Kind, "sync")
+	w.observe(c.Kind, label.CallSync)
 	return nil
 }
 
@@ -218,7 +219,7 @@ func (w *Worker) Prompt(ctx context.Context, c Call) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w.observe(c.Kind, "urgent")
+	w.observe(c.Kind, label.CallUrgent)
 	return w.Do(ctx, c, cred)
 }
 
