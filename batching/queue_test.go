@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -177,7 +178,7 @@ func TestResults(t *testing.T) {
 		var row struct {
 			Result struct {
 				Message struct {
-					Usage store.Usage `json:"usage"`
+					Usage pricing.Usage `json:"usage"`
 				} `json:"message"`
 			} `json:"result"`
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -30,9 +31,9 @@ type resultRow struct {
 }
 
 type rowMessage struct {
-	Model   string      `json:"model"`
-	Content []rowBlock  `json:"content"`
-	Usage   store.Usage `json:"usage"`
+	Model   string        `json:"model"`
+	Content []rowBlock    `json:"content"`
+	Usage   pricing.Usage `json:"usage"`
 }
 
 type rowBlock struct {

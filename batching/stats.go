@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -34,7 +35,7 @@ type Stats struct {
 	Dropped   int64 `json:"dropped"`   // items that could not run at all
 
 	// Tokens of succeeded batch rows (billed at half price).
-	Tokens store.Usage `json:"tokens"`
+	Tokens pricing.Usage `json:"tokens"`
 }
 
 // Stats reads the queue's stats.
@@ -56,7 +57,7 @@ func ReadStats(ctx context.Context, st *store.Store, now time.Time) (Stats, erro
 		Resolved: c[store.BatchResolved], Failed: c[store.BatchFailed], Fallback: c[store.BatchFallback],
 		Refused: c[store.BatchRefused], Abandoned: c[store.BatchAbandoned], Requeued: c[store.BatchRequeued],
 		SyncOK: c[store.BatchSyncOK], SyncErr: c[store.BatchSyncErr], Dropped: c[store.BatchDropped],
-		Tokens: store.Usage{
+		Tokens: pricing.Usage{
 			InputTokens: c["tokens_input"], OutputTokens: c["tokens_output"],
 			CacheReadTokens: c["tokens_cache_read"], CacheWriteTokens: c["tokens_cache_write"],
 		},

@@ -171,16 +171,15 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	// next turn of this lineage waits for it in identify.
 	u, calib := rt.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
-	su := store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
-	cost, without := turnCost(req.Model, su, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
+	cost, without := turnCost(req.Model, u, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
-	publishTurn(r, su, cost, without)
+	publishTurn(r, u, cost, without)
 	gradient.Calibrate(&p.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = rt.pendingText(bg) // consumed by this turn; new ones for the next
-		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, usage.Turn(su, cost, without))
+		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, usage.Turn(u, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
 		}

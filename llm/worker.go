@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/metrics/label"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // Defaults of Config.
@@ -68,7 +69,7 @@ type Config struct {
 	// made for a session that answered (urgent, background pool, and the
 	// batch queue's synchronous runs), with the model that answered.
 	// Per-person usage; it runs on the call's goroutine.
-	OnUsage func(ctx context.Context, c Call, model string, u Usage)
+	OnUsage func(ctx context.Context, c Call, model string, u pricing.Usage)
 }
 
 type handler struct {

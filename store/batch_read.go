@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // rawRecord is a record as the scripts write it: every value a string.
@@ -216,7 +218,7 @@ func cut(entry string) (group, id string, ok bool) {
 // rows) with one model.
 type BatchUsage struct {
 	Calls int64
-	Usage
+	pricing.Usage
 }
 
 const (
@@ -230,7 +232,7 @@ const (
 // AddSessionUsage adds one succeeded batch row's usage (of model) to its
 // session, refreshing the key's TTL to ttl (0: DefaultRetention), and to the
 // queue's totals ("tokens_*" counters). Fields are "<figure>:<model>".
-func (b *BatchQueue) AddSessionUsage(ctx context.Context, sid, model string, u Usage, ttl time.Duration) error {
+func (b *BatchQueue) AddSessionUsage(ctx context.Context, sid, model string, u pricing.Usage, ttl time.Duration) error {
 	if err := checkID(sid); err != nil {
 		return err
 	}

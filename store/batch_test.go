@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 func itemIDs(items []BatchItem) []string {
@@ -218,19 +220,19 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			q := open(t, b.cfg).BatchQueue()
-			u := Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7}
+			u := pricing.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7}
 			for range 2 {
 				if err := q.AddSessionUsage(ctx, "S1", "claude-haiku-4-5", u, time.Hour); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := q.AddSessionUsage(ctx, "S1", "vendor:model:1", Usage{InputTokens: 1}, time.Hour); err != nil {
+			if err := q.AddSessionUsage(ctx, "S1", "vendor:model:1", pricing.Usage{InputTokens: 1}, time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			got, err := q.SessionUsage(ctx, "S1")
 			want := map[string]BatchUsage{
-				"claude-haiku-4-5": {Calls: 2, Usage: Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14}},
-				"vendor:model:1":   {Calls: 1, Usage: Usage{InputTokens: 1}},
+				"claude-haiku-4-5": {Calls: 2, Usage: pricing.Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14}},
+				"vendor:model:1":   {Calls: 1, Usage: pricing.Usage{InputTokens: 1}},
 			}
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("SessionUsage = %+v, %v", got, err)

@@ -9,15 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Usage is one response's token figures.
-type Usage struct {
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
-	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
-}
+	"github.com/caddy-lore/caddy-lore/pricing"
+)
 
 // Session is a session's state, stored as one Redis hash.
 type Session struct {
@@ -51,7 +45,7 @@ type Session struct {
 	// and CurationDone subtracts what a curation covered; the value written
 	// with a session is ignored.
 	TurnsSinceCuration int
-	Usage              Usage // totals over the session
+	Usage              pricing.Usage // totals over the session
 	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
 	// cost and their cost without the gateway, in micro-dollars (see
 	// handler.turnCost). Batched worker calls are kept apart (s:{sid}:batch).
@@ -81,7 +75,7 @@ type StoredMessage struct {
 	Content  json.RawMessage `json:"content"`
 	At       int64           `json:"at"` // unix ms
 	Model    string          `json:"model,omitempty"`
-	Usage    *Usage          `json:"usage,omitempty"` // assistant replies
+	Usage    *pricing.Usage  `json:"usage,omitempty"` // assistant replies
 }
 
 // Turn is everything one answered turn writes.
