@@ -692,13 +692,13 @@ func TestBatchInFlightSurvivesKill9(t *testing.T) {
 	if !ok {
 		t.Fatalf("items not all in flight: %d items, stats %+v", len(items), s)
 	}
-	recs, err := st.BatchQueue().Records(context.Background())
+	recs, err := batching.NewRedisQueue(st).Records(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	inflight := map[string]bool{}
 	for _, r := range recs {
-		if r.State == store.RecordInFlight && r.Batch != "" {
+		if r.State == batching.RecordInFlight && r.Batch != "" {
 			inflight[r.Batch] = true
 		}
 	}

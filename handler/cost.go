@@ -1,10 +1,10 @@
 package handler
 
 import (
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // turnCost is the cost accounting of one answered turn, in micro-dollars
@@ -41,7 +41,7 @@ func turnCost(model string, u pricing.Usage, removed int, msgs []msg.Message, pr
 // BatchCost is the cost of a session's batched worker calls (at the batch
 // price, 0.5×) and of the same tokens at the standard price, in
 // micro-dollars: the counterfactual makes the same calls without batching.
-func BatchCost(usage map[string]store.BatchUsage) (actual, counterfactual int64) {
+func BatchCost(usage map[string]batching.BatchedUsage) (actual, counterfactual int64) {
 	var a, c int64
 	for model, b := range usage {
 		p := pricing.For(model)

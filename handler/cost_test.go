@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // TestTurnCostStored runs two turns and checks the session's cost fields in
@@ -108,7 +108,7 @@ func TestTurnCostFormula(t *testing.T) {
 		t.Fatalf("first turn: %d / %d", a, c)
 	}
 	// Opus 4.7 batched: 0.5× of (1000·5000 + 10·25000 + 100·500 + 10·6250) = 2,681,250 n$.
-	b := map[string]store.BatchUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}
+	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}
 	if a, c = BatchCost(b); a != 2681 || c != 5363 {
 		t.Fatalf("batch: %d / %d", a, c)
 	}

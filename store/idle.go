@@ -64,7 +64,7 @@ func (s *Store) ClaimIdle(ctx context.Context, cutoff time.Time, limit int) ([]s
 	ids := make([]string, 0, len(members))
 	for _, m := range members {
 		id, ok := m.(string)
-		if !ok || checkID(id) != nil {
+		if !ok || CheckID(id) != nil {
 			continue // not a session id of ours; dropped from the set above
 		}
 		ids = append(ids, id)
@@ -106,7 +106,7 @@ func (s *Store) ClaimIdle(ctx context.Context, cutoff time.Time, limit int) ([]s
 // work could not run yet (another distillation of the session in flight)
 // or was interrupted by a shutdown.
 func (s *Store) RearmIdle(ctx context.Context, sessionID string, at time.Time) error {
-	if err := checkID(sessionID); err != nil {
+	if err := CheckID(sessionID); err != nil {
 		return err
 	}
 	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
@@ -120,7 +120,7 @@ func (s *Store) RearmIdle(ctx context.Context, sessionID string, at time.Time) e
 // not armed either had its idle work claimed since its last turn or does
 // not exist.
 func (s *Store) IdleArmed(ctx context.Context, sessionID string) (time.Time, bool, error) {
-	if err := checkID(sessionID); err != nil {
+	if err := CheckID(sessionID); err != nil {
 		return time.Time{}, false, err
 	}
 	var score float64

@@ -43,17 +43,25 @@ var ErrInvalidID = errors.New("store: invalid session or lineage id")
 // keys builds the keys of one store handle.
 type keys struct{ prefix string }
 
-func (k keys) state(sid string) string { return k.prefix + "s:{" + sid + "}:state" }
-func (k keys) msgs(sid string) string  { return k.prefix + "s:{" + sid + "}:msgs" }
-func (k keys) cred(sid string) string  { return k.prefix + "s:{" + sid + "}:cred" }
+// session is the key <p>s:{<sid>}:<name>.
+func (k keys) session(sid, name string) string { return k.prefix + "s:{" + sid + "}:" + name }
+
+// BatchUsageKey names the per-session hash of the session's batched calls'
+// token sums (package batching owns it; SessionKey builds it). It is listed
+// here because the session owns its lifetime: DeleteSession removes it.
+const BatchUsageKey = "batch"
+
+func (k keys) state(sid string) string { return k.session(sid, "state") }
+func (k keys) msgs(sid string) string  { return k.session(sid, "msgs") }
+func (k keys) cred(sid string) string  { return k.session(sid, "cred") }
 func (k keys) lineage(l string) string { return k.prefix + "lin:{" + l + "}" }
 func (k keys) origin(o string) string  { return k.prefix + "orig:{" + o + "}" }
 
-// checkID refuses ids that would break the schema: empty ("{}" is no hash
+// CheckID refuses ids that would break the schema: empty ("{}" is no hash
 // tag, which would scatter a session's keys over slots), braces (they would
 // end the hash tag early, same effect), control characters and spaces (keys
 // are shown in admin output and logs), and absurd lengths.
-func checkID(id string) error {
+func CheckID(id string) error {
 	if id == "" || len(id) > maxIDLen {
 		return ErrInvalidID
 	}

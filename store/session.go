@@ -233,7 +233,7 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 
 // LoadSession returns the session or (nil, nil) when it does not exist.
 func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var raw map[string]string
@@ -263,12 +263,12 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		return errors.New("store: CommitTurn without a session")
 	}
 	sid := t.Session.ID
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return err
 	}
 	for _, l := range []string{t.Session.Lineage, t.Session.Origin} {
 		if l != "" {
-			if err := checkID(l); err != nil {
+			if err := CheckID(l); err != nil {
 				return err
 			}
 		}
@@ -343,7 +343,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 
 // Messages returns stored messages [start, stop] (LRANGE semantics).
 func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]StoredMessage, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var raw []string
@@ -366,7 +366,7 @@ func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]S
 
 // CredentialBlob returns the sealed credential of a session, nil if none.
 func (s *Store) CredentialBlob(ctx context.Context, id string) ([]byte, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var blob []byte

@@ -306,8 +306,8 @@ func TestInvalidIDs(t *testing.T) {
 		t.Error("CommitTurn without a session")
 	}
 	for _, id := range []string{"0Ab3xYz9QwErTy123", "a1b2c3d4e5f60718293a4b5c6d7e8f90", "x-y_z.1:2"} {
-		if err := checkID(id); err != nil {
-			t.Errorf("checkID(%q) = %v", id, err)
+		if err := CheckID(id); err != nil {
+			t.Errorf("CheckID(%q) = %v", id, err)
 		}
 	}
 }

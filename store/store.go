@@ -131,6 +131,23 @@ func (s *Store) do(ctx context.Context, fn func(context.Context, redis.Universal
 	return err
 }
 
+// Do runs fn against Redis under the outage rules of do. It is how the
+// packages that own a feature's keys and scripts (batching, ...) reach the
+// shared client: the pool, the breaker and the key prefix stay here.
+func (s *Store) Do(ctx context.Context, fn func(context.Context, redis.UniversalClient) error) error {
+	return s.do(ctx, fn)
+}
+
+// Key returns name under the configured key prefix ("<p>name"), for the
+// gateway-wide keys a feature package owns.
+func (s *Store) Key(name string) string { return s.keys.prefix + name }
+
+// SessionKey returns the key "<p>s:{<sid>}:<name>" of session sid, in the
+// session's hash slot, for the per-session keys a feature package owns.
+// name must be one of the per-session names of keys.go: DeleteSession
+// removes exactly those.
+func (s *Store) SessionKey(sid, name string) string { return s.keys.session(sid, name) }
+
 // Ping checks Redis now, bypassing the outage short-circuit, and updates
 // Available with the result.
 func (s *Store) Ping(ctx context.Context) error {
