@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// The key schema. Every Redis key of the gateway is built in this file and
-// nowhere else. <p> is the configured key prefix (default "lore:").
+// The session's keys. Each Redis key of the gateway is built in one place,
+// its owner's key file; docs/redis-keys.md is the whole schema in one
+// table. <p> is the configured key prefix (default "lore:").
 //
 // The part in braces is the Redis Cluster hash tag: only it is hashed to pick
 // the slot, so all keys of one session live in one slot (one node), and a
@@ -26,9 +27,6 @@ import (
 // A lineage hash can outlive some of its sessions (its TTL is refreshed by its
 // newest session); its stale fields point at sessions that no longer exist,
 // which LoadSession reports as (nil, nil).
-//
-// Later packages add their keys here (batch queue, distillations, leases),
-// with a row in this table.
 
 // DefaultRetention is the TTL of a session's keys when Turn.Retention is 0.
 const DefaultRetention = 30 * 24 * time.Hour

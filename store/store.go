@@ -1,6 +1,8 @@
-// Package store is the gateway's Redis state: the shared client pool, the key
-// schema (every key is built here and nowhere else), the embedded in-process
-// default, and the typed operations the pipeline needs.
+// Package store is the gateway's Redis access: the shared client pool, the
+// embedded in-process default, the outage breaker, and the session (its keys,
+// its commit, its indexes). Feature packages that own their keys and scripts
+// (batching) reach Redis through Do, Key and SessionKey; docs/redis-keys.md
+// is the whole key schema.
 package store
 
 import (
