@@ -17,9 +17,6 @@ const testModel = "claude-sonnet-4-5"
 var longSystem = strings.Repeat("You are a careful coding agent working in a large Go repository. "+
 	"Read files before editing them, run the tests after every change, and explain what you did. ", 6)
 
-// shortSystem keeps a ≤2-message request a title/utility request (passthrough).
-const shortSystem = "Write a 3-word title for this conversation."
-
 // convo is a raw-HTTP multi-turn conversation against the gateway (or any
 // base URL), so tests control every header and see every byte.
 type convo struct {

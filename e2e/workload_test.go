@@ -341,14 +341,6 @@ type rowInfo struct {
 	Last  int    `json:"last"`
 }
 
-func (s sessState) rowKey() string {
-	var b strings.Builder
-	for _, r := range s.Rows {
-		b.WriteString(r.ID + ",")
-	}
-	return b.String()
-}
-
 func (s sessState) gen0() int {
 	n := 0
 	for _, r := range s.Rows {
