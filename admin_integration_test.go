@@ -25,7 +25,7 @@ func adminDo(t *testing.T, method, path string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
@@ -83,7 +83,7 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	const obs = "observation text that must not be shown"
 	if out, _, err := st.StoreDistillation(context.Background(), view.ID, store.DistillRow{
 		ID: "row-1", Observations: obs, First: 0, Last: 1, FirstPos: 0, LastPos: 1, CreatedAt: time.Now().UnixMilli(),

@@ -52,7 +52,7 @@ func TestIntegrationStatusPageBrowser(t *testing.T) {
 		resp, err := http.Get("http://localhost:2999/lore/sessions")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if strings.Contains(string(b), `"turns":2`) {
 				break
 			}

@@ -66,7 +66,7 @@ func TestIntegrationDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	for name, re := range map[string]string{
 		"a layer-1 bar":        `<title>L1: 1</title>`,
 		"the distilled column": `<td class="distilled">[1-9][0-9]*</td>`,

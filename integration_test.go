@@ -67,8 +67,18 @@ http://localhost:9080 {
 `, e.fake.URL(), loreBody, strings.TrimPrefix(e.backend.URL, "http://"))
 }
 
+// sdkClient opens a new connection per request: tests reload Caddy between
+// turns, a reload closes the old server's idle connections, and a POST sent
+// on one just as it closes fails with EOF (the SDK would retry it, but these
+// tests count requests, so retries are off).
 func sdkClient(t *testing.T) anthropic.Client {
-	return anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKey), option.WithMaxRetries(0))
+	return gatewayClient(itKey)
+}
+
+// gatewayClient is sdkClient with another key and extra options.
+func gatewayClient(key string, extra ...option.RequestOption) anthropic.Client {
+	return anthropic.NewClient(append([]option.RequestOption{option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(key),
+		option.WithMaxRetries(0), option.WithHTTPClient(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}})}, extra...)...)
 }
 
 // sdkMessage runs one Claude-Code-like turn (long system prompt, three
@@ -142,7 +152,7 @@ func TestIntegrationCaddyfileTurnsAndRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	keys, _ := auth.NewKeyring(st.EmbeddedSecret())
 	lineage := session.Lineage(keys.Namespace(auth.Credential{Scheme: auth.SchemeAPIKey, Value: itKey}), "claude-sonnet-4-5", "", "", "first")
 	var cands map[string]int

@@ -39,7 +39,7 @@ func TestDockerfile(t *testing.T) {
 	// The image is built exactly as scripts/build.sh builds bin/caddy.
 	for _, v := range []string{"CADDY_VERSION", "XCADDY_VERSION"} {
 		m := regexp.MustCompile(v + `:-(v[0-9.]+)`).FindStringSubmatch(string(build))
-		if m == nil || !strings.Contains(df, "ARG "+v+"="+m[1]) {
+		if len(m) < 2 || !strings.Contains(df, "ARG "+v+"="+m[1]) {
 			t.Fatalf("%s: scripts/build.sh has %v, the Dockerfile must pin the same", v, m)
 		}
 	}

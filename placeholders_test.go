@@ -189,7 +189,7 @@ func TestIntegrationEnvPlaceholders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("70 KiB body with max_body {env} = 64KiB: status %d, want 413", resp.StatusCode)
 	}

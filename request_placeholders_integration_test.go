@@ -54,7 +54,7 @@ http://localhost:9080 {
 
 	// A turn (JSON), the next turn of the session (SSE), a passthrough.
 	var hdr http.Header
-	c := anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKey), option.WithMaxRetries(0),
+	c := gatewayClient(itKey,
 		option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 			resp, err := next(r)
 			if err == nil && r.URL.Path == "/v1/messages" {
@@ -149,7 +149,7 @@ func readAccessLog(t *testing.T, path string) []map[string]any {
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []map[string]any
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

@@ -48,7 +48,7 @@ func TestIntegrationCredentialKeyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	ctx := context.Background()
 	c := sdkClient(t)
 	cred := auth.Credential{Scheme: auth.SchemeAPIKey, Value: itKey}

@@ -101,7 +101,7 @@ func TestIntegrationUsageByPerson(t *testing.T) {
 		}`, mr.Addr(), itSecret)), "caddyfile")
 
 	clientA := sdkClient(t)
-	clientB := anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKeyB), option.WithMaxRetries(0))
+	clientB := gatewayClient(itKeyB)
 	usageLoop(t, clientA, "person A's long session", 16)
 	usageLoop(t, clientB, "person B's short session", 1)
 
@@ -145,13 +145,15 @@ func TestIntegrationUsageByPerson(t *testing.T) {
 		credential_key %s
 		identity {http.request.header.X-User}
 		batching off`, mr.Addr(), itSecret)), "caddyfile")
-	alice := anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKey), option.WithMaxRetries(0), option.WithHeader("X-User", "alice@example.com"))
-	bob := anthropic.NewClient(option.WithBaseURL("http://localhost:9080"), option.WithAPIKey(itKey), option.WithMaxRetries(0), option.WithHeader("X-User", "bob@example.com"))
+	alice := gatewayClient(itKey, option.WithHeader("X-User", "alice@example.com"))
+	bob := gatewayClient(itKey, option.WithHeader("X-User", "bob@example.com"))
 	usageLoop(t, alice, "alice's long session", 16)
 	usageLoop(t, bob, "bob's session", 2)
+	// A turn is counted when it is stored, just after its answer: wait for
+	// every turn, not just for the rows to exist.
 	rep = usageReportOf(t, "", func(r usage.Report) bool {
-		al := rowOf(r, "alice@example.com")
-		return al != nil && al.Worker.Calls > 0 && rowOf(r, "bob@example.com") != nil
+		al, bo := rowOf(r, "alice@example.com"), rowOf(r, "bob@example.com")
+		return al != nil && al.Worker.Calls > 0 && al.Turns == 16 && bo != nil && bo.Turns == 2
 	})
 	al, bo := rowOf(rep, "alice@example.com"), rowOf(rep, "bob@example.com")
 	if al.Turns != 16 || bo.Turns != 2 || al.Worker.BatchCalls != 0 || bo.Worker.Calls != 0 {

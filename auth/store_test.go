@@ -17,7 +17,7 @@ func TestResolveWithStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	keys, err := auth.NewKeyring(st.EmbeddedSecret())
 	if err != nil {
 		t.Fatal(err)

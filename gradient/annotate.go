@@ -275,7 +275,7 @@ func jsonString(v []byte) string {
 }
 
 func jsonNumber(raw []byte) (float64, bool) {
-	if len(raw) == 0 || !(raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)

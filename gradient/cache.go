@@ -238,7 +238,7 @@ func systemBlocks(system json.RawMessage) ([][]byte, bool) {
 // text block).
 func cacheable(obj []byte) bool {
 	typ, text := fieldValue(obj, "type"), fieldValue(obj, "text")
-	return !(bytes.Equal(typ, []byte(`"text"`)) && bytes.Equal(text, []byte(`""`)))
+	return !bytes.Equal(typ, []byte(`"text"`)) || !bytes.Equal(text, []byte(`""`))
 }
 
 func joinArray(items [][]byte) json.RawMessage {

@@ -170,8 +170,8 @@ func TestPostIdleAndPin(t *testing.T) {
 			t.Fatalf("raw tokens %d over budget", r.RawTokens)
 		}
 		cur := encode(t, r.Messages)
-		switch {
-		case st.Pin.ID == start:
+		switch st.Pin.ID {
+		case start:
 			// Pinned: the previous window is a byte prefix of this one.
 			if !strings.HasPrefix(cur, strings.TrimSuffix(prev, "]")) {
 				t.Fatalf("turn %d: pinned window changed bytes", turn)

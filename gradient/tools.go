@@ -279,7 +279,8 @@ func removeOrphans(out []msg.Message, owned bool) []msg.Message {
 		if m.Role == msg.RoleUser {
 			for j := range m.Blocks {
 				b := &m.Blocks[j]
-				orphan := b.Type == msg.TypeToolResult && !(k > 0 && out[k-1].Role == msg.RoleAssistant && hasUse(&out[k-1], b.ToolID))
+				paired := k > 0 && out[k-1].Role == msg.RoleAssistant && hasUse(&out[k-1], b.ToolID)
+				orphan := b.Type == msg.TypeToolResult && !paired
 				if orphan && !changed {
 					changed = true
 					kept = make([]msg.Block, j, len(m.Blocks))

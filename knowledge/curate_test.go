@@ -62,7 +62,9 @@ func TestCuratorEveryThreeTurns(t *testing.T) {
 	if !strings.Contains(calls[0].User, "[user] the build: [[remember:") || strings.Contains(calls[0].User, "fourth") {
 		t.Fatalf("curator saw the wrong messages:\n%s", calls[0].User)
 	}
-	e.q.Enqueue(ctx, calls[0], creds[0])
+	if err := e.q.Enqueue(ctx, calls[0], creds[0]); err != nil {
+		t.Fatal(err)
+	}
 	if n := e.drain(t); n != 1 {
 		t.Fatalf("delivered %d", n)
 	}
@@ -207,7 +209,9 @@ func TestIdleCuratesAndConsolidates(t *testing.T) {
 		t.Fatalf("second idle queued %d, %v", e.q.Len(), err)
 	}
 	for i := range calls {
-		e.q.Enqueue(ctx, calls[i], creds[i])
+		if err := e.q.Enqueue(ctx, calls[i], creds[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.drain(t)
 	if got := e.entries(t, nsA, projA); len(got) != 20 {

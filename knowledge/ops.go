@@ -86,8 +86,6 @@ type applied struct {
 	deleted int
 }
 
-func (a *applied) changed() bool { return a.created+a.updated+a.deleted > 0 }
-
 // applyOps applies ops to the entries of a project and the namespace's
 // global (cross-project) entries (reference §7.1): creates are truncated and
 // deduplicated by title, case-insensitively, against the same scope and the

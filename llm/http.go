@@ -143,7 +143,7 @@ func (w *Worker) post(ctx context.Context, c Call, cred auth.Credential, endpoin
 		// net/http errors name the URL and the cause, never headers.
 		return "", fmt.Errorf("llm: %s call: %w", c.Kind, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		return "", apiError(resp, body, cred)

@@ -34,7 +34,8 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		fmt.Fprintln(os.Stderr, "demo: are the fake upstream (go run ./cmd/fakeupstream -demo) and Caddy (examples/demo.Caddyfile) running?")
-		os.Exit(1)
+		stop()
+		os.Exit(1) //nolint:gocritic // exitAfterDefer: stop ran just above
 	}
 	fmt.Printf("\nThe last request carried ~%d tokens of history from the client; the upstream read %d.\n", sum.ClientTokens, sum.UpstreamInput)
 	fmt.Printf("Status page: curl -s %s/lore/ > status.html, then open status.html\n", *admin)

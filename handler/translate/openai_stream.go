@@ -157,7 +157,8 @@ func (t *StreamTranslator) Event(ev Event) error {
 				b = strconv.AppendInt(b, int64(k), 10)
 				b = append(b, `,"function":{"arguments":`...)
 				b = jsonscan.AppendString(b, d.PartialJSON)
-				t.buf = append(b, `}}]}`...)
+				b = append(b, `}}]}`...)
+				t.buf = b
 				t.chunkTail("")
 			}
 		}
@@ -241,13 +242,15 @@ func (t *StreamTranslator) chunkID() string {
 
 // head appends `data: {"id":…,"object":…,"created":…,"model":…,"choices":`.
 func (t *StreamTranslator) head() {
-	b := append(t.buf, `data: {"id":`...)
+	b := t.buf
+	b = append(b, `data: {"id":`...)
 	b = jsonscan.AppendString(b, t.chunkID())
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, t.created, 10)
 	b = append(b, `,"model":`...)
 	b = jsonscan.AppendString(b, t.model)
-	t.buf = append(b, `,"choices":`...)
+	b = append(b, `,"choices":`...)
+	t.buf = b
 }
 
 // chunkHead starts a one-choice chunk up to its delta and returns the buffer
@@ -258,7 +261,8 @@ func (t *StreamTranslator) chunkHead() []byte {
 }
 
 func (t *StreamTranslator) chunkTail(finish string) {
-	b := append(t.buf, `,"logprobs":null,"finish_reason":`...)
+	b := t.buf
+	b = append(b, `,"logprobs":null,"finish_reason":`...)
 	if finish == "" {
 		b = append(b, "null"...)
 	} else {
@@ -268,7 +272,8 @@ func (t *StreamTranslator) chunkTail(finish string) {
 	if t.includeUsage {
 		b = append(b, `,"usage":null`...)
 	}
-	t.buf = append(b, "}\n\n"...)
+	b = append(b, "}\n\n"...)
+	t.buf = b
 }
 
 func (t *StreamTranslator) start() {
@@ -288,7 +293,8 @@ func (t *StreamTranslator) stringDelta(prefix, s string) {
 	}
 	b := append(t.chunkHead(), prefix...)
 	b = jsonscan.AppendString(b, s)
-	t.buf = append(b, '}')
+	b = append(b, '}')
+	t.buf = b
 	t.chunkTail("")
 }
 

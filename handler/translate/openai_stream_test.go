@@ -140,7 +140,7 @@ func readWithOpenAIClient(t *testing.T, body string) openai.ChatCompletion {
 	t.Helper()
 	res := &http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(strings.NewReader(body))}
 	stream := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(res), nil)
-	defer stream.Close()
+	defer func() { _ = stream.Close() }()
 	var acc openai.ChatCompletionAccumulator
 	n := 0
 	for stream.Next() {

@@ -73,9 +73,13 @@ func TestRebuild(t *testing.T) {
 	// Unchanged: one slice of the body itself.
 	same, _ := ParseRequest(body)
 	msgs := body[bytes.Index(body, []byte(`[{"role"`))+1 : bytes.Index(body, []byte(`],"system"`))]
-	parts := [][]byte{msgs[:bytes.Index(msgs, []byte(`,{"role":"assistant"`))]}
-	rest := msgs[len(parts[0])+1:]
-	parts = append(parts, rest[:bytes.Index(rest, []byte(`,{"role"`))], rest[bytes.Index(rest, []byte(`,{"role"`))+1:])
+	first, _, ok := bytes.Cut(msgs, []byte(`,{"role":"assistant"`))
+	rest := msgs[len(first)+1:]
+	i := bytes.Index(rest, []byte(`,{"role"`))
+	if !ok || i < 0 {
+		t.Fatal("the test body lost its shape")
+	}
+	parts := [][]byte{first, rest[:i], rest[i+1:]}
 	out, _ := same.Rebuild(parts, nil)
 	if len(out) != 1 || &out[0][0] != &body[0] || !bytes.Equal(out[0], body) {
 		t.Fatalf("an unchanged body is %d slices", len(out))

@@ -142,7 +142,7 @@ func TestParseResponseAndEmpty(t *testing.T) {
 	if err != nil || r.StopReason != "end_turn" || string(r.Content) != `[{"type":"text","text":"hi"}]` || r.Usage.OutputTokens != 4 {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for in, want := range map[string]bool{"": true, "[]": true, " null ": true, `[{"type":"text"}]`: false} {
+	for in, want := range map[string]bool{"": true, "[]": true, "\tnull\n": true, `[{"type":"text"}]`: false} {
 		if EmptyContent(json.RawMessage(in)) != want {
 			t.Fatalf("EmptyContent(%q) != %v", in, want)
 		}

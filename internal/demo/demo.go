@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	o.defaults()
 	say := func(format string, args ...any) {
 		if o.Log != nil {
-			fmt.Fprintf(o.Log, format+"\n", args...)
+			_, _ = fmt.Fprintf(o.Log, format+"\n", args...)
 		}
 	}
 	prompt := fmt.Sprintf("Read the files f_001.txt to f_%03d.txt in order with cat, one per step. [[loop:%d]]", o.Rounds, o.Rounds)
@@ -197,7 +197,7 @@ func (o *Options) turn(ctx context.Context, msgs []any, n int) (*message, int, e
 	if err != nil {
 		return nil, 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, 0, err

@@ -330,7 +330,7 @@ func (s *Server) handleBatchList(w http.ResponseWriter, r *http.Request) {
 		}
 		return -1
 	}
-	lo, hi := 0, len(list)
+	var lo, hi int
 	if a := q.Get("after_id"); a != "" {
 		lo = index(a) + 1
 		hi = min(lo+limit, len(list))

@@ -19,8 +19,6 @@ type cacheUsage struct {
 	Creation1h int
 }
 
-func (u cacheUsage) total() int { return u.Input + u.Read + u.Creation }
-
 type cacheKey struct {
 	cred string
 	hash [32]byte

@@ -77,7 +77,7 @@ func do(t *testing.T, method, url, body string, headers ...string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	b, _ := io.ReadAll(res.Body)
 	return response{res.StatusCode, res.Header, string(b)}
 }

@@ -94,6 +94,7 @@ func parseChat(body []byte) (*chatRequest, *oaiErr) {
 		case "tool":
 			id := str(m, "tool_call_id")
 			if !calls[id] {
+				//nolint:misspell // the real API's message, typo included
 				return nil, &oaiErr{"Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", fmt.Sprintf("messages.[%d].role", i), ""}
 			}
 			delete(pending, id)

@@ -60,6 +60,7 @@ func TestOpenAIToolCallsJSONThenAnswer(t *testing.T) {
 	p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x"), openai.ToolMessage("hi", "call_nope")}
 	_, err = c.Chat.Completions.New(context.Background(), p)
 	var oe *openai.Error
+	//nolint:misspell // the real API's message, typo included
 	if !errors.As(err, &oe) || oe.StatusCode != 400 || oe.Message != "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'." {
 		t.Fatalf("%v", err)
 	}

@@ -3,6 +3,7 @@ package fakeupstream
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -204,7 +205,7 @@ func cacheTTL(v any) (time.Duration, error) {
 	case "1h":
 		return time.Hour, nil
 	}
-	return 0, fmt.Errorf("Input should be '5m' or '1h'")
+	return 0, errors.New("Input should be '5m' or '1h'") //nolint:staticcheck // ST1005: the real API's message, capital included
 }
 
 // flatten lists the prompt units in prefix order. It never fails: shapes it

@@ -78,7 +78,7 @@ func (p *msgRequest) validateThinking(key []byte) *apiError {
 	}
 	return invalidRequest("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found %s. "+
 		"When `thinking` is enabled, a final `assistant` message must start with a thinking block "+
-		"(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "+
+		"(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "+ //nolint:misspell // the real API's text
 		"thinking blocks from previous turns. To avoid this requirement, disable `thinking`.", start, found)
 }
 

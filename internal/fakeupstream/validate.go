@@ -129,7 +129,7 @@ func (p *msgRequest) parseMessageList() *apiError {
 			return invalidRequest("messages.%d.content: Input should be a valid list", i)
 		}
 		if len(msg.Blocks) == 0 || (len(msg.Blocks) == 1 && msg.Blocks[0].Type == "text" && msg.Blocks[0].Text == "") {
-			if !(i == len(msgs)-1 && msg.Role == "assistant") {
+			if i != len(msgs)-1 || msg.Role != "assistant" {
 				return invalidRequest("messages.%d: all messages must have non-empty content except for the optional final assistant message", i)
 			}
 		}

@@ -42,10 +42,10 @@ func SkipString(b []byte, i int) int {
 		if i >= len(b) {
 			return -1
 		}
-		switch c := b[i]; {
-		case c == '"':
+		switch b[i] {
+		case '"':
 			return i + 1
-		case c == '\\':
+		case '\\':
 			n := escapeLen(b[i:])
 			if n < 0 {
 				return -1

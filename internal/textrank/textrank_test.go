@@ -115,7 +115,8 @@ func naiveScore(docs []Doc, terms []string) []float64 {
 		tfs[i] = map[string]float64{}
 		for _, f := range d {
 			for _, tok := range strings.FieldsFunc(strings.ToLower(f.Text), func(r rune) bool {
-				return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r > 127 && (isLetterOrDigit(r)))
+				wordChar := 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r > 127 && isLetterOrDigit(r)
+				return !wordChar
 			}) {
 				tfs[i][tok] += f.Weight
 				lengths[i] += f.Weight
