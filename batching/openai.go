@@ -174,7 +174,7 @@ func (q *Queue) listBatches(ctx context.Context, cred auth.Credential, after str
 		HasMore bool              `json:"has_more"`
 		LastID  string            `json:"last_id"`
 	}
-	if err = q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
+	if err := q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
 		return nil, false, "", err
 	}
 	for _, raw := range list.Data {

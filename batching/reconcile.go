@@ -29,7 +29,7 @@ func (q *Queue) reconcile(r Record) bool {
 		return false
 	case errors.As(err, &se) && se.refused():
 		// The credential cannot use the batch API: no create of it succeeded.
-		found, err = nil, nil
+		found = nil
 	case err != nil:
 		if r.Attempts+1 >= q.tun.reconcileTries {
 			q.log.Warn("batching: cannot reconcile a submission; its items run synchronously",

@@ -89,7 +89,7 @@ func (q *Queue) results(ctx context.Context, r Record, cred auth.Credential, obj
 func (q *Queue) readResults(ctx, dctx context.Context, r Record, cred auth.Credential, src *url.URL, release func()) (matched, lines int, ok bool) {
 	resp, err := q.request(dctx, http.MethodGet, src, cred, nil)
 	if err == nil {
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		err = checkStatus(resp, cred)
 	}
 	if err != nil {
