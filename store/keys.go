@@ -49,7 +49,11 @@ func (k keys) session(sid, name string) string { return k.prefix + "s:{" + sid +
 // here because the session owns its lifetime: DeleteSession removes it.
 const BatchUsageKey = "batch"
 
-func (k keys) state(sid string) string { return k.session(sid, "state") }
+// StateKey names the session's state hash: a session exists while it does
+// (package idle checks that for the sessions it claims).
+const StateKey = "state"
+
+func (k keys) state(sid string) string { return k.session(sid, StateKey) }
 func (k keys) msgs(sid string) string  { return k.session(sid, "msgs") }
 func (k keys) cred(sid string) string  { return k.session(sid, "cred") }
 func (k keys) lineage(l string) string { return k.prefix + "lin:{" + l + "}" }

@@ -1,7 +1,7 @@
 // Package store is the gateway's Redis access: the shared client pool, the
 // embedded in-process default, the outage breaker, and the session (its keys,
 // its commit, its indexes). Feature packages that own their keys and scripts
-// (batching) reach Redis through Do, Key and SessionKey; docs/redis-keys.md
+// (batching, idle) reach Redis through Do, Key and SessionKey; docs/redis-keys.md
 // is the whole key schema.
 package store
 
