@@ -29,7 +29,7 @@ const (
 )
 
 // Provider is the upstream a credential was accepted by, and the only one it
-// is ever sent to (SPEC §2). The zero value is Anthropic, so credentials
+// is ever sent to (docs/sessions-and-identity.md, Provider binding). The zero value is Anthropic, so credentials
 // sealed before providers existed keep meaning what they meant.
 type Provider uint8
 
@@ -128,7 +128,8 @@ func (c Credential) SetUpstream(h http.Header) {
 	c.SetAnthropic(h)
 }
 
-// RouteOf is the passthrough routing rule (SPEC §2): a request goes to the
+// RouteOf is the passthrough routing rule (docs/sessions-and-identity.md,
+// Provider binding): a request goes to the
 // Anthropic upstream when it carries x-api-key, an anthropic-version header,
 // or a Bearer token starting with "sk-ant-" (an Anthropic API key or OAuth
 // token); anything else is an OpenAI-compatible client's and goes to

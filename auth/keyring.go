@@ -151,7 +151,7 @@ func (k *Keyring) Namespace(c Credential) string {
 }
 
 // IdentityNamespace is the namespace of a person named by the operator's
-// `identity` (SPEC §3): the same keyed hash, over "identity|" and the value,
+// `identity` (docs/sessions-and-identity.md, Namespaces): the same keyed hash, over "identity|" and the value,
 // an input no credential's mac can have (a scheme never is "identity").
 // Empty for an empty identity: the caller must refuse the request.
 func (k *Keyring) IdentityNamespace(identity string) string {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// The passthrough routing rule of SPEC §2.
+// The passthrough routing rule (docs/sessions-and-identity.md, Provider binding).
 func TestRouteOf(t *testing.T) {
 	tests := []struct {
 		name string

@@ -21,7 +21,8 @@ const (
 	SourceNone    Source = "none"    // nobody: the caller skips the call
 )
 
-// Resolve picks the credential for background work of a session (SPEC §2):
+// Resolve picks the credential for background work of a session
+// (docs/sessions-and-identity.md, Whose credential pays for background work):
 // the session's stored credential, else the operator's service credential,
 // else none. There is deliberately no "last credential seen from anybody"
 // fallback: on a shared gateway it would bill one user's work to another.

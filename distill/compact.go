@@ -11,7 +11,7 @@ import (
 )
 
 // Compact answers a client's compaction request from the session's
-// distillations (reference §5.10): an urgent forced distillation of
+// distillations (docs/architecture.md, Compaction requests): an urgent forced distillation of
 // everything pending, then one urgent "compact" call whose user message is
 // the rows as "## Lore Pre-computed Session Summaries" chunks followed by
 // the summary template (and the client's previous summary, to update in

@@ -12,7 +12,7 @@ import (
 )
 
 // Compact: a forced urgent distillation, then one urgent compaction call
-// over the rows (reference §5.10); the summary text is returned.
+// over the rows (docs/architecture.md, Compaction requests); the summary text is returned.
 func TestCompact(t *testing.T) {
 	e := newEnv(t)
 	in := e.instance(t, auth.Credential{}, true)

@@ -1,5 +1,5 @@
 // Package distill keeps long conversations inside the context window by
-// replacing old history with LLM-written observations (reference §6): it
+// replacing old history with LLM-written observations (docs/context-window.md, Distillation): it
 // splits undistilled messages into segments, has the worker distil each one
 // into an <observations> block, folds many rows into a meta row, and writes
 // compaction summaries from the rows. All its state is in Redis (store/),
@@ -27,7 +27,7 @@ const (
 	KindCompact = "compact"
 )
 
-// Thresholds (reference §6, SPEC §5).
+// Thresholds (docs/context-window.md, Distillation).
 const (
 	MinMessages        = 5    // a non-forced run needs this many undistilled messages
 	MaxSegment         = 30   // messages per segment; also the post-turn trigger
@@ -81,7 +81,7 @@ type Config struct {
 	// go ahead beside non-urgent ones).
 	GuardTTL time.Duration
 	// CacheTTL is the provider's prompt-cache lifetime for the skipMeta gate
-	// (reference §6.5): a post-turn run does not meta-distil while the
+	// (docs/context-window.md, Distillation): a post-turn run does not meta-distil while the
 	// session's cache is warm, because a meta row rewrites the distilled
 	// prefix and costs a cache write. Default 5 min.
 	CacheTTL time.Duration
@@ -131,7 +131,8 @@ func New(cfg Config) *Distiller {
 	return d
 }
 
-// AfterTurn is the post-response trigger (SPEC §4.7): a turn that needed
+// AfterTurn is the post-response trigger (docs/context-window.md,
+// Distillation): a turn that needed
 // layer 2 or higher gets an urgent forced distillation, inline; otherwise a
 // background (batchable) distillation starts once MaxSegment messages are
 // undistilled. Both respect the in-flight guard: the background one waits
@@ -148,7 +149,8 @@ func (d *Distiller) AfterTurn(ctx context.Context, sessionID string, layer int) 
 	return d.run(ctx, sessionID, runOpts{metaIfCold: true})
 }
 
-// Idle is the idle trigger (SPEC §7): every pending message is distilled,
+// Idle is the idle trigger (docs/context-window.md, Idle work and post-idle
+// compaction): every pending message is distilled,
 // even fewer than MinMessages, and meta-distillation is allowed whatever the
 // cache (it is going cold anyway). The calls are non-urgent.
 func (d *Distiller) Idle(ctx context.Context, sessionID string) (Result, error) {

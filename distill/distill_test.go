@@ -16,7 +16,7 @@ import (
 
 var ctx = context.Background()
 
-// Reference §12 item 35: a turn at layer ≥ 2 runs one forced distillation
+// docs/context-window.md, Distillation: a turn at layer ≥ 2 runs one forced distillation
 // with urgent = true: straight to /v1/messages (the queue is bypassed), the
 // row stored before AfterTurn returns.
 func TestAfterTurnLayer2IsUrgent(t *testing.T) {
@@ -60,7 +60,7 @@ func TestAfterTurnLayer2IsUrgent(t *testing.T) {
 	}
 }
 
-// Reference §12 item 36: 30 undistilled messages after a turn schedule a
+// docs/context-window.md, Distillation: 30 undistilled messages after a turn schedule a
 // non-urgent (queued) distillation; 29 do not.
 func TestAfterTurnThreshold(t *testing.T) {
 	e := newEnv(t)
@@ -91,7 +91,7 @@ func TestAfterTurnThreshold(t *testing.T) {
 	}
 }
 
-// Reference §12 item 37: 4 pending messages are not distilled unless forced.
+// docs/context-window.md, Distillation: 4 pending messages are not distilled unless forced.
 func TestMinMessages(t *testing.T) {
 	e := newEnv(t)
 	in := e.instance(t, auth.Credential{}, false)
@@ -136,7 +136,7 @@ func TestIdle(t *testing.T) {
 	}
 }
 
-// Reference §12 item 40: an answer without tags is stored whole (trimmed);
+// docs/context-window.md, Distillation: an answer without tags is stored whole (trimmed);
 // an empty answer stores nothing and the messages stay undistilled.
 func TestEmptyAndUntaggedResults(t *testing.T) {
 	e := newEnv(t)
@@ -251,7 +251,7 @@ func TestHoleIsRedistilled(t *testing.T) {
 	}
 }
 
-// SPEC §4.7: never two background distillations of one session at once,
+// docs/context-window.md, Distillation (in-flight guard): never two background distillations of one session at once,
 // across instances too; the guard is released once every result is in.
 // (An urgent run does not wait for batched calls: urgent_test.go.)
 func TestGuardAcrossInstances(t *testing.T) {
@@ -337,7 +337,8 @@ func TestGuardConcurrentRuns(t *testing.T) {
 	}
 }
 
-// SPEC §2: the session's credential, else the worker credential, else the
+// docs/sessions-and-identity.md, Whose credential pays for background work:
+// the session's credential, else the worker credential, else the
 // work is skipped: no call, guard released, messages left undistilled.
 func TestDistillationCredentials(t *testing.T) {
 	e := newEnv(t)

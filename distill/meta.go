@@ -40,7 +40,7 @@ func (d *Distiller) metaUnderGuard(ctx context.Context, sid string, warm bool) (
 }
 
 // metaIfDue submits a meta-distillation under the held guard tok when the
-// session has MetaThreshold live gen-0 rows (reference §6.5): the gen-0 rows
+// session has MetaThreshold live gen-0 rows (docs/context-window.md, Distillation): the gen-0 rows
 // and the latest meta row, if any, are consolidated into one row of the next
 // generation. Unlike the reference, the prior meta row is archived too: the
 // new row is that summary updated in place, and keeping both would repeat

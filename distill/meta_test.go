@@ -10,7 +10,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Reference §12 item 39: with 10 live gen-0 rows and no prior meta, a run
+// docs/context-window.md, Distillation: with 10 live gen-0 rows and no prior meta, a run
 // stores one generation-1 row and archives the 10 in the same script; a
 // second round folds the first meta row and 10 new gen-0 rows into
 // generation 2.
@@ -89,7 +89,7 @@ func seed(t *testing.T, e *env, sid string) {
 	}
 }
 
-// The skipMeta gate (reference §6.5): a post-turn run does not fold rows
+// The skipMeta gate (docs/context-window.md, Distillation): a post-turn run does not fold rows
 // while the session's prompt cache is warm; once it is cold it does.
 func TestSkipMetaGate(t *testing.T) {
 	e := newEnv(t)
@@ -148,7 +148,8 @@ func TestSkipMetaGateBounded(t *testing.T) {
 	}
 }
 
-// Idle allows meta-distillation whatever the cache (SPEC §7), even with
+// Idle allows meta-distillation whatever the cache (docs/context-window.md, Idle work and
+// post-idle compaction), even with
 // nothing to distil.
 func TestIdleMeta(t *testing.T) {
 	e := newEnv(t)

@@ -10,7 +10,8 @@ import (
 // The prompts are constants so the worker's system block (cache_control
 // ttl 1h) is byte-identical across calls and sessions and stays cached.
 
-// ObserverSystem is the distillation system prompt (reference §6.4): a
+// ObserverSystem is the distillation system prompt (docs/context-window.md,
+// Distillation): a
 // memory observer writing a dense, dated event log.
 const ObserverSystem = `You are the memory observer of an AI coding assistant. You read one slice of a conversation between a user and the assistant and record what happened in it as a dense, dated event log: observations, not a summary. The slice will be removed from the assistant's context and your log will stand in for it, so anything you leave out is lost to the assistant.
 
@@ -40,7 +41,8 @@ Date: March 3, 2026
 - 🟡 (14:07) go test ./internal/retry/ passed, 12 tests [test-run]
 </observations>`
 
-// ReflectorSystem is the meta-distillation system prompt (reference §6.5):
+// ReflectorSystem is the meta-distillation system prompt
+// (docs/context-window.md, Distillation):
 // a memory reflector consolidating segments into a working context.
 const ReflectorSystem = `You are the memory reflector of an AI coding assistant. You receive observation logs written for consecutive segments of one long session, oldest first, and consolidate them into one structured working context that replaces them all. The assistant will see only your result, so it must keep everything that still matters.
 
@@ -62,7 +64,8 @@ Rules
 
 Output only an <observations> block, with nothing before or after it.`
 
-// CompactSystem is the compaction system prompt (reference §5.10).
+// CompactSystem is the compaction system prompt (docs/architecture.md,
+// Compaction requests).
 const CompactSystem = `You write the continuation summary of a coding session between a user and an AI coding assistant. The conversation so far will be replaced by your summary: it becomes the only context the assistant has for the next part of the session. Everything needed to carry on (goals, constraints, decisions, exact file paths, commands, values, errors, open problems) must be in it. Follow the template you are given exactly.`
 
 // observerUser is the user message of a segment distillation.
@@ -137,7 +140,8 @@ const compactTemplate = `Use exactly this Markdown template. Keep every section,
 
 End the summary with the line "I'm ready to continue."`
 
-// compactPrompt is the compaction instruction (reference §5.10 step 6).
+// compactPrompt is the compaction instruction (docs/architecture.md,
+// Compaction requests).
 func compactPrompt(hasRows bool, previousSummary string) string {
 	var b strings.Builder
 	b.WriteString("Write the summary that will replace the conversation so far. It will be the only context for the next part of this session.")
@@ -154,7 +158,7 @@ func compactPrompt(hasRows bool, previousSummary string) string {
 }
 
 // compactContext renders the rows as pre-computed chunk summaries
-// (reference §5.10 step 7); "" without rows.
+// (docs/architecture.md, Compaction requests); "" without rows.
 func compactContext(rows []gradient.Distillation) string {
 	if len(rows) == 0 {
 		return ""

@@ -59,7 +59,8 @@ func decode(m store.StoredMessage) (msg.Message, error) {
 	return msg.DecodeMessage(raw, m.Position)
 }
 
-// Render renders messages for the observer (reference §6.4): each one as
+// Render renders messages for the observer (docs/context-window.md,
+// Distillation): each one as
 // "[role] (HH:MM) body", separated by blank lines. Bodies:
 //   - text blocks verbatim (user text is never truncated);
 //   - thinking as "[reasoning] text";

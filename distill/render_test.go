@@ -17,7 +17,7 @@ func stored(role string, minute int, content string) indexed {
 
 func quote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-// Rendering per reference §6.4: "[role] (HH:MM) body", blank lines between,
+// Rendering per docs/context-window.md, Distillation: "[role] (HH:MM) body", blank lines between,
 // tool outputs over 2,000 characters replaced by the strip annotation.
 func TestRender(t *testing.T) {
 	big := "FAIL internal/retry/retry_test.go\n" + strings.Repeat("x", 2000)
@@ -51,7 +51,7 @@ func TestRender(t *testing.T) {
 	}
 }
 
-// Reference §12 item 40 (parsing half).
+// docs/context-window.md, Distillation: the <observations> block (parsing half).
 func TestParseObservations(t *testing.T) {
 	tests := map[string]string{
 		"<observations>\n- a\n- b\n</observations>":       "- a\n- b",

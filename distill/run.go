@@ -12,7 +12,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// The in-flight guard (SPEC §4.7) is a set of named references in Redis,
+// The in-flight guard (docs/context-window.md, Distillation) is a set of named references in Redis,
 // grouped by run: a run joins it under a random token with one reference
 // (its own hold), adds one per worker call it submits, and drops its hold
 // when it returns; each call's Apply or Fail drops the call's own. A run
@@ -117,7 +117,7 @@ func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result,
 			return res, nil // results arrive later; the last one checks for meta
 		}
 		// Inline runs check for meta after each round, under their own hold
-		// (reference §6.2 step 4); they are never gated, the prefix is being
+		// (as the prior art does); they are never gated, the prefix is being
 		// rewritten under pressure anyway.
 		meta, err := d.metaIfDue(ctx, sid, tok, true, false)
 		res.Meta = res.Meta || meta

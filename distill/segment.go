@@ -40,7 +40,8 @@ func uncovered(p *store.PendingDistill) [][]indexed {
 	return runs
 }
 
-// Segments splits messages (oldest first) for distillation (reference §6.3):
+// Segments splits messages (oldest first) for distillation (docs/context-window.md,
+// Distillation):
 // up to max messages are one segment; longer runs are split recursively at
 // the largest time gap that leaves at least MinSegment messages on each
 // side, if that gap is at least GapFactor times the median gap, else at
@@ -48,7 +49,7 @@ func uncovered(p *store.PendingDistill) [][]indexed {
 // it. It returns the segment lengths, in order.
 //
 // With uniform timestamps and max 30: 65 messages give 30, 30, 5 and 61 give
-// 30, 31 (reference §12 item 38).
+// 30, 31.
 func Segments(at []int64, max int) []int {
 	if max <= 0 {
 		max = MaxSegment

@@ -19,7 +19,7 @@ func times(n int, gaps map[int]int64) []int64 {
 	return at
 }
 
-// Reference §12 item 38 and the gap rule of §6.3.
+// The segment sizes and the gap rule of docs/context-window.md, Distillation.
 func TestSegments(t *testing.T) {
 	tests := []struct {
 		name string

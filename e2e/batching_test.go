@@ -1,6 +1,6 @@
 package e2e
 
-// End-to-end tests of the durable Message Batches queue (issue 4, SPEC §6)
+// End-to-end tests of the durable Message Batches queue (issue 4, docs/batch-queue.md)
 // with the built binary, a real redis-server and the fake upstream:
 //
 //   - TestBatchQueuedSurvivesKill9: items queued in Redis survive a kill -9;
@@ -108,7 +108,7 @@ func (s *bqSession) turn(i int) error {
 		return fmt.Errorf("%s turn %d: %w", s.marker, i, err)
 	}
 	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("%s turn %d: read: %w", s.marker, i, err)
 	}

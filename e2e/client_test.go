@@ -122,7 +122,7 @@ func postRaw(t testing.TB, url string, hdr http.Header, body []byte) turnResult 
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		t.Fatalf("POST %s: reading body: %v", url, err)

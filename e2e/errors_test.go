@@ -49,7 +49,7 @@ func TestUpstreamDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 502 {
 		t.Errorf("GET /v1/models upstream down: status %d: %s", resp.StatusCode, truncate(b, 200))
 	} else {
@@ -94,7 +94,7 @@ func TestBodyTooLarge(t *testing.T) {
 			t.Fatalf("chunked=%v: %v", chunked, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Errorf("chunked=%v: status %d, want 413: %s", chunked, resp.StatusCode, truncate(b, 200))
 			continue
@@ -158,7 +158,7 @@ func TestForwardingFidelity(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, truncate(b, 300))
 	}
@@ -217,7 +217,7 @@ func TestStreamingIsIncremental(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != 200 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("status %d: %s", resp.StatusCode, truncate(b, 300))
@@ -257,7 +257,7 @@ func TestStreamingIsIncremental(t *testing.T) {
 
 // With the site's access log on, which records request headers, no
 // credential reaches the log. Caddy redacts Authorization by itself; x-api-key
-// needs the filter the README recommends (Caddy clones the request for its
+// needs the filter docs/operations.md recommends (Caddy clones the request for its
 // access log before any handler runs, so lore cannot scrub it).
 func TestAccessLogNoCredential(t *testing.T) {
 	e := NewEnv(t, EnvOptions{AccessLog: true})
@@ -270,7 +270,7 @@ func TestAccessLogNoCredential(t *testing.T) {
 	req, _ := http.NewRequest("GET", e.URL+"/v1/models", nil)
 	req.Header.Set("x-api-key", e.Creds.Bob)
 	if resp, err := httpClient.Do(req); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	if !waitFor(3*time.Second, func() bool { return strings.Contains(e.Caddy.Log(), `"logger":"http.log.access`) }) {
 		t.Errorf("no access log lines in %s", e.Caddy.LogPath)

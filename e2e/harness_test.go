@@ -91,7 +91,7 @@ func freePort(t testing.TB) int {
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -122,7 +122,7 @@ func dialOK(addr string) bool {
 	if err != nil {
 		return false
 	}
-	c.Close()
+	_ = c.Close()
 	return true
 }
 
@@ -155,8 +155,8 @@ func recordPID(pid int) {
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(f, "%d\n", pid)
-	f.Close()
+	_, _ = fmt.Fprintf(f, "%d\n", pid)
+	_ = f.Close()
 }
 
 // ---------------------------------------------------------------- Caddy process
@@ -202,12 +202,12 @@ func (c *Caddy) Start(t testing.TB) {
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		t.Fatalf("start caddy: %v", err)
 	}
 	recordPID(cmd.Process.Pid)
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
 	c.mu.Lock()
 	c.cmd, c.done = cmd, done
 	c.mu.Unlock()
@@ -222,7 +222,7 @@ func (c *Caddy) Start(t testing.TB) {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == 200 && dialOK(c.SiteAddr)
 	})
 	select {
@@ -448,7 +448,7 @@ func (e *Env) Caddyfile(loreExtra string) string {
 	if e.Opts.AccessLog {
 		// Caddy's access log records request headers; it redacts
 		// Authorization and Cookie itself but not x-api-key, so a team
-		// gateway must filter it (the README shows this block).
+		// gateway must filter it (docs/operations.md shows this block).
 		b.WriteString("\tlog {\n\t\tformat filter {\n\t\t\trequest>headers>X-Api-Key replace REDACTED\n\t\t}\n\t}\n")
 	}
 	b.WriteString("\tlore {\n")
@@ -487,7 +487,7 @@ func (e *Env) CheckAdminConfig() {
 		return
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	for _, s := range e.secrets {
 		if strings.Contains(string(b), s) {
 			t.Errorf("GET /config/ on the admin endpoint reveals a secret (%s…)", s[:14])
@@ -579,7 +579,7 @@ func (e *Env) Post(path string, hdr http.Header, body []byte) (*http.Response, [
 	if err != nil {
 		e.T.Fatalf("POST %s: %v", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		e.T.Fatalf("POST %s: read body: %v", path, err)

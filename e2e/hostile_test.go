@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// The memory bound under attack (SPEC §11 "hostile bodies"): rounds of 8
+// The memory bound under attack (docs/benchmarks.md, Targets: "hostile bodies"): rounds of 8
 // concurrent bodies of one hostile shape at the size limit, each beside 8
 // concurrent real conversation turns of about 30 MB, through the built
 // Caddy at the default max_body. Every hostile one gets 400, every real one
@@ -150,7 +150,7 @@ func postBody(url string, hdr http.Header, body []byte) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
 }
@@ -158,7 +158,7 @@ func postBody(url string, hdr http.Header, body []byte) (int, []byte, error) {
 func TestHostileBodiesMemoryBound(t *testing.T) {
 	scale := hostileScale()
 	e := NewEnv(t, EnvOptions{})
-	// The soft memory limit the README recommends for a public gateway: without
+	// The soft memory limit docs/hostile-input.md recommends for a public gateway: without
 	// it Go's collector lets the heap grow to twice what is live (GOGC=100).
 	// LORE_HOSTILE_GOMEMLIMIT=off measures without it.
 	limit := os.Getenv("LORE_HOSTILE_GOMEMLIMIT")
@@ -264,7 +264,7 @@ func TestHostileBodiesMemoryBound(t *testing.T) {
 	if out := os.Getenv("LORE_HOSTILE_PPROF"); out != "" { // where the memory went
 		if resp, err := http.Get("http://" + e.Caddy.AdminAddr + "/debug/pprof/allocs"); err == nil {
 			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			_ = os.WriteFile(out, b, 0o644)
 		}
 	}

@@ -141,7 +141,7 @@ func (c *ccClient) send(blocks []map[string]any, stream bool) ccReply {
 	}
 	var buf bytes.Buffer
 	_, err = buf.ReadFrom(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	r := ccReply{Status: resp.StatusCode, Body: buf.Bytes(), Elapsed: time.Since(start)}
 	if err != nil {
 		c.t.Fatalf("turn: reading the answer: %v", err)
@@ -571,7 +571,7 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 			len(metas), final.maxGen(), final.Archived, metaThreshold)
 	}
 
-	// Urgent distillation after the turns that ask for it (SPEC §4.7): a direct
+	// Urgent distillation after the turns that ask for it (docs/context-window.md, Distillation): a direct
 	// (unbatched) distillation call between that turn's request and the
 	// request two turns later. Reported, not asserted: the in-flight guard
 	// makes a trigger that finds another run in progress a no-op.

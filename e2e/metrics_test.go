@@ -20,7 +20,7 @@ func scrapeMetrics(t *testing.T, e *Env) string {
 	if err != nil {
 		t.Fatalf("/metrics: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
@@ -51,7 +51,7 @@ func metricSum(body, name string, filters ...string) float64 {
 	return sum
 }
 
-// SPEC §10 / issue 7: after a scripted run through the built gateway, the
+// docs/operations.md (Metrics) / issue 7: after a scripted run through the built gateway, the
 // counters Caddy's /metrics exposes match what the fake upstream saw: turns,
 // token sums, and worker calls by route (batched vs direct).
 func TestMetricsMatchUpstream(t *testing.T) {

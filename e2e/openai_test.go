@@ -96,7 +96,7 @@ func oaiTurnErr(c openai.Client, params openai.ChatCompletionNewParams, stream b
 	}
 	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 	s := c.Chat.Completions.NewStreaming(ctx, params)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	var acc openai.ChatCompletionAccumulator
 	var ids []string
 	for s.Next() {
@@ -343,7 +343,7 @@ func rawPost(t testing.TB, url string, hdr http.Header, body []byte) turnResult 
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		t.Fatalf("POST %s: reading body: %v", url, err)

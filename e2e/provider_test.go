@@ -155,7 +155,7 @@ func TestEmbeddedStoreRefusesRawClient(t *testing.T) {
 		t.Fatalf("no embedded store address in the log:\n%s", e.Caddy.LogTail(20))
 	}
 	raw := redis.NewClient(&redis.Options{Addr: m[1]})
-	defer raw.Close()
+	defer func() { _ = raw.Close() }()
 	ctx := context.Background()
 	for what, err := range map[string]error{
 		"KEYS": raw.Keys(ctx, "*").Err(),

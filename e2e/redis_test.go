@@ -55,7 +55,7 @@ func StartRedis(t testing.TB, dir string) *RedisServer {
 	t.Cleanup(func() {
 		r.mu.Lock()
 		if r.client != nil {
-			r.client.Close()
+			_ = r.client.Close()
 		}
 		r.mu.Unlock()
 		r.Kill(t)
@@ -87,12 +87,12 @@ func (r *RedisServer) Start(t testing.TB) {
 	cmd.Stderr = logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		t.Fatalf("start redis-server: %v", err)
 	}
 	recordPID(cmd.Process.Pid)
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	go func() { _ = cmd.Wait(); _ = logf.Close(); close(done) }()
 	r.mu.Lock()
 	r.cmd, r.done = cmd, done
 	r.mu.Unlock()

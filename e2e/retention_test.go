@@ -54,7 +54,7 @@ func TestEveryKeyExpiresWithinRetention(t *testing.T) {
 	// without a TTL either.
 	for _, p := range []string{"/lore/usage", "/lore/sessions", "/lore/batches"} {
 		if resp, err := http.Get("http://" + e.Caddy.AdminAddr + p); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 		}
 	}
 	time.Sleep(3 * time.Second) // idle work (1 s idle_timeout) runs and is queued

@@ -39,7 +39,7 @@ func sdkTurn(t *testing.T, c anthropic.Client, params anthropic.MessageNewParams
 		return *m, nil
 	}
 	s := c.Messages.NewStreaming(ctx, params)
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	var acc anthropic.Message
 	var events []string
 	for s.Next() {

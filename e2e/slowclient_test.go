@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// TestTricklingClientIsCutOff: with the read timeouts the README recommends
+// TestTricklingClientIsCutOff: with the read timeouts docs/hostile-input.md recommends
 // for a public gateway (examples/team.Caddyfile), a client that announces a
 // body and trickles it a byte at a time holds its connection only until
 // read_body, not forever, and the gateway keeps answering others meanwhile.
@@ -21,7 +21,7 @@ func TestTricklingClientIsCutOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		defer func() { _ = conn.Close() }()
 		start := time.Now()
 		done := make(chan string, 1)
 		go func() { // what the server answers, if anything, when it gives up
@@ -31,7 +31,7 @@ func TestTricklingClientIsCutOff(t *testing.T) {
 				return
 			}
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			done <- resp.Status + " " + string(b)
 		}()
 		head := "POST /v1/messages HTTP/1.1\r\nHost: " + e.Caddy.SiteAddr + "\r\nContent-Type: application/json\r\n" +
@@ -81,7 +81,7 @@ func TestTricklingClientIsCutOff(t *testing.T) {
 			default:
 			}
 			if resp, err := http.Get(e.URL + "/v1/models"); err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				n++
 			}
 			time.Sleep(100 * time.Millisecond)

@@ -310,8 +310,8 @@ func report(t *testing.T, md string) {
 		t.Errorf("LORE_E2E_REPORT: %v", err)
 		return
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "%s\n\n", strings.TrimSpace(md))
+	defer func() { _ = f.Close() }()
+	_, _ = fmt.Fprintf(f, "%s\n\n", strings.TrimSpace(md))
 }
 
 // ---------------------------------------------------------------- session state in Redis
@@ -524,7 +524,8 @@ func messageCount(body []byte) int {
 	return len(b.Messages)
 }
 
-// checkWorkerCall asserts the shape SPEC §5/§4.5 gives worker calls.
+// checkWorkerCall asserts the shape docs/context-window.md (Distillation,
+// Prompt caching) gives worker calls.
 func checkWorkerCall(t testing.TB, r upReq, wantModel, key string) {
 	t.Helper()
 	var b struct {

@@ -41,7 +41,8 @@ func TestLimitsFor(t *testing.T) {
 	}
 }
 
-// Reference §12 item 30 and the worked example of §5.4.
+// The budgets of docs/context-window.md (Budgets and estimates, Layers) for
+// Sonnet 4's first turn, as the prior art computes them.
 func TestBudgetsWorkedExample(t *testing.T) {
 	st := &State{} // first turn: uncalibrated, overhead 15,000, no LTM
 	usable, distilled, raw, maxInput := Budgets(st, LimitsFor("claude-sonnet-4", false), 0)
@@ -145,7 +146,7 @@ func TestEstimate(t *testing.T) {
 	mustEqual(t, "ceil", EstimateText("abcdefg"), 3)
 }
 
-// Bust tracking and the /compact hint (reference §5.5 bookkeeping).
+// Bust tracking and the /compact hint (docs/context-window.md, After the answer).
 func TestBookkeeping(t *testing.T) {
 	m := ongoing(session(60, 3_000), "a", 1, 100).msgs(t)
 	st := &State{}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Reference §12 item 20: the system prompt becomes one text block with
+// docs/context-window.md, Prompt caching: the system prompt becomes one text block with
 // cache_control {type:"ephemeral"} (no ttl) and only the last block of the
 // last message carries cache_control {type:"ephemeral"}.
 func TestCacheBreakpointsBasic(t *testing.T) {

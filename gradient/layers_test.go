@@ -35,7 +35,7 @@ func calibrateExactly(st *State, r Result) {
 	Calibrate(st, r.Estimate+FirstTurnOverhead)
 }
 
-// Reference §12 item 31: an uncalibrated Sonnet 4 session whose estimate
+// docs/context-window.md, Budgets and estimates: an uncalibrated Sonnet 4 session whose estimate
 // (messages + 15,000) × 1.5 ≤ 184,000 passes through at layer 0, byte for
 // byte, with no prefix, dedup or cleaning.
 func TestLayer0Passthrough(t *testing.T) {
@@ -99,7 +99,7 @@ func TestLayer0Calibrated(t *testing.T) {
 	mustEqual(t, "183,000 + 22 fits", r.Layer, 0)
 }
 
-// Reference §12 item 32: the layer is sticky (1–3) while calibrated and the
+// docs/context-window.md, Layers (minimum layer): the layer is sticky (1–3) while calibrated and the
 // conversation does not shrink.
 func TestStickyLayer(t *testing.T) {
 	c := session(3, 100).user("next")
@@ -135,7 +135,7 @@ func TestStickyLayer(t *testing.T) {
 	mustEqual(t, "next layer up", st.ForceMinLayer, 4)
 }
 
-// SPEC §7 / reference §12 item 33: after idle resume the turn skips layer 0
+// docs/context-window.md, Idle work and post-idle compaction: after idle resume the turn skips layer 0
 // with a raw budget of 20% of usable; the next one is back to 40%, and the
 // pin keeps the window start while the window fits.
 func TestPostIdleAndPin(t *testing.T) {

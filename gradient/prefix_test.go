@@ -31,7 +31,7 @@ func prefixText(t *testing.T, r Result) (user, assistant string, parts int) {
 	return pair[0].Content[0].Text, b.String(), len(pair[1].Content)
 }
 
-// Reference §5.6: the two synthetic messages and their exact texts.
+// docs/context-window.md, The distilled prefix: the two synthetic messages and their exact texts.
 func TestPrefixTexts(t *testing.T) {
 	d := []Distillation{
 		{ID: "m1", Generation: 1, Observations: "meta summary\n"},

@@ -1,4 +1,5 @@
-// Package idle runs each session's idle work (SPEC §7) once per idle period:
+// Package idle runs each session's idle work (docs/context-window.md, Idle
+// work and post-idle compaction) once per idle period:
 // a session is idle after IdleTimeout without a request; the scheduler of
 // whichever instance claims it first (an atomic claim in Redis, see
 // ActiveSet.ClaimIdle) runs the work, and the session is only armed again by
@@ -6,7 +7,7 @@
 // meta-distillation allowed — is the caller's Work function
 // (distill.Distiller.Idle in the module).
 //
-// Idle resume, the other half of SPEC §7 (a compact window on the first
+// Idle resume, the other half of that section (a compact window on the first
 // turn after a long pause), is in handler/pipeline.go and gradient.
 package idle
 

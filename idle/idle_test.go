@@ -50,7 +50,8 @@ func newScheduler(t *testing.T, st *store.Store, clk *clock, work func(context.C
 	return s, cs
 }
 
-// Reference §12 item 49, with the once-per-idle-period fix: a session idle
+// docs/context-window.md, Idle work and post-idle compaction (once per idle
+// period): a session idle
 // across many ticks runs its idle work once, never overlapping; after a new
 // turn and a new idle period it runs again.
 func TestIdleWorkOncePerIdlePeriod(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 // since the last curation (the renderer keeps the newest text anyway).
 const maxCurateMessages = 200
 
-// AfterTurn is the post-response trigger (SPEC §4.7): a curation once
+// AfterTurn is the post-response trigger (docs/knowledge-and-recall.md, Curation): a curation once
 // AfterTurns turns have been stored since the last one. It only submits the
 // (batchable) call.
 func (c *Curator) AfterTurn(ctx context.Context, sid string, turnsSinceCuration int) error {
@@ -25,7 +25,8 @@ func (c *Curator) AfterTurn(ctx context.Context, sid string, turnsSinceCuration 
 	return err
 }
 
-// Idle is the idle trigger (SPEC §7): a curation when one is due, then a
+// Idle is the idle trigger (docs/context-window.md, Idle work and post-idle
+// compaction): a curation when one is due, then a
 // consolidation when the project has more than MaxEntries live entries.
 func (c *Curator) Idle(ctx context.Context, sid string) error {
 	if _, err := c.curate(ctx, sid, true); err != nil {

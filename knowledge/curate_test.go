@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Reference §12 item 41 (with our fix for the LTM cache, see Block): the
+// docs/knowledge-and-recall.md, Curation (with the fix for the prompt cache, see Block): the
 // curator is scheduled when turnsSinceCuration reaches 3; on success the
 // counter is reset and the new knowledge reaches the session's system
 // prompt at its next cold-cache moment.
@@ -107,7 +107,7 @@ func TestCuratorEveryThreeTurns(t *testing.T) {
 	}
 }
 
-// Reference §12 item 42: a 1,500-char create is stored as 1,200 chars plus
+// docs/knowledge-and-recall.md, Curation: a 1,500-char create is stored as 1,200 chars plus
 // the note; a create whose title matches an entry case-insensitively
 // updates that entry.
 func TestCurationTruncatesAndDedupes(t *testing.T) {

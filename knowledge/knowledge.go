@@ -1,5 +1,5 @@
-// Package knowledge is the gateway's long-term memory (SPEC §8, reference
-// §7): a curator that turns recent conversation into durable project
+// Package knowledge is the gateway's long-term memory
+// (docs/knowledge-and-recall.md): a curator that turns recent conversation into durable project
 // knowledge entries (JSON create/update/delete ops from the worker model,
 // every AfterTurns turns and on idle), consolidation when a project has too
 // many entries, and the selection of the entries most relevant to a
@@ -31,7 +31,7 @@ const (
 	KindConsolidate = "consolidate"
 )
 
-// Thresholds (reference §7.1).
+// Thresholds (docs/knowledge-and-recall.md, Long-term knowledge).
 const (
 	AfterTurns     = 3  // turns between curations
 	MinMessages    = 3  // a curation needs this many new messages

@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Entry limits (reference §7.1).
+// Entry limits (docs/knowledge-and-recall.md, Long-term knowledge).
 const (
 	MaxContentChars = 1200
 	truncatedSuffix = " [truncated — entry too long]"
@@ -87,7 +87,7 @@ type applied struct {
 }
 
 // applyOps applies ops to the entries of a project and the namespace's
-// global (cross-project) entries (reference §7.1): creates are truncated and
+// global (cross-project) entries (docs/knowledge-and-recall.md): creates are truncated and
 // deduplicated by title, case-insensitively, against the same scope and the
 // global entries (a match is updated instead); updates and deletes need an
 // existing id. allowCreate is false for consolidation, which only merges.

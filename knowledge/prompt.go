@@ -11,7 +11,7 @@ import (
 // ttl 1h) is byte-identical across calls and sessions and stays cached.
 
 // CuratorSystem asks for durable, codebase-specific knowledge as JSON ops
-// (reference §7.1).
+// (docs/knowledge-and-recall.md, Long-term knowledge).
 const CuratorSystem = `You are the knowledge curator of an AI coding assistant. You read a recent stretch of a coding session and maintain a small set of long-term knowledge entries about the user's project, which the assistant will see at the start of every future session.
 
 Keep only durable, codebase-specific knowledge:
@@ -35,7 +35,8 @@ Output only a JSON array of operations, nothing before or after it (an empty arr
  {"op":"update","id":"<entry id>","content":"...","confidence":0.9},
  {"op":"delete","id":"<entry id>","reason":"..."}]`
 
-// ConsolidationSystem asks for merges and deletions only (reference §7.1).
+// ConsolidationSystem asks for merges and deletions only (docs/knowledge-and-recall.md,
+// Long-term knowledge).
 const ConsolidationSystem = `You are the knowledge curator of an AI coding assistant. The user's project has more long-term knowledge entries than it should. Consolidate them.
 
 - Merge related entries into one: update the entry that stays with the merged content and delete the others.

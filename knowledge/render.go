@@ -20,7 +20,7 @@ const (
 )
 
 // renderConversation renders messages as "[role] body", oldest first,
-// separated by blank lines (reference §7.1). Roles: user, assistant, and
+// separated by blank lines (docs/knowledge-and-recall.md). Roles: user, assistant, and
 // tool for a user message made only of tool results.
 func renderConversation(msgs []store.StoredMessage) string {
 	parts := make([]string, 0, len(msgs))

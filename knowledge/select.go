@@ -11,7 +11,8 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Selection constants (reference §7.2).
+// Selection constants (docs/knowledge-and-recall.md, Long-term knowledge:
+// Injection).
 const (
 	minConfidence    = 0.2 // entries at or below are not injected
 	maxContextTerms  = 40
@@ -38,7 +39,7 @@ type scored struct {
 }
 
 // Select picks the entries most relevant to the session's context and
-// formats them within budget tokens (reference §7.2): entries matching the
+// formats them within budget tokens (docs/knowledge-and-recall.md): entries matching the
 // context's top terms by BM25 (title ×6, content ×2, category ×3), min-max
 // normalised and weighted by confidence, plus the best few unmatched
 // project entries as a safety net; global entries only when they match.

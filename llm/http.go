@@ -54,7 +54,7 @@ func (e *APIError) Error() string {
 
 // cacheControl is the worker system block's cache_control: worker prompts
 // are fixed texts reused across sessions for long stretches, so the 1-hour
-// TTL (SPEC §4.5, reference §12 item 22: "1h", not "3600") pays off.
+// TTL (docs/context-window.md, Prompt caching: "1h", not "3600") pays off.
 type cacheControl struct {
 	Type string `json:"type"`
 	TTL  string `json:"ttl"`
@@ -107,7 +107,7 @@ func (w *Worker) Params(c Call) json.RawMessage {
 // answer: POST {upstream}/v1/messages for an Anthropic credential, POST
 // {openai_upstream}/v1/chat/completions for an OpenAI one (doOpenAI). The
 // credential's provider alone decides, so it only ever goes where it was
-// accepted (SPEC §2).
+// accepted (docs/sessions-and-identity.md, Provider binding).
 func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, error) {
 	if cred.IsZero() {
 		return "", ErrNoCredential

@@ -14,7 +14,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/auth"
 )
 
-// DefaultMaxTokens is a worker call's max_tokens (SPEC §5).
+// DefaultMaxTokens is a worker call's max_tokens (docs/context-window.md, Distillation).
 const DefaultMaxTokens = 8192
 
 // DefaultModel is the worker model when worker_model is not set.
@@ -48,5 +48,6 @@ type Enqueuer interface {
 }
 
 // ErrNoCredential means neither the session nor the operator has a credential
-// for the call; it is skipped (SPEC §2: no cross-user fallback).
+// for the call; it is skipped (no cross-user fallback: docs/sessions-and-identity.md,
+// Whose credential pays for background work).
 var ErrNoCredential = errors.New("no credential for worker call")

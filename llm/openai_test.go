@@ -18,7 +18,7 @@ const openAIKey = "sk-proj-openai-session-0004"
 
 // A session whose credential was accepted by openai_upstream has its worker
 // calls made there, with its own key as Bearer and openai_worker_model; the
-// Anthropic upstream never sees the key (SPEC §2).
+// Anthropic upstream never sees the key (docs/sessions-and-identity.md, Provider binding).
 func TestOpenAIProviderCallsGoToOpenAIUpstream(t *testing.T) {
 	e := newEnv(t)
 	oai := fakeupstream.New(fakeupstream.Options{APIKeys: []string{openAIKey}})

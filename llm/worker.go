@@ -163,7 +163,7 @@ func (w *Worker) handler(kind string) (handler, bool) {
 //   - Urgent: the call is made now, on the caller's goroutine, and applied;
 //     the call's or the applier's error is returned.
 //   - Non-urgent: the session's credential is resolved now (the batch queue
-//     bills the item to that snapshot, SPEC §6) and the call is enqueued, or,
+//     bills the item to that snapshot, docs/batch-queue.md) and the call is enqueued, or,
 //     without a queue, run by the bounded background pool. The result is
 //     applied later; Submit returns nil once the call is accepted.
 //
@@ -225,7 +225,8 @@ func (w *Worker) Prompt(ctx context.Context, c Call) (string, error) {
 }
 
 // Credential resolves the credential background work of a session is billed
-// to: the session's own, else the operator's service credential (SPEC §2).
+// to: the session's own, else the operator's service credential (docs/sessions-and-identity.md,
+// Whose credential pays for background work).
 // With neither it logs a warning (no secret in it) and returns
 // ErrNoCredential; a registry read error is returned as is, never replaced by
 // the service credential, since the session may well have one of its own.

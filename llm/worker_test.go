@@ -21,7 +21,7 @@ var (
 	bearer  = auth.Credential{Scheme: auth.SchemeBearer, Value: sessionOAuth}
 )
 
-// Reference §12 item 22: worker system prompts carry ttl "1h" (not "3600"),
+// docs/context-window.md, Prompt caching: worker system prompts carry ttl "1h" (not "3600"),
 // max_tokens 8,192 and the default model; one user message.
 func TestParams(t *testing.T) {
 	w := llm.New(llm.Config{})
@@ -68,7 +68,8 @@ func TestDoAPIKey(t *testing.T) {
 	}
 }
 
-// Bearer (OAuth) worker calls add the oauth beta themselves (SPEC §2); the
+// Bearer (OAuth) worker calls add the oauth beta themselves (docs/sessions-and-identity.md,
+// Credentials); the
 // fake upstream answers 401 without it.
 func TestDoBearerSendsOAuthBeta(t *testing.T) {
 	e := newEnv(t)
@@ -132,7 +133,8 @@ func apiErr2(err error) *llm.APIError {
 	return &llm.APIError{}
 }
 
-// SPEC §2: the session's credential, else the worker credential, else none
+// docs/sessions-and-identity.md, Whose credential pays for background work:
+// the session's credential, else the worker credential, else none
 // (and then no call is made at all).
 func TestCredentialOrder(t *testing.T) {
 	e := newEnv(t)

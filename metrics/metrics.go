@@ -1,4 +1,5 @@
-// Package metrics is the gateway's Prometheus instrumentation (SPEC §10):
+// Package metrics is the gateway's Prometheus instrumentation
+// (docs/operations.md, Metrics):
 // process-wide collectors registered on the Caddy metrics registry of every
 // Provision. The collectors outlive a config reload (which brings a new
 // registry), so the counters keep counting across reloads. Labels are bounded:

@@ -89,7 +89,7 @@ func TestQueueGaugesAndNil(t *testing.T) {
 }
 
 // BenchmarkTurnEvents is the metrics work of one conversation turn on the
-// hot path (README, Operations).
+// hot path (docs/benchmarks.md, Hot-path metrics).
 func BenchmarkTurnEvents(b *testing.B) {
 	m, err := Register(prometheus.NewPedanticRegistry())
 	if err != nil {

@@ -69,7 +69,7 @@ func TestHostileShapesStopAtTheBound(t *testing.T) {
 }
 
 // TestDecodedBound: whatever decodes keeps at most DecodeRatio × its size +
-// DecodeSlack (the README's figure), and allocates at most twice that while
+// DecodeSlack (docs/hostile-input.md's figure), and allocates at most twice that while
 // decoding (slices grow by doubling); shapes just inside the bound included.
 func TestDecodedBound(t *testing.T) {
 	text := func(n int) string { s, _ := json.Marshal(strings.Repeat("word ", n/5)); return string(s) }

@@ -21,7 +21,7 @@ func TestDecode(t *testing.T) {
 	if len(msgs) != 5 {
 		t.Fatalf("%d messages", len(msgs))
 	}
-	// Reference §12 item 13: "AB" and the blocks "A","B" have the same text.
+	// The prior art's fingerprint rule: "AB" and the blocks "A","B" have the same text.
 	if msgs[0].Text() != "AB" || msgs[1].Text() != "AB" || !msgs[0].StringContent {
 		t.Fatalf("texts %q %q", msgs[0].Text(), msgs[1].Text())
 	}

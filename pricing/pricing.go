@@ -1,9 +1,10 @@
 // Package pricing is the model price table of lore's cost accounting.
 //
-// Prices are the Anthropic list prices (plus the default OpenAI worker model) in dollars per million tokens (source:
-// the models and pricing pages, as summarised in the project's API reference
-// §9). They are kept as integer nano-dollars per token ($1/MTok = 1,000
-// n$/token) so that every multiplier below is exact:
+// Prices are the Anthropic list prices (plus the default OpenAI worker model)
+// in dollars per million tokens (source: Anthropic's models and pricing
+// pages; the table is in docs/cost.md, Prices). They are kept as integer
+// nano-dollars per token ($1/MTok = 1,000 n$/token) so that every multiplier
+// below is exact:
 //
 //	cache write (5m TTL) = 1.25 × input
 //	cache write (1h TTL) = 2 × input

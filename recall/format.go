@@ -13,7 +13,7 @@ import (
 )
 
 // previewBytes is the longest preview of a distillation or a message
-// (reference §7.3: 500 characters), in bytes, as the rest of the gateway
+// (docs/knowledge-and-recall.md, Recall: 500 characters), in bytes, as the rest of the gateway
 // counts characters; a cut is on a rune boundary and marked with "…".
 const previewBytes = 500
 

@@ -1,4 +1,5 @@
-// Package recall answers the model's recall tool (reference §7.3, SPEC §8):
+// Package recall answers the model's recall tool (docs/knowledge-and-recall.md,
+// Recall):
 // it searches the session's long-term knowledge, its distillations and its
 // stored messages for a query and returns the best matches as a Markdown
 // list, fused across sources by Reciprocal Rank Fusion.
@@ -34,7 +35,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Limits (reference §7.3).
+// Limits (docs/knowledge-and-recall.md, Recall).
 const (
 	// PerSourceLimit is the most hits one source contributes to the fusion
 	// (the reference's search.recallLimit).
@@ -53,7 +54,8 @@ const (
 	// minConfidence: entries at or below are as good as deleted (the same
 	// floor as knowledge selection).
 	minConfidence = 0.2
-	// Knowledge field weights, as in knowledge selection (reference §7.2).
+	// Knowledge field weights, as in knowledge selection
+	// (docs/knowledge-and-recall.md, Injection).
 	weightTitle    = 6.0
 	weightContent  = 2.0
 	weightCategory = 3.0

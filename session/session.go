@@ -25,7 +25,7 @@ import (
 const ForkThreshold = 20
 
 // ClientID returns the client's own session id and where it came from, in
-// SPEC §3 order: Claude Code's metadata.user_id (JSON or legacy form), the
+// this order (docs/sessions-and-identity.md, Session ids and lineages): Claude Code's metadata.user_id (JSON or legacy form), the
 // x-claude-code-session-id header, then an explicit x-lore-session-id header.
 // Empty when the client sent none.
 func ClientID(metadataUserID string, h http.Header) (id, source string) {

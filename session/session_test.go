@@ -65,7 +65,7 @@ func TestLineageSeparates(t *testing.T) {
 	}
 }
 
-// Reference §12 items 10 and 11: fork threshold 20, smallest |diff| wins.
+// docs/sessions-and-identity.md, Session ids and lineages: fork threshold 20, smallest |diff| wins.
 func TestChoose(t *testing.T) {
 	if id, ok := Choose(map[string]int{"a": 10}, 14); !ok || id != "a" {
 		t.Fatalf("4 more messages: got %q %v", id, ok)
@@ -87,7 +87,7 @@ func TestChoose(t *testing.T) {
 	}
 }
 
-// Reference §12 item 12.
+// docs/sessions-and-identity.md, Session ids and lineages: the id format.
 func TestNewID(t *testing.T) {
 	now := time.Unix(1_790_000_000, 0)
 	re := regexp.MustCompile(`^[0-9A-Za-z]{17,}$`)

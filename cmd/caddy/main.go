@@ -1,6 +1,6 @@
 // Command caddy is Caddy with the standard modules and caddy-lore, for
 // `go run ./cmd/caddy run --config examples/Caddyfile` without xcaddy. The
-// release build uses xcaddy (see README); both produce the same modules.
+// release build uses xcaddy (see docs/operations.md, Building with xcaddy); both produce the same modules.
 package main
 
 import (
