@@ -30,15 +30,7 @@ func newBackground(parent context.Context, d *distill.Distiller, log *zap.Logger
 
 // Rows returns the session's live distillations for the gradient.
 func (b *background) Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error) {
-	rows, err := b.d.Rows(ctx, sessionID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]gradient.Distillation, len(rows))
-	for i, r := range rows {
-		out[i] = gradient.Distillation(r)
-	}
-	return out, nil
+	return b.d.Rows(ctx, sessionID)
 }
 
 // AfterTurn starts the post-response distillation without holding up the

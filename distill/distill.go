@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -95,14 +96,6 @@ type Distiller struct {
 	log *zap.Logger
 }
 
-// Row is one live distillation row as the gradient consumes it; its fields
-// match gradient.Distillation, so a conversion maps one to the other.
-type Row struct {
-	ID           string `json:"id"`
-	Generation   int    `json:"generation"`
-	Observations string `json:"observations"`
-}
-
 // Result describes what a trigger did.
 type Result struct {
 	Busy      bool // another run holds the session's guard (for an urgent run: another urgent run); nothing was done
@@ -164,15 +157,17 @@ func (d *Distiller) Idle(ctx context.Context, sessionID string) (Result, error) 
 	return d.run(ctx, sessionID, runOpts{force: true})
 }
 
-// Rows returns the session's live rows, oldest first.
-func (d *Distiller) Rows(ctx context.Context, sessionID string) ([]Row, error) {
+// Rows returns the session's live rows, oldest first, as the gradient
+// consumes them: the one conversion from the stored row, whose coverage
+// fields only distillation and recall need.
+func (d *Distiller) Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error) {
 	rows, err := d.st.Distillations(ctx, sessionID)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Row, len(rows))
+	out := make([]gradient.Distillation, len(rows))
 	for i, r := range rows {
-		out[i] = Row{ID: r.ID, Generation: r.Generation, Observations: r.Observations}
+		out[i] = gradient.Distillation{ID: r.ID, Generation: r.Generation, Observations: r.Observations}
 	}
 	return out, nil
 }

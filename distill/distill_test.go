@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/llm"
 )
@@ -44,7 +45,7 @@ func TestAfterTurnLayer2IsUrgent(t *testing.T) {
 		t.Errorf("mark %d, undistilled %d, guarded %v", e.mark(t, "s1"), e.undistilled(t, "s1"), e.guarded("s1"))
 	}
 	got, err := in.d.Rows(ctx, "s1")
-	if err != nil || len(got) != 1 || got[0] != (Row{ID: rows[0].ID, Generation: 0, Observations: "- distilled 12 messages"}) {
+	if err != nil || len(got) != 1 || got[0] != (gradient.Distillation{ID: rows[0].ID, Generation: 0, Observations: "- distilled 12 messages"}) {
 		t.Errorf("Rows = %+v, %v", got, err)
 	}
 

@@ -3,6 +3,8 @@ package distill
 import (
 	"strconv"
 	"strings"
+
+	"github.com/caddy-lore/caddy-lore/gradient"
 )
 
 // The prompts are constants so the worker's system block (cache_control
@@ -157,7 +159,7 @@ func compactPrompt(hasRows bool, previousSummary string) string {
 
 // compactContext renders the rows as pre-computed chunk summaries
 // (docs/architecture.md, Compaction requests); "" without rows.
-func compactContext(rows []Row) string {
+func compactContext(rows []gradient.Distillation) string {
 	if len(rows) == 0 {
 		return ""
 	}
@@ -180,7 +182,7 @@ func compactContext(rows []Row) string {
 
 // compactUser is the compaction call's user message: the context, a rule,
 // then the prompt; just the prompt without rows.
-func compactUser(rows []Row, previousSummary string) string {
+func compactUser(rows []gradient.Distillation, previousSummary string) string {
 	p := compactPrompt(len(rows) > 0, previousSummary)
 	if c := compactContext(rows); c != "" {
 		return c + "\n\n---\n\n" + p

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -93,7 +94,7 @@ func TestPrompts(t *testing.T) {
 		"Update the summary above in place with this new segment.\n\nSegment 1:\n- c\n\nOutput only an <observations> block." {
 		t.Errorf("anchored reflectorUser = %q", got)
 	}
-	for _, p := range []string{CompactSystem, compactUser([]Row{{Observations: "- x"}}, "prev")} {
+	for _, p := range []string{CompactSystem, compactUser([]gradient.Distillation{{Observations: "- x"}}, "prev")} {
 		if strings.Contains(p, "<observations>") {
 			t.Errorf("compaction prompt mentions <observations>: %q", p)
 		}

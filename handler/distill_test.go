@@ -140,7 +140,7 @@ func TestDistillationAfterThreshold(t *testing.T) {
 		t.Fatalf("sessions %v", ids)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	var rows []distill.Row
+	var rows []gradient.Distillation
 	for time.Now().Before(deadline) {
 		rows, _ = distill.New(distill.Config{Store: e.store, Worker: llm.New(llm.Config{})}).Rows(t.Context(), ids[0])
 		if len(rows) > 0 {

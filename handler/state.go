@@ -124,12 +124,7 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 		}
 		stored = append(stored, store.StoredMessage{ID: m.ID, Role: m.Role, Position: i, Content: m.Content, At: now.UnixMilli()})
 	}
-	usage := store.Usage{
-		InputTokens:      reply.Usage.InputTokens,
-		OutputTokens:     reply.Usage.OutputTokens,
-		CacheReadTokens:  reply.Usage.CacheReadTokens,
-		CacheWriteTokens: reply.Usage.CacheWriteTokens,
-	}
+	usage := reply.Usage
 	if !translate.EmptyContent(reply.Content) {
 		pos := len(msgs)
 		stored = append(stored, store.StoredMessage{

@@ -13,6 +13,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
@@ -39,10 +40,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
-		h.seen(r, routeMessages, obsUtility, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
-		h.seen(r, routeMessages, obsCompaction, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, h.anthropicEgress())
@@ -111,7 +112,7 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	if sess != nil {
 		publish(r, phSession, sess.ID)
 	}
-	h.seen(r, routeOf(eg), obsTurn, p.result.Layer)
+	h.seen(r, routeOf(eg), label.ClassTurn, p.result.Layer)
 	h.obs.TokensRemoved(p.result.TokensRemoved)
 	resp := h.sendTurn(w, r, p.body, cred, eg)
 	if resp == nil {
@@ -170,16 +171,15 @@ func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *transla
 	// next turn of this lineage waits for it in identify.
 	u, calib := rt.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
-	su := store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
-	cost, without := turnCost(req.Model, su, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
+	cost, without := turnCost(req.Model, u, p.result.TokensRemoved, msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
-	publishTurn(r, su, cost, without)
+	publishTurn(r, u, cost, without)
 	gradient.Calibrate(&p.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := p.result.UrgentDistill || retried || stoppedForWindow(reply)
 	h.background(func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = rt.pendingText(bg) // consumed by this turn; new ones for the next
-		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, usage.Turn(su, cost, without))
+		stored := h.commit(bg, sess, req.Model, msgs, reply, cred, &p.state, usage.Turn(u, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.cfg.Distiller.AfterTurn(bg, sess.ID, urgent)
 		}
