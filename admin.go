@@ -222,7 +222,7 @@ func sessionView(ctx context.Context, st *store.Store, h *handler.Handler, s *st
 	if f.IdleWorkPending && !f.IdleSince.IsZero() {
 		v.IdleSince = &f.IdleSince
 	}
-	batched, err := st.BatchQueue().SessionUsage(ctx, s.ID)
+	batched, err := batching.NewRedisQueue(st).SessionUsage(ctx, s.ID)
 	if err != nil {
 		return nil, apiErr(http.StatusBadGateway, "reading batch usage: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -166,7 +167,7 @@ func TestIntegrationAdminAPI(t *testing.T) {
 		}
 	}
 	// Queued background work of the session, and of another one.
-	bq := st.BatchQueue()
+	bq := batching.NewRedisQueue(st)
 	ctx := context.Background()
 	for id, sid := range map[string]string{"it-mine-1": view.ID, "it-mine-2": view.ID, "it-other-1": "someone-else"} {
 		item := `{"call":{"kind":"distill","session":"` + sid + `"},"cred":"","at":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `}`

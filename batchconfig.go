@@ -12,7 +12,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/batching"
-	"github.com/caddy-lore/caddy-lore/metrics"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 )
 
 // queueStopTimeout bounds Cleanup's wait for the batch queue (with the
@@ -44,7 +44,7 @@ func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream 
 	// Message Batches on upstream, the OpenAI Batch API on openai_upstream.
 	cfg := batching.Config{Upstream: upstream, OpenAIUpstream: openaiUpstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching"),
 		Retention:  retention,
-		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, metrics.CallFallback) }, OnUsage: l.usage.batch}
+		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, label.CallFallback) }, OnUsage: l.usage.batch}
 	if b != nil {
 		var err error
 		for _, d := range []struct {

@@ -254,7 +254,7 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		// and consolidation, through the batch queue; a busy distillation
 		// guard defers it (idle.ErrRetry).
 		l.idle = idle.New(idle.Config{
-			Store: l.store,
+			Store: idle.NewActiveSet(l.store),
 			Work: func(ctx context.Context, sid string) error {
 				res, err := distiller.Idle(ctx, sid)
 				if err == nil && res.Busy {

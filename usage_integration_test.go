@@ -70,7 +70,7 @@ var hex12 = regexp.MustCompile(`^[0-9a-f]{12}$`)
 func checkWorkerPrice(t *testing.T, who string, r *usage.Row, batch bool) {
 	t.Helper()
 	p := pricing.For("claude-haiku-4-5")
-	u := pricing.Usage{Input: r.Worker.Tokens.Input, Output: r.Worker.Tokens.Output, CacheRead: r.Worker.Tokens.CacheRead, CacheWrite: r.Worker.Tokens.CacheWrite}
+	u := pricing.Usage{InputTokens: r.Worker.Tokens.Input, OutputTokens: r.Worker.Tokens.Output, CacheReadTokens: r.Worker.Tokens.CacheRead, CacheWriteTokens: r.Worker.Tokens.CacheWrite}
 	want := pricing.Dollars(pricing.Micro(p.Cost(u)))
 	if batch {
 		want = pricing.Dollars(pricing.Micro(p.BatchCost(u)))

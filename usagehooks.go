@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
 )
@@ -24,17 +25,16 @@ type workerUsage struct {
 }
 
 // sync is llm.Config.OnUsage.
-func (w workerUsage) sync(ctx context.Context, c llm.Call, model string, u llm.Usage) {
-	w.add(ctx, c.SessionID, model, store.Usage{InputTokens: u.Input, OutputTokens: u.Output,
-		CacheReadTokens: u.CacheRead, CacheWriteTokens: u.CacheWrite}, false)
+func (w workerUsage) sync(ctx context.Context, c llm.Call, model string, u pricing.Usage) {
+	w.add(ctx, c.SessionID, model, u, false)
 }
 
 // batch is batching.Config.OnUsage.
-func (w workerUsage) batch(ctx context.Context, sid, model string, u store.Usage) {
+func (w workerUsage) batch(ctx context.Context, sid, model string, u pricing.Usage) {
 	w.add(ctx, sid, model, u, true)
 }
 
-func (w workerUsage) add(ctx context.Context, sid, model string, u store.Usage, batch bool) {
+func (w workerUsage) add(ctx context.Context, sid, model string, u pricing.Usage, batch bool) {
 	// The call is over: counting it must not depend on its context.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workerUsageTimeout)
 	defer cancel()

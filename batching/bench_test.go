@@ -52,7 +52,7 @@ func realRedis(b *testing.B) string {
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	for range 100 {
 		if c.Ping(context.Background()).Err() == nil {
 			return addr

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -56,7 +57,7 @@ type Config struct {
 	// OnUsage, when set, is told of every succeeded batch row of a session
 	// with its model and usage (billed at the batch price). Per-person
 	// usage; synchronous runs are reported by the worker itself.
-	OnUsage func(ctx context.Context, sessionID, model string, u store.Usage)
+	OnUsage func(ctx context.Context, sessionID, model string, u pricing.Usage)
 }
 
 // Validate rejects nonsense; it does not apply defaults (0 means default).

@@ -11,7 +11,7 @@
 // data) and appends {custom_id, call, sealed credential, enqueued at} to the
 // queue under its credential group (a keyed hash of the credential). From
 // then on the item is always in exactly one place, and every move is one
-// Lua script (store/batch_lua.go):
+// Lua script (redis_scripts.go):
 //
 //	queue ──take──▶ record "submitting" ──create ok──▶ record "inflight" ──results──▶ claimed
 //	  ▲                   │   │                              │

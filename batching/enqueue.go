@@ -121,7 +121,7 @@ func (q *Queue) Enqueue(ctx context.Context, c llm.Call, cred auth.Credential) e
 func (q *Queue) group(cred auth.Credential) string { return q.cfg.Keys.Namespace(cred) }
 
 // decode opens a stored item.
-func (q *Queue) decode(it store.BatchItem) openItem {
+func (q *Queue) decode(it QueuedItem) openItem {
 	o := openItem{id: it.ID}
 	var raw item
 	if err := json.Unmarshal(it.Data, &raw); err != nil {
@@ -170,7 +170,7 @@ func (q *Queue) DropSession(ctx context.Context, sid string) (int, error) {
 // DropSession is Queue.DropSession for a caller without a running queue
 // (the admin API reads the store of the newest handler).
 func DropSession(ctx context.Context, st *store.Store, sid string) (int, error) {
-	return st.BatchQueue().DropQueued(ctx, func(data []byte) bool {
+	return NewRedisQueue(st).DropQueued(ctx, func(data []byte) bool {
 		var it struct {
 			Call struct {
 				SessionID string `json:"session"`

@@ -5,8 +5,6 @@ import (
 	"sync"
 
 	"go.uber.org/zap"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // runSync runs the items of a sync record through Runner.Do, at most
@@ -65,7 +63,7 @@ func (q *Queue) runSync(ctx context.Context, id string, draining bool) {
 
 // syncOne runs one item. Do comes before the claim, so a crash during Do
 // leaves the item to be run again; the claim makes sure only one run applies.
-func (q *Queue) syncOne(ctx context.Context, rec string, it store.BatchItem) {
+func (q *Queue) syncOne(ctx context.Context, rec string, it QueuedItem) {
 	o := q.decode(it)
 	if o.err == nil {
 		o.err = q.gone(o)
@@ -78,9 +76,9 @@ func (q *Queue) syncOne(ctx context.Context, rec string, it store.BatchItem) {
 	if ctx.Err() != nil {
 		return
 	}
-	counter := store.BatchSyncOK
+	counter := CountSyncOK
 	if err != nil {
-		counter = store.BatchSyncErr
+		counter = CountSyncErr
 	}
 	got, cerr := q.bq.Claim(ctx, rec, counter, o.id)
 	if cerr != nil || len(got) == 0 {
@@ -99,7 +97,7 @@ func (q *Queue) syncOne(ctx context.Context, rec string, it store.BatchItem) {
 // process).
 func (q *Queue) drain(ctx context.Context) error {
 	for {
-		ids, err := q.bq.Take(ctx, q.owner, q.now(), q.tun.leaseTTL, q.tun.takeChunk, q.tun.maxBatchBytes, store.RecordSync)
+		ids, err := q.bq.Take(ctx, q.owner, q.now(), q.tun.leaseTTL, q.tun.takeChunk, q.tun.maxBatchBytes, RecordSync)
 		if err != nil {
 			return err
 		}
@@ -112,7 +110,7 @@ func (q *Queue) drain(ctx context.Context) error {
 		return err
 	}
 	for _, r := range recs {
-		if r.State != store.RecordSync || ctx.Err() != nil {
+		if r.State != RecordSync || ctx.Err() != nil {
 			continue
 		}
 		if ok, err := q.bq.Lease(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL); err != nil || !ok || !q.own(r.ID) {

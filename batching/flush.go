@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // batchRequest is one request of a batch create.
@@ -25,7 +24,7 @@ type batchRequest struct {
 func (q *Queue) flushAll() {
 	defer q.flushes.Add(1)
 	for range q.tun.takeRounds {
-		ids, err := q.bq.Take(q.ctx, q.owner, q.now(), q.tun.leaseTTL, q.tun.takeChunk, q.tun.maxBatchBytes, store.RecordSubmitting)
+		ids, err := q.bq.Take(q.ctx, q.owner, q.now(), q.tun.leaseTTL, q.tun.takeChunk, q.tun.maxBatchBytes, RecordSubmitting)
 		if err != nil {
 			if q.ctx.Err() == nil {
 				q.log.Warn("batching: flush: cannot take queued items", zap.Error(err))
@@ -57,7 +56,7 @@ func (q *Queue) submit(id string) {
 	defer release()
 
 	rec, ok, err := q.bq.Record(ctx, id)
-	if err != nil || !ok || rec.State != store.RecordSubmitting {
+	if err != nil || !ok || rec.State != RecordSubmitting {
 		if err != nil && ctx.Err() == nil {
 			q.log.Warn("batching: flush: cannot read a record", zap.String("record", id), zap.Error(err))
 		}
@@ -140,7 +139,7 @@ func (q *Queue) transition(ctx context.Context, id, to, batch string) bool {
 // prepare opens the record's items and builds their requests. Items that
 // cannot be submitted (undecodable, credential does not open or is not the
 // record's group's, no params) are claimed and failed.
-func (q *Queue) prepare(ctx context.Context, rec store.BatchRecord, items []store.BatchItem) ([]batchRequest, auth.Credential) {
+func (q *Queue) prepare(ctx context.Context, rec Record, items []QueuedItem) ([]batchRequest, auth.Credential) {
 	var cred auth.Credential
 	reqs := make([]batchRequest, 0, len(items))
 	for _, it := range items {
@@ -177,7 +176,7 @@ func (q *Queue) prepare(ctx context.Context, rec store.BatchRecord, items []stor
 // drop claims an item that cannot run and fails it.
 func (q *Queue) drop(ctx context.Context, rec string, o openItem) {
 	q.log.Warn("batching: dropping an item", zap.String("custom_id", o.id), zap.Error(o.err))
-	if got, err := q.bq.Claim(ctx, rec, store.BatchDropped, o.id); err == nil && len(got) == 1 {
+	if got, err := q.bq.Claim(ctx, rec, CountDropped, o.id); err == nil && len(got) == 1 {
 		q.fail(ctx, o, o.err)
 	}
 }

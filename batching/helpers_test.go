@@ -69,7 +69,7 @@ func backends(t *testing.T) []backend {
 
 func wipe(addr, prefix string) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
@@ -317,7 +317,7 @@ func (r *fakeRunner) Do(ctx context.Context, c llm.Call, cred auth.Credential) (
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
 		return "", fmt.Errorf("status %d: %s", resp.StatusCode, body)
@@ -461,7 +461,7 @@ func batchIDs(t *testing.T, e *env) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var list struct {
 		Data []struct {
 			ID string `json:"id"`

@@ -14,7 +14,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // The queue speaks two batch APIs, one per provider; a record's credential
@@ -174,7 +174,7 @@ func (q *Queue) listBatches(ctx context.Context, cred auth.Credential, after str
 		HasMore bool              `json:"has_more"`
 		LastID  string            `json:"last_id"`
 	}
-	if err = q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
+	if err := q.callJSON(ctx, http.MethodGet, u, cred, nil, &list); err != nil {
 		return nil, false, "", err
 	}
 	for _, raw := range list.Data {
@@ -278,7 +278,7 @@ func openAIRow(line []byte) (resultRow, bool) {
 	_ = json.Unmarshal(in.Response.Body, &body)
 	row.Result.Type = "succeeded"
 	row.Result.Message = &rowMessage{Model: body.Model, Content: []rowBlock{{Type: "text", Text: text}},
-		Usage: store.Usage{InputTokens: body.Usage.Prompt - body.Usage.Details.Cached, OutputTokens: body.Usage.Completion,
+		Usage: pricing.Usage{InputTokens: body.Usage.Prompt - body.Usage.Details.Cached, OutputTokens: body.Usage.Completion,
 			CacheReadTokens: body.Usage.Details.Cached}}
 	return row, true
 }

@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // pollAll visits every record whose lease is free: in-flight batches are
@@ -53,11 +52,11 @@ func (q *Queue) visit(id string) bool {
 		return false
 	}
 	switch r.State {
-	case store.RecordSubmitting:
+	case RecordSubmitting:
 		return q.reconcile(r)
-	case store.RecordInFlight:
+	case RecordInFlight:
 		return q.pollBatch(r)
-	case store.RecordSync:
+	case RecordSync:
 		return true
 	}
 	q.log.Error("batching: record in an unknown state", zap.String("record", r.ID), zap.String("state", r.State))
@@ -66,7 +65,7 @@ func (q *Queue) visit(id string) bool {
 
 // pollBatch polls one in-flight batch and processes its results once ended;
 // a batch older than MaxAge is abandoned (true: run its items synchronously).
-func (q *Queue) pollBatch(r store.BatchRecord) bool {
+func (q *Queue) pollBatch(r Record) bool {
 	ctx, release := q.hold(q.ctx, r.ID)
 	defer release()
 	start := r.Created
@@ -102,19 +101,19 @@ func (q *Queue) pollBatch(r store.BatchRecord) bool {
 // abandon gives up a batch older than MaxAge: it is canceled upstream (best
 // effort, so the results are not paid twice) and its items go to a
 // synchronous run.
-func (q *Queue) abandon(ctx context.Context, r store.BatchRecord, cred auth.Credential, age time.Duration) bool {
+func (q *Queue) abandon(ctx context.Context, r Record, cred auth.Credential, age time.Duration) bool {
 	q.log.Warn("batching: batch too old; running its items synchronously", zap.String("batch", r.Batch),
 		zap.Duration("age", age), zap.Int("items", r.Left))
 	if err := q.cancelBatch(ctx, cred, r.Batch); err != nil && ctx.Err() == nil {
 		q.log.Info("batching: could not cancel an abandoned batch", zap.String("batch", r.Batch), zap.Error(err))
 	}
-	return q.transition(ctx, r.ID, store.RecordSync, "")
+	return q.transition(ctx, r.ID, RecordSync, "")
 }
 
 // recordCred opens the credential of a record from any of its items. A
 // record none of whose items opens (credential_key changed) cannot be
 // polled or run: its items are failed and it is deleted.
-func (q *Queue) recordCred(ctx context.Context, r store.BatchRecord) (auth.Credential, bool) {
+func (q *Queue) recordCred(ctx context.Context, r Record) (auth.Credential, bool) {
 	seen := 0
 	for _, limit := range []int{5, 0} {
 		items, err := q.bq.RecordItems(ctx, r.ID, limit)
@@ -137,7 +136,7 @@ func (q *Queue) recordCred(ctx context.Context, r store.BatchRecord) (auth.Crede
 	if seen > 0 {
 		q.log.Error("batching: no item of a record has a usable credential; failing them", zap.String("record", r.ID))
 	}
-	got, err := q.bq.Finish(ctx, r.ID, store.BatchDropped)
+	got, err := q.bq.Finish(ctx, r.ID, CountDropped)
 	if err == nil {
 		for _, it := range got {
 			q.fail(ctx, q.decode(it), errors.New("batching: the item's credential does not open"))

@@ -148,7 +148,7 @@ func TestOpenAIBatchReconciledByMetadata(t *testing.T) {
 	tr := hookTransport{next: http.DefaultTransport, hook: func(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
 		if err == nil && req.Method == http.MethodPost && req.URL.Host == ou.Host && req.URL.Path == "/v1/batches" {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			return nil, errors.New("read: connection reset by peer")
 		}
 		return resp, err

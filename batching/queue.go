@@ -16,7 +16,6 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // Runner runs one worker call synchronously and applies results; the
@@ -43,7 +42,7 @@ type Queue struct {
 	tun    tunables
 	runner Runner
 	log    *zap.Logger
-	bq     *store.BatchQueue
+	bq     *RedisQueue
 	client *http.Client
 	owner  string           // lease owner token: instance id + random
 	now    func() time.Time // replaceable in tests
@@ -92,7 +91,7 @@ func New(cfg Config, r Runner) (*Queue, error) {
 		tun:      tun,
 		runner:   r,
 		log:      cfg.Logger.Named("batching"),
-		bq:       cfg.Store.BatchQueue(),
+		bq:       NewRedisQueue(cfg.Store),
 		client:   &http.Client{Transport: cfg.Transport},
 		owner:    owner,
 		now:      time.Now,

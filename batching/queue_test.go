@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,10 +14,8 @@ import (
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
-
-var customIDRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 
 // started starts q and waits for its first flush and poll passes, so that
 // nothing the test enqueues afterwards is taken by them.
@@ -177,7 +174,7 @@ func TestResults(t *testing.T) {
 		var row struct {
 			Result struct {
 				Message struct {
-					Usage store.Usage `json:"usage"`
+					Usage pricing.Usage `json:"usage"`
 				} `json:"message"`
 			} `json:"result"`
 		}
@@ -190,7 +187,7 @@ func TestResults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := map[string]store.BatchUsage{"claude-haiku-4-5": {Calls: 1, Usage: u}}; !reflect.DeepEqual(got, want) {
+		if want := map[string]BatchedUsage{"claude-haiku-4-5": {Calls: 1, Usage: u}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("session usage %+v, want %+v", got, want)
 		}
 		if s.Tokens != u {
@@ -275,7 +272,7 @@ func TestCreateFailureRunsSync(t *testing.T) {
 			if n := len(e.creates()); n != 2 { // both failed
 				t.Fatalf("%d creates", n)
 			}
-			refused, _ := e.st.BatchQueue().Refused(context.Background(), e.keys.Namespace(credA))
+			refused, _ := NewRedisQueue(e.st).Refused(context.Background(), e.keys.Namespace(credA))
 			if refused {
 				t.Fatal("a 5xx/4xx remembered the credential as refused")
 			}

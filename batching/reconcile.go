@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // reconcile settles a "submitting" record whose submitter left it: dead, or
@@ -16,7 +15,7 @@ import (
 // the package doc): found → adopted as the record's in-flight batch; not
 // found → the items go back to the queue (or, when the submitter saw a
 // transport error, run synchronously: true).
-func (q *Queue) reconcile(r store.BatchRecord) bool {
+func (q *Queue) reconcile(r Record) bool {
 	ctx, release := q.hold(q.ctx, r.ID)
 	defer release()
 	cred, ok := q.recordCred(ctx, r)
@@ -30,12 +29,12 @@ func (q *Queue) reconcile(r store.BatchRecord) bool {
 		return false
 	case errors.As(err, &se) && se.refused():
 		// The credential cannot use the batch API: no create of it succeeded.
-		found, err = nil, nil
+		found = nil
 	case err != nil:
 		if r.Attempts+1 >= q.tun.reconcileTries {
 			q.log.Warn("batching: cannot reconcile a submission; its items run synchronously",
 				zap.String("record", r.ID), zap.Error(err))
-			return q.transition(ctx, r.ID, store.RecordSync, "")
+			return q.transition(ctx, r.ID, RecordSync, "")
 		}
 		q.log.Info("batching: cannot reconcile a submission yet", zap.String("record", r.ID), zap.Error(err))
 		if q.transition(ctx, r.ID, "attempt", "") {
@@ -44,7 +43,7 @@ func (q *Queue) reconcile(r store.BatchRecord) bool {
 		return false
 	}
 	if found != nil {
-		ok, err := q.bq.Transition(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL, store.RecordInFlight,
+		ok, err := q.bq.Transition(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL, RecordInFlight,
 			found.ID, parseTime(found.CreatedAt), true)
 		if err == nil && ok {
 			q.log.Info("batching: adopted a batch created by a submitter that left", zap.String("record", r.ID),
@@ -55,7 +54,7 @@ func (q *Queue) reconcile(r store.BatchRecord) bool {
 	}
 	if r.NetErr {
 		q.log.Warn("batching: batch create failed; items run synchronously", zap.String("record", r.ID))
-		return q.transition(ctx, r.ID, store.RecordSync, "")
+		return q.transition(ctx, r.ID, RecordSync, "")
 	}
 	n, err := q.bq.Requeue(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL)
 	if err == nil && n >= 0 {
@@ -70,7 +69,7 @@ func (q *Queue) reconcile(r store.BatchRecord) bool {
 // [T0 − slack, now + slack], with exactly the record's number of requests,
 // not recorded by this queue before; the one created closest to T0 when
 // several match. nil when none does.
-func (q *Queue) findBatch(ctx context.Context, r store.BatchRecord, cred auth.Credential) (*batchObject, error) {
+func (q *Queue) findBatch(ctx context.Context, r Record, cred auth.Credential) (*batchObject, error) {
 	lo, hi := r.T0.Add(-q.tun.reconcileSkew), q.now().Add(q.tun.reconcileSkew)
 	var cands []batchObject
 	after := ""

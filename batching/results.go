@@ -15,7 +15,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // resultRow is one JSONL line of a batch's results (Anthropic's shape; an
@@ -30,9 +30,9 @@ type resultRow struct {
 }
 
 type rowMessage struct {
-	Model   string      `json:"model"`
-	Content []rowBlock  `json:"content"`
-	Usage   store.Usage `json:"usage"`
+	Model   string        `json:"model"`
+	Content []rowBlock    `json:"content"`
+	Usage   pricing.Usage `json:"usage"`
 }
 
 type rowBlock struct {
@@ -48,7 +48,7 @@ var ErrMissing = errors.New("batching: the batch ended without a result for the 
 // item: succeeded → Apply(first text block), anything else → Fail. Unknown
 // custom_ids are ignored; items without a row fail. Rows are claimed one by
 // one, so a crash midway leaves the rest for the next lease holder.
-func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Credential, obj batchObject, release func()) {
+func (q *Queue) results(ctx context.Context, r Record, cred auth.Credential, obj batchObject, release func()) {
 	dctx, cancel := context.WithTimeout(ctx, q.tun.httpTimeout*5)
 	defer cancel()
 	fresh := r.Left == r.N // nothing of this record was claimed before this run
@@ -68,7 +68,7 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 			zap.String("batch", r.Batch), zap.Int("items", n), zap.Error(err))
 		return
 	}
-	rest, err := q.bq.Finish(ctx, r.ID, store.BatchFailed)
+	rest, err := q.bq.Finish(ctx, r.ID, CountFailed)
 	if err != nil {
 		if ctx.Err() == nil {
 			q.log.Warn("batching: cannot finish a batch", zap.String("batch", r.Batch), zap.Error(err))
@@ -86,10 +86,10 @@ func (q *Queue) results(ctx context.Context, r store.BatchRecord, cred auth.Cred
 // readResults reads one results file (Anthropic's results, or an OpenAI
 // output or error file) line by line, handing each to resultLine. ok is
 // false when the record was left for the next tick (or another instance).
-func (q *Queue) readResults(ctx, dctx context.Context, r store.BatchRecord, cred auth.Credential, src *url.URL, release func()) (matched, lines int, ok bool) {
+func (q *Queue) readResults(ctx, dctx context.Context, r Record, cred auth.Credential, src *url.URL, release func()) (matched, lines int, ok bool) {
 	resp, err := q.request(dctx, http.MethodGet, src, cred, nil)
 	if err == nil {
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		err = checkStatus(resp, cred)
 	}
 	if err != nil {
@@ -134,7 +134,7 @@ func (q *Queue) readResults(ctx, dctx context.Context, r store.BatchRecord, cred
 // resultLine handles one JSONL line; it returns 1 when the line was one of
 // the record's items (now claimed and handled), 0 otherwise. An error means
 // Redis could not be reached (the row was not claimed).
-func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.Credential, line []byte) (int, error) {
+func (q *Queue) resultLine(ctx context.Context, r Record, cred auth.Credential, line []byte) (int, error) {
 	row, ok := parseRow(cred, line)
 	if !ok {
 		// Not the line itself: it is upstream bytes (model output, or a
@@ -142,9 +142,9 @@ func (q *Queue) resultLine(ctx context.Context, r store.BatchRecord, cred auth.C
 		q.log.Warn("batching: unparsable batch result line", zap.String("batch", r.Batch), zap.Int("bytes", len(line)))
 		return 0, nil
 	}
-	counter := store.BatchFailed
+	counter := CountFailed
 	if row.Result.Type == "succeeded" {
-		counter = store.BatchResolved
+		counter = CountResolved
 	}
 	got, err := q.bq.Claim(ctx, r.ID, counter, row.CustomID)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -34,7 +35,7 @@ type Stats struct {
 	Dropped   int64 `json:"dropped"`   // items that could not run at all
 
 	// Tokens of succeeded batch rows (billed at half price).
-	Tokens store.Usage `json:"tokens"`
+	Tokens pricing.Usage `json:"tokens"`
 }
 
 // Stats reads the queue's stats.
@@ -45,18 +46,18 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 // ReadStats reads the stats of the queue in st (for readers without a
 // Queue, such as the admin API).
 func ReadStats(ctx context.Context, st *store.Store, now time.Time) (Stats, error) {
-	s, err := st.BatchQueue().State(ctx)
+	s, err := NewRedisQueue(st).State(ctx)
 	if err != nil {
 		return Stats{}, err
 	}
 	c := s.Counters
 	out := Stats{
 		Queued:   s.Queued,
-		Enqueued: c[store.BatchEnqueued], Submitted: c[store.BatchSubmitted], Batches: c[store.BatchBatches],
-		Resolved: c[store.BatchResolved], Failed: c[store.BatchFailed], Fallback: c[store.BatchFallback],
-		Refused: c[store.BatchRefused], Abandoned: c[store.BatchAbandoned], Requeued: c[store.BatchRequeued],
-		SyncOK: c[store.BatchSyncOK], SyncErr: c[store.BatchSyncErr], Dropped: c[store.BatchDropped],
-		Tokens: store.Usage{
+		Enqueued: c[CountEnqueued], Submitted: c[CountSubmitted], Batches: c[CountBatches],
+		Resolved: c[CountResolved], Failed: c[CountFailed], Fallback: c[CountFallback],
+		Refused: c[CountRefused], Abandoned: c[CountAbandoned], Requeued: c[CountRequeued],
+		SyncOK: c[CountSyncOK], SyncErr: c[CountSyncErr], Dropped: c[CountDropped],
+		Tokens: pricing.Usage{
 			InputTokens: c["tokens_input"], OutputTokens: c["tokens_output"],
 			CacheReadTokens: c["tokens_cache_read"], CacheWriteTokens: c["tokens_cache_write"],
 		},
@@ -69,12 +70,12 @@ func ReadStats(ctx context.Context, st *store.Store, now time.Time) (Stats, erro
 	}
 	for _, r := range s.Records {
 		switch r.State {
-		case store.RecordSubmitting:
+		case RecordSubmitting:
 			out.Submitting++
-		case store.RecordInFlight:
+		case RecordInFlight:
 			out.InFlightBatches++
 			out.InFlightItems += int64(r.Left)
-		case store.RecordSync:
+		case RecordSync:
 			out.SyncPending += int64(r.Left)
 		}
 	}
@@ -84,6 +85,6 @@ func ReadStats(ctx context.Context, st *store.Store, now time.Time) (Stats, erro
 // SessionUsage returns the token sums of a session's batched calls by model:
 // the basis of its estimated saving (the batch price is half the standard
 // one, so the saving equals what these tokens cost at the batch price).
-func (q *Queue) SessionUsage(ctx context.Context, sessionID string) (map[string]store.BatchUsage, error) {
-	return q.cfg.Store.BatchQueue().SessionUsage(ctx, sessionID)
+func (q *Queue) SessionUsage(ctx context.Context, sessionID string) (map[string]BatchedUsage, error) {
+	return NewRedisQueue(q.cfg.Store).SessionUsage(ctx, sessionID)
 }

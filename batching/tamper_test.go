@@ -30,7 +30,7 @@ func TestEditedItemFailsClosed(t *testing.T) {
 
 			ctx := context.Background()
 			raw := redis.NewClient(&redis.Options{Addr: b.cfg.Addresses[0]})
-			defer raw.Close()
+			defer func() { _ = raw.Close() }()
 			key := "lore:bq:{batch}:items"
 			items := raw.HGetAll(ctx, key).Val()
 			if len(items) != 2 {

@@ -124,7 +124,7 @@ func (q *Queue) callType(ctx context.Context, method string, u *url.URL, cred au
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if err := checkStatus(resp, cred); err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ import (
 // queues a non-urgent distillation; one more turn for slack.
 const bqTurns = 16
 
-// Redis keys of the queue (store/keys_batch.go, default key prefix).
+// Redis keys of the queue (batching/redis_keys.go, default key prefix).
 const (
 	bqItemsKey  = "lore:bq:{batch}:items"
 	bqQueueKey  = "lore:bq:{batch}:queue"
@@ -295,7 +295,7 @@ func checkQueueEmpty(t *testing.T, rc *redis.Client) {
 	}
 	// No lease may outlive its record: the lease script refuses (and drops)
 	// a lease on a record another instance has finished meanwhile
-	// (store/batch_lua.go). LORE_E2E_BQ_STRICT_LEASES=0 only logs.
+	// (batching/redis_scripts.go). LORE_E2E_BQ_STRICT_LEASES=0 only logs.
 	if leases := rc.HGetAll(ctx, bqLeasesKey).Val(); len(leases) != 0 {
 		orphans := 0
 		for rec := range leases {
@@ -692,13 +692,13 @@ func TestBatchInFlightSurvivesKill9(t *testing.T) {
 	if !ok {
 		t.Fatalf("items not all in flight: %d items, stats %+v", len(items), s)
 	}
-	recs, err := st.BatchQueue().Records(context.Background())
+	recs, err := batching.NewRedisQueue(st).Records(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	inflight := map[string]bool{}
 	for _, r := range recs {
-		if r.State == store.RecordInFlight && r.Batch != "" {
+		if r.State == batching.RecordInFlight && r.Batch != "" {
 			inflight[r.Batch] = true
 		}
 	}

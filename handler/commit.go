@@ -28,17 +28,16 @@ func (t *turn) store(reply *translate.Response) {
 	}
 	u, calib := t.recall.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
 	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
-	su := store.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens, CacheWriteTokens: u.CacheWriteTokens}
-	cost, without := turnCost(t.req.Model, su, t.planned.result.TokensRemoved, t.msgs, sess.MessageCount, sess.Turns)
+	cost, without := turnCost(t.req.Model, u, t.planned.result.TokensRemoved, t.msgs, sess.MessageCount, sess.Turns)
 	h.obs.Cost(cost, without)
-	publishTurn(t.r, su, cost, without)
+	publishTurn(t.r, u, cost, without)
 	gradient.Calibrate(&t.planned.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := t.planned.result.UrgentDistill || t.retried || stoppedForWindow(reply)
 	done := t.done
 	started := h.commits.Go("storing the turn", func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
-		stored := t.commit(bg, reply, usage.Turn(su, cost, without))
+		stored := t.commit(bg, reply, usage.Turn(u, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.distillAfterTurn(sess.ID, urgent)
 		}
@@ -95,12 +94,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		}
 		stored = append(stored, store.StoredMessage{ID: m.ID, Role: m.Role, Position: i, Content: m.Content, At: now.UnixMilli()})
 	}
-	usage := store.Usage{
-		InputTokens:      reply.Usage.InputTokens,
-		OutputTokens:     reply.Usage.OutputTokens,
-		CacheReadTokens:  reply.Usage.CacheReadTokens,
-		CacheWriteTokens: reply.Usage.CacheWriteTokens,
-	}
+	usage := reply.Usage
 	if !translate.EmptyContent(reply.Content) {
 		pos := len(msgs)
 		stored = append(stored, store.StoredMessage{

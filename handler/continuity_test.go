@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -141,7 +142,7 @@ func TestContinuityByProofOfHistory(t *testing.T) {
 		next.CostMicroUSD >= before.CostMicroUSD || next.CounterfactualMicroUSD >= before.CounterfactualMicroUSD {
 		t.Fatal("knowledge block, pending recall or costs carried over")
 	}
-	total := func(u store.Usage) int64 {
+	total := func(u pricing.Usage) int64 {
 		return u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens + u.OutputTokens
 	}
 	if total(next.Usage) >= total(before.Usage) {

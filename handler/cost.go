@@ -1,10 +1,10 @@
 package handler
 
 import (
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // turnCost is the cost accounting of one answered turn, in micro-dollars
@@ -25,29 +25,28 @@ import (
 // reads the part it sent last turn. Output is the same either way. The saving
 // is counterfactual − actual; it is negative on turns where the gateway
 // rewrote a cached prefix (a layer change) and the client would have hit it.
-func turnCost(model string, u store.Usage, removed int, msgs []msg.Message, prevMessages, prevTurns int) (actual, counterfactual int64) {
+func turnCost(model string, u pricing.Usage, removed int, msgs []msg.Message, prevMessages, prevTurns int) (actual, counterfactual int64) {
 	p := pricing.For(model)
-	actualNano := p.Cost(pricing.Usage{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite: u.CacheWriteTokens})
+	actualNano := p.Cost(u)
 	total := u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens + int64(max(removed, 0))
 	fresh := total
 	if prevTurns > 0 {
 		prev := min(max(prevMessages, 0), len(msgs))
 		fresh = min(total, int64(gradient.EstimateMessages(msgs[prev:])))
 	}
-	cfNano := p.Cost(pricing.Usage{CacheWrite: fresh, CacheRead: total - fresh, Output: u.OutputTokens})
+	cfNano := p.Cost(pricing.Usage{CacheWriteTokens: fresh, CacheReadTokens: total - fresh, OutputTokens: u.OutputTokens})
 	return pricing.Micro(actualNano), pricing.Micro(cfNano)
 }
 
 // BatchCost is the cost of a session's batched worker calls (at the batch
 // price, 0.5×) and of the same tokens at the standard price, in
 // micro-dollars: the counterfactual makes the same calls without batching.
-func BatchCost(usage map[string]store.BatchUsage) (actual, counterfactual int64) {
+func BatchCost(usage map[string]batching.BatchedUsage) (actual, counterfactual int64) {
 	var a, c int64
 	for model, b := range usage {
 		p := pricing.For(model)
-		u := pricing.Usage{Input: b.InputTokens, Output: b.OutputTokens, CacheRead: b.CacheReadTokens, CacheWrite: b.CacheWriteTokens}
-		a += p.BatchCost(u)
-		c += p.Cost(u)
+		a += p.BatchCost(b.Usage)
+		c += p.Cost(b.Usage)
 	}
 	return pricing.Micro(a), pricing.Micro(c)
 }

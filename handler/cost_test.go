@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/msg"
-	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // TestTurnCostStored runs two turns and checks the session's cost fields in
@@ -18,10 +19,10 @@ import (
 func TestTurnCostStored(t *testing.T) {
 	obs := &recObserver{requests: map[string]int{}, statuses: map[int]int{}}
 	e := newEnv(t, func(c *Config) { c.Observer = obs })
-	usage := func(body string) store.Usage {
+	usage := func(body string) pricing.Usage {
 		t.Helper()
 		var r struct {
-			Usage store.Usage `json:"usage"`
+			Usage pricing.Usage `json:"usage"`
 		}
 		if err := json.Unmarshal([]byte(body), &r); err != nil {
 			t.Fatalf("%v: %s", err, body)
@@ -29,7 +30,7 @@ func TestTurnCostStored(t *testing.T) {
 		return r.Usage
 	}
 	micro := func(nano int64) int64 { return (nano + 500) / 1000 }
-	actual := func(u store.Usage) int64 {
+	actual := func(u pricing.Usage) int64 {
 		return micro(u.InputTokens*3000 + u.OutputTokens*15000 + u.CacheReadTokens*300 + u.CacheWriteTokens*3750)
 	}
 
@@ -94,7 +95,7 @@ func TestTurnCostFormula(t *testing.T) {
 		{Role: "assistant", Blocks: []msg.Block{{Type: msg.TypeText, Text: "bbb"}}},  // 20 + 1
 		{Role: "user", Blocks: []msg.Block{{Type: msg.TypeText, Text: "ccccccccc"}}}, // 20 + 3
 	}
-	u := store.Usage{InputTokens: 10, OutputTokens: 100, CacheReadTokens: 1000, CacheWriteTokens: 200}
+	u := pricing.Usage{InputTokens: 10, OutputTokens: 100, CacheReadTokens: 1000, CacheWriteTokens: 200}
 	// actual: 10·3000 + 100·15000 + 1000·300 + 200·3750 = 2,580,000 n$.
 	// Second turn, 1 message seen before, 500 removed: T = 1710, new = 44,
 	// counterfactual = 44·3750 + 1666·300 + 100·15000 = 2,164,800 n$.
@@ -107,7 +108,7 @@ func TestTurnCostFormula(t *testing.T) {
 		t.Fatalf("first turn: %d / %d", a, c)
 	}
 	// Opus 4.7 batched: 0.5× of (1000·5000 + 10·25000 + 100·500 + 10·6250) = 2,681,250 n$.
-	b := map[string]store.BatchUsage{"claude-opus-4-7": {Calls: 2, Usage: store.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}
+	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}
 	if a, c = BatchCost(b); a != 2681 || c != 5363 {
 		t.Fatalf("batch: %d / %d", a, c)
 	}

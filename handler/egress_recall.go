@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -41,14 +42,14 @@ type recallEgress struct {
 	// first round's usage (what the gradient's estimate is calibrated on)
 	// and the usage of every round but the last, summed (for the cost).
 	rounds int
-	first  translate.Usage
-	spent  translate.Usage
+	first  pricing.Usage
+	spent  pricing.Usage
 }
 
 // account returns the turn's usage for its cost (all rounds) and for the
 // gradient's calibration (the first round: the body the gradient built),
 // given the usage the client was shown.
-func (rt *recallEgress) account(shown translate.Usage) (cost, calib translate.Usage) {
+func (rt *recallEgress) account(shown pricing.Usage) (cost, calib pricing.Usage) {
 	if rt == nil || rt.rounds == 0 {
 		return shown, shown
 	}
@@ -191,7 +192,7 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 }
 
 // book records a round that needed a follow-up.
-func (rt *recallEgress) book(u translate.Usage) {
+func (rt *recallEgress) book(u pricing.Usage) {
 	if rt.rounds == 0 {
 		rt.first = u
 	}

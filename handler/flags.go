@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/gradient"
+	"github.com/caddy-lore/caddy-lore/idle"
 )
 
 // SessionFlags is a session's context state as an operator sees it (the
@@ -38,7 +39,7 @@ func (h *Handler) Flags(ctx context.Context, sessionID string) (*SessionFlags, e
 	if len(sess.Gradient) > 0 {
 		_ = json.Unmarshal(sess.Gradient, &gs)
 	}
-	since, armed, err := st.IdleArmed(ctx, sessionID)
+	since, armed, err := idle.NewActiveSet(st).IdleArmed(ctx, sessionID)
 	if err != nil {
 		return nil, err
 	}

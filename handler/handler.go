@@ -19,6 +19,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/internal/background"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -160,7 +161,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
 		h.serveChat(w, r)
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
-		h.seen(r, routePassthrough, obsPassthrough, layerNone)
+		h.seen(r, label.RoutePassthrough, label.ClassPassthrough, layerNone)
 		// The credential goes only to the provider whose client sent it
 		// (SPEC §2): an OpenAI SDK's GET /v1/models must not hand its key
 		// to Anthropic.

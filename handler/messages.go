@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 )
 
 // serveMessages handles POST /v1/messages.
@@ -24,10 +25,10 @@ func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
 	system := req.SystemText()
 	switch c := classify(req, system, msgs); {
 	case decodeErr != nil || c == classUtility:
-		h.seen(r, routeMessages, obsUtility, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassUtility, layerNone)
 		h.forwardUnchanged(w, r, body, cred)
 	case c == classCompaction:
-		h.seen(r, routeMessages, obsCompaction, layerNone)
+		h.seen(r, label.RouteMessages, label.ClassCompaction, layerNone)
 		h.serveCompaction(w, r, req, msgs, cred)
 	default:
 		h.serveTurn(w, r, req, msgs, cred, anthropicEgress{h})

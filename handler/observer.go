@@ -1,8 +1,10 @@
 package handler
 
+import "github.com/caddy-lore/caddy-lore/metrics/label"
+
 // Observer receives the handler's countable events (the metrics package
 // implements it; handler does not import Prometheus). Methods must be cheap
-// and safe for concurrent use. Label values are the handler's own constants,
+// and safe for concurrent use. Label values are package label's constants,
 // never session ids or credentials.
 type Observer interface {
 	// Request counts a request by route (messages, chat, passthrough), class
@@ -22,17 +24,8 @@ type Observer interface {
 	OverflowRetry()
 }
 
-// Route and class label values.
-const (
-	routeMessages    = "messages"
-	routeChat        = "chat"
-	routePassthrough = "passthrough"
-	obsTurn          = "turn"
-	obsUtility       = "utility"
-	obsCompaction    = "compaction"
-	obsPassthrough   = "passthrough"
-	layerNone        = -1
-)
+// layerNone is the layer of a request the gradient did not transform.
+const layerNone = -1
 
 type nopObserver struct{}
 
@@ -46,7 +39,7 @@ func (nopObserver) OverflowRetry()                    {}
 // routeOf is the metrics route of a turn's egress.
 func routeOf(eg egress) string {
 	if eg.clientFlavor() == openAIFlavor {
-		return routeChat
+		return label.RouteChat
 	}
-	return routeMessages
+	return label.RouteMessages
 }

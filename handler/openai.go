@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
@@ -72,7 +73,7 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 	}
 	if classify(req, req.SystemText(), msgs) == classUtility {
 		// Small utility calls are not sessions: translate, forward, answer.
-		h.seen(r, routeChat, obsUtility, layerNone)
+		h.seen(r, label.RouteChat, label.ClassUtility, layerNone)
 		h.serveUtilityChat(w, r, req.Body, cred, eg)
 		return
 	}

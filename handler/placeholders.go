@@ -7,7 +7,6 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // Request placeholders: what lore did with a request, published on the
@@ -65,7 +64,7 @@ func publish(r *http.Request, name string, v any) {
 
 // publishTurn sets an answered turn's usage and cost placeholders (cost
 // and counterfactual in micro-dollars, see turnCost).
-func publishTurn(r *http.Request, u store.Usage, cost, without int64) {
+func publishTurn(r *http.Request, u pricing.Usage, cost, without int64) {
 	repl := replacer(r)
 	if repl == nil {
 		return

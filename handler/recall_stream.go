@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // recallRelay relays one streamed answer to the client while hiding the
@@ -26,7 +27,7 @@ type recallRelay struct {
 	send func(translate.Event) error // to the client
 	next int                         // next client-visible block index
 	out  int64                       // output tokens of the earlier rounds
-	last translate.Usage             // usage of the latest finished round
+	last pricing.Usage               // usage of the latest finished round
 }
 
 // roundResult is what one round left to do.
@@ -36,7 +37,7 @@ type roundResult struct {
 	content  json.RawMessage // the model's content this round, recall calls included
 	calls    []recallCall
 	others   bool // the model also called the client's tools
-	usage    translate.Usage
+	usage    pricing.Usage
 }
 
 // round relays one upstream stream. first is false for continuations,
@@ -142,7 +143,7 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 }
 
 // finished records a round that needs a follow-up.
-func (rr *recallRelay) finished(u translate.Usage) {
+func (rr *recallRelay) finished(u pricing.Usage) {
 	rr.out += u.OutputTokens
 	rr.last = u
 }
@@ -227,7 +228,7 @@ func withIndex(ev translate.Event, from, to int) translate.Event {
 
 // withUsage returns a message_delta whose usage figures are u's; the
 // usage object's other members (server tool use, service tier) are kept.
-func withUsage(ev translate.Event, u translate.Usage) translate.Event {
+func withUsage(ev translate.Event, u pricing.Usage) translate.Event {
 	var top struct {
 		Usage json.RawMessage `json:"usage"`
 	}
@@ -246,7 +247,7 @@ func withUsage(ev translate.Event, u translate.Usage) translate.Event {
 	return withRaw(translate.Event{Name: ev.Name, Data: data})
 }
 
-func usageFields(u translate.Usage) map[string][]byte {
+func usageFields(u pricing.Usage) map[string][]byte {
 	n := func(v int64) []byte { return []byte(strconv.FormatInt(v, 10)) }
 	return map[string][]byte{
 		"input_tokens": n(u.InputTokens), "output_tokens": n(u.OutputTokens),
@@ -269,7 +270,7 @@ func withRaw(ev translate.Event) translate.Event {
 	return ev
 }
 
-func sumUsage(a, b translate.Usage) translate.Usage {
-	return translate.Usage{InputTokens: a.InputTokens + b.InputTokens, OutputTokens: a.OutputTokens + b.OutputTokens,
+func sumUsage(a, b pricing.Usage) pricing.Usage {
+	return pricing.Usage{InputTokens: a.InputTokens + b.InputTokens, OutputTokens: a.OutputTokens + b.OutputTokens,
 		CacheReadTokens: a.CacheReadTokens + b.CacheReadTokens, CacheWriteTokens: a.CacheWriteTokens + b.CacheWriteTokens}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 func TestWithRecallTool(t *testing.T) {
@@ -169,7 +170,7 @@ func TestRecallRelayMixed(t *testing.T) {
 
 func TestRecallRelayClose(t *testing.T) {
 	var client translate.Accumulator
-	rr := &recallRelay{send: func(ev translate.Event) error { client.Add(ev); return nil }, out: 3, last: translate.Usage{InputTokens: 5, OutputTokens: 1}}
+	rr := &recallRelay{send: func(ev translate.Event) error { client.Add(ev); return nil }, out: 3, last: pricing.Usage{InputTokens: 5, OutputTokens: 1}}
 	client.Add(translate.Event{Name: "message_start", Data: []byte(evStart)})
 	if !rr.close(nil) || !client.Done() || client.Response().StopReason != "end_turn" || client.Response().Usage.OutputTokens != 3 {
 		t.Fatalf("close: %+v", client.Response())

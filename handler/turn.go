@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -53,7 +54,7 @@ func (t *turn) announce() {
 	if t.sess != nil {
 		publish(t.r, phSession, t.sess.ID)
 	}
-	t.h.seen(t.r, routeOf(t.egress), obsTurn, t.planned.result.Layer)
+	t.h.seen(t.r, routeOf(t.egress), label.ClassTurn, t.planned.result.Layer)
 	t.h.obs.TokensRemoved(t.planned.result.TokensRemoved)
 }
 

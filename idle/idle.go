@@ -2,7 +2,7 @@
 // work and post-idle compaction) once per idle period:
 // a session is idle after IdleTimeout without a request; the scheduler of
 // whichever instance claims it first (an atomic claim in Redis, see
-// store.ClaimIdle) runs the work, and the session is only armed again by
+// ActiveSet.ClaimIdle) runs the work, and the session is only armed again by
 // its next turn. The work itself — force-distil everything pending,
 // meta-distillation allowed — is the caller's Work function
 // (distill.Distiller.Idle in the module).
@@ -42,7 +42,7 @@ const (
 // of losing its idle work for this period.
 var ErrRetry = errors.New("idle: work not done yet, retry later")
 
-// Store is what the scheduler needs of store.Store.
+// Store is what the scheduler needs of the active set (ActiveSet).
 type Store interface {
 	ClaimIdle(ctx context.Context, cutoff time.Time, limit int) ([]string, error)
 	RearmIdle(ctx context.Context, sessionID string, at time.Time) error

@@ -41,9 +41,9 @@ func TestInterval(t *testing.T) {
 
 // newScheduler starts a scheduler on st with the fake clock and the tests'
 // fast real ticker; it is stopped at cleanup.
-func newScheduler(t *testing.T, st Store, clk *clock, work func(context.Context, string) error, log *zap.Logger) (*Scheduler, *countingStore) {
+func newScheduler(t *testing.T, st *store.Store, clk *clock, work func(context.Context, string) error, log *zap.Logger) (*Scheduler, *countingStore) {
 	t.Helper()
-	cs := &countingStore{Store: st}
+	cs := &countingStore{Store: NewActiveSet(st)}
 	s := New(Config{Store: cs, Work: work, IdleTimeout: timeout, Interval: tick, Now: clk.Now, Logger: log})
 	s.Start(context.Background())
 	t.Cleanup(s.Stop)
@@ -155,7 +155,7 @@ func TestIdleWorkRetry(t *testing.T) {
 	clk.Advance(timeout)
 	waitFor(t, "the first try", func() bool { return l.count("S1") == 1 })
 	waitFor(t, "the re-arm", func() bool {
-		_, armed, _ := st.IdleArmed(context.Background(), "S1")
+		_, armed, _ := NewActiveSet(st).IdleArmed(context.Background(), "S1")
 		return armed
 	})
 	waitTicks(t, cs, 3)
@@ -256,7 +256,7 @@ func TestStopInterruptsAndRearms(t *testing.T) {
 	turn(t, st, nil, clk, "S1", 2)
 	clk.Advance(timeout)
 	<-started
-	if _, armed, _ := st.IdleArmed(context.Background(), "S1"); armed {
+	if _, armed, _ := NewActiveSet(st).IdleArmed(context.Background(), "S1"); armed {
 		t.Fatal("armed while being worked on")
 	}
 	s.Stop()
@@ -271,7 +271,7 @@ func TestStopInterruptsAndRearms(t *testing.T) {
 	default:
 		t.Fatal("the loop outlived Stop")
 	}
-	if _, armed, _ := st.IdleArmed(context.Background(), "S1"); !armed {
+	if _, armed, _ := NewActiveSet(st).IdleArmed(context.Background(), "S1"); !armed {
 		t.Fatal("interrupted work not re-armed")
 	}
 	s.Stop()
@@ -401,7 +401,7 @@ func TestIdleRetriesWhileDistillationInFlight(t *testing.T) {
 		if len(results) == 0 {
 			return false
 		}
-		_, armed, _ := e.st.IdleArmed(ctx, "S1")
+		_, armed, _ := NewActiveSet(e.st).IdleArmed(ctx, "S1")
 		return armed
 	})
 	if !errors.Is(results[0], ErrRetry) {

@@ -3,18 +3,13 @@ package llm
 import (
 	"context"
 	"encoding/json"
-)
 
-// Usage is the token usage a worker call's answer reports, in Anthropic's
-// terms (an OpenAI answer's cached prompt tokens are its cache reads; its
-// other prompt tokens are input).
-type Usage struct {
-	Input, Output, CacheRead, CacheWrite int64
-}
+	"github.com/caddy-lore/caddy-lore/pricing"
+)
 
 // answerUsage reads the model and usage of a Messages or chat completions
 // answer; ok is false when it reports none.
-func answerUsage(body []byte) (model string, u Usage, ok bool) {
+func answerUsage(body []byte) (model string, u pricing.Usage, ok bool) {
 	var ans struct {
 		Model string `json:"model"`
 		Usage *struct {
@@ -30,13 +25,13 @@ func answerUsage(body []byte) (model string, u Usage, ok bool) {
 		} `json:"usage"`
 	}
 	if json.Unmarshal(body, &ans) != nil || ans.Usage == nil {
-		return "", Usage{}, false
+		return "", pricing.Usage{}, false
 	}
 	a := ans.Usage
 	if a.Prompt > 0 || a.Completion > 0 {
-		return ans.Model, Usage{Input: a.Prompt - a.Details.Cached, Output: a.Completion, CacheRead: a.Details.Cached}, true
+		return ans.Model, pricing.Usage{InputTokens: a.Prompt - a.Details.Cached, OutputTokens: a.Completion, CacheReadTokens: a.Details.Cached}, true
 	}
-	return ans.Model, Usage{Input: a.Input, Output: a.Output, CacheRead: a.CacheRead, CacheWrite: a.CacheWrite}, true
+	return ans.Model, pricing.Usage{InputTokens: a.Input, OutputTokens: a.Output, CacheReadTokens: a.CacheRead, CacheWriteTokens: a.CacheWrite}, true
 }
 
 // reportUsage tells OnUsage what a synchronous call of a session used.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/caddy-lore/caddy-lore/llm"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // Every synchronous call of a session that answered reports its usage, with
@@ -13,10 +14,10 @@ import (
 func TestOnUsageReportsSyncCalls(t *testing.T) {
 	e := newEnv(t)
 	var mu sync.Mutex
-	var got []llm.Usage
+	var got []pricing.Usage
 	var models, sessions []string
 	w := e.worker(t, service, func(c *llm.Config) {
-		c.OnUsage = func(_ context.Context, call llm.Call, model string, u llm.Usage) {
+		c.OnUsage = func(_ context.Context, call llm.Call, model string, u pricing.Usage) {
 			mu.Lock()
 			defer mu.Unlock()
 			got, models, sessions = append(got, u), append(models, model), append(sessions, call.SessionID)
@@ -35,7 +36,7 @@ func TestOnUsageReportsSyncCalls(t *testing.T) {
 		t.Fatalf("reports: %v %v %v", got, models, sessions)
 	}
 	for _, u := range got {
-		if u.Input+u.CacheRead+u.CacheWrite == 0 || u.Output == 0 {
+		if u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens == 0 || u.OutputTokens == 0 {
 			t.Fatalf("usage not read from the answer: %+v", u)
 		}
 	}

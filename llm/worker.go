@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // Defaults of Config.
@@ -67,7 +69,7 @@ type Config struct {
 	// made for a session that answered (urgent, background pool, and the
 	// batch queue's synchronous runs), with the model that answered.
 	// Per-person usage; it runs on the call's goroutine.
-	OnUsage func(ctx context.Context, c Call, model string, u Usage)
+	OnUsage func(ctx context.Context, c Call, model string, u pricing.Usage)
 }
 
 type handler struct {
@@ -174,7 +176,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		return err
 	}
 	if c.Urgent {
-		w.observe(c.Kind, "urgent")
+		w.observe(c.Kind, label.CallUrgent)
 		text, err := w.Do(ctx, c, cred)
 		if err != nil {
 			w.Fail(ctx, c, err)
@@ -188,7 +190,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 	if q != nil {
 		err := q.Enqueue(ctx, c, cred)
 		if err == nil {
-			w.observe(c.Kind, "batch")
+			w.observe(c.Kind, label.CallBatch)
 			return nil
 		}
 		// The queue lives in Redis; if it cannot take the item the work
@@ -200,7 +202,7 @@ func (w *Worker) Submit(ctx context.Context, c Call) error {
 		w.Fail(ctx, c, err)
 		return err
 	}
-	w.observe(c.Kind, "sync")
+	w.observe(c.Kind, label.CallSync)
 	return nil
 }
 
@@ -218,7 +220,7 @@ func (w *Worker) Prompt(ctx context.Context, c Call) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w.observe(c.Kind, "urgent")
+	w.observe(c.Kind, label.CallUrgent)
 	return w.Do(ctx, c, cred)
 }
 

@@ -17,23 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Label values.
-const (
-	RouteMessages    = "messages"
-	RouteChat        = "chat"
-	RoutePassthrough = "passthrough"
-
-	ClassTurn        = "turn"
-	ClassUtility     = "utility"
-	ClassCompaction  = "compaction"
-	ClassPassthrough = "passthrough"
-
-	CallBatch    = "batch"
-	CallSync     = "sync"
-	CallUrgent   = "urgent"
-	CallFallback = "fallback"
-)
-
 // QueueSource reads the batch queue's depth and oldest item age.
 type QueueSource func(ctx context.Context) (depth int64, oldest time.Duration, err error)
 

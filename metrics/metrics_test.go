@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 )
 
 func TestRegisterTwiceAndAcrossRegistries(t *testing.T) {
@@ -20,21 +22,21 @@ func TestRegisterTwiceAndAcrossRegistries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second Register on one registry: %v", err)
 	}
-	before := testutil.ToFloat64(m1.requests.WithLabelValues(RouteMessages, ClassTurn, "2"))
-	m1.Request(RouteMessages, ClassTurn, 2)
-	m2.Request(RouteMessages, ClassTurn, 2)
+	before := testutil.ToFloat64(m1.requests.WithLabelValues(label.RouteMessages, label.ClassTurn, "2"))
+	m1.Request(label.RouteMessages, label.ClassTurn, 2)
+	m2.Request(label.RouteMessages, label.ClassTurn, 2)
 
 	// A reload: a new registry, the same counters.
 	m3, err := Register(prometheus.NewPedanticRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m3.Request(RouteMessages, ClassTurn, 2)
-	if got := testutil.ToFloat64(m3.requests.WithLabelValues(RouteMessages, ClassTurn, "2")) - before; got != 3 {
+	m3.Request(label.RouteMessages, label.ClassTurn, 2)
+	if got := testutil.ToFloat64(m3.requests.WithLabelValues(label.RouteMessages, label.ClassTurn, "2")) - before; got != 3 {
 		t.Fatalf("requests counted %v, want 3", got)
 	}
-	m3.Request(RoutePassthrough, ClassPassthrough, -1)
-	if testutil.ToFloat64(m3.requests.WithLabelValues(RoutePassthrough, ClassPassthrough, "none")) < 1 {
+	m3.Request(label.RoutePassthrough, label.ClassPassthrough, -1)
+	if testutil.ToFloat64(m3.requests.WithLabelValues(label.RoutePassthrough, label.ClassPassthrough, "none")) < 1 {
 		t.Fatal("layer none not counted")
 	}
 }
@@ -76,12 +78,12 @@ func TestQueueGaugesAndNil(t *testing.T) {
 	m.ClearQueueSource(newer)
 
 	var none *Metrics // nil records nothing and does not panic
-	none.Request(RouteChat, ClassTurn, 0)
+	none.Request(label.RouteChat, label.ClassTurn, 0)
 	none.UpstreamStatus(200)
 	none.Tokens(1, 2, 3, 4)
 	none.TokensRemoved(5)
 	none.Cost(1, 2)
-	none.WorkerCall("distill", CallBatch)
+	none.WorkerCall("distill", label.CallBatch)
 	none.SetQueueSource(owner, nil)
 	none.ClearQueueSource(owner)
 }
@@ -96,7 +98,7 @@ func BenchmarkTurnEvents(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m.Request(RouteMessages, ClassTurn, 1)
+			m.Request(label.RouteMessages, label.ClassTurn, 1)
 			m.TokensRemoved(1200)
 			m.UpstreamStatus(200)
 			m.Tokens(3, 250, 90000, 1500)

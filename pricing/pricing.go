@@ -95,15 +95,23 @@ func (p Price) CacheRead() int64 { return p.Input / 10 }
 // half of Cost (rounded down to the nano-dollar).
 func (p Price) BatchCost(u Usage) int64 { return p.Cost(u) / 2 }
 
-// Usage is the token figures of one or more calls. Cache writes are priced
+// Usage is the token figures of one or more calls in Anthropic's terms (an
+// OpenAI answer's cached prompt tokens are its cache reads, its other prompt
+// tokens its input), the one type for them from the upstream's answer to the
+// stored session and the bill. The JSON names are the Messages API's usage
+// object; they are also the stored form of an assistant message's usage
+// (store.StoredMessage), so they must not change. Cache writes are priced
 // as 5-minute writes (lore's breakpoints use the default TTL).
 type Usage struct {
-	Input, Output, CacheRead, CacheWrite int64
+	InputTokens      int64 `json:"input_tokens"`
+	OutputTokens     int64 `json:"output_tokens"`
+	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
+	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
 }
 
 // Cost is the nano-dollar cost of u at p.
 func (p Price) Cost(u Usage) int64 {
-	return u.Input*p.Input + u.Output*p.Output + u.CacheRead*p.CacheRead() + u.CacheWrite*p.CacheWrite5m()
+	return u.InputTokens*p.Input + u.OutputTokens*p.Output + u.CacheReadTokens*p.CacheRead() + u.CacheWriteTokens*p.CacheWrite5m()
 }
 
 // Micro rounds nano-dollars to micro-dollars (half away from zero).

@@ -44,7 +44,7 @@ func TestMultipliers(t *testing.T) {
 		{Price{100, 500}, 125, 200, 10, 50, 250, 62},
 	} {
 		got := [6]int64{tc.p.CacheWrite5m(), tc.p.CacheWrite1h(), tc.p.CacheRead(),
-			tc.p.BatchCost(Usage{Input: 1}), tc.p.BatchCost(Usage{Output: 1}), tc.p.BatchCost(Usage{CacheWrite: 1})}
+			tc.p.BatchCost(Usage{InputTokens: 1}), tc.p.BatchCost(Usage{OutputTokens: 1}), tc.p.BatchCost(Usage{CacheWriteTokens: 1})}
 		if got != [6]int64{tc.w5, tc.w1h, tc.read, tc.bIn, tc.bOut, tc.bW5} {
 			t.Errorf("%v: got %v", tc.p, got)
 		}
@@ -60,12 +60,12 @@ func TestCost(t *testing.T) {
 		micro int64
 	}{
 		// 1M input tokens of Sonnet: $3.
-		{sonnet, Usage{Input: 1_000_000}, 3_000_000_000, 3_000_000},
+		{sonnet, Usage{InputTokens: 1_000_000}, 3_000_000_000, 3_000_000},
 		// 100 in, 50 out, 1000 read, 200 write: 300000+750000+300000+750000.
 		{sonnet, Usage{100, 50, 1000, 200}, 2_100_000, 2100},
-		{For("claude-opus-4-7"), Usage{Input: 7, Output: 3, CacheRead: 11, CacheWrite: 13}, 35000 + 75000 + 5500 + 81250, 197},
-		{For("claude-haiku-5-5"), Usage{Input: 3, Output: 1}, 800, 1},
-		{For("claude-haiku-5-5"), Usage{Input: 4}, 400, 0},
+		{For("claude-opus-4-7"), Usage{InputTokens: 7, OutputTokens: 3, CacheReadTokens: 11, CacheWriteTokens: 13}, 35000 + 75000 + 5500 + 81250, 197},
+		{For("claude-haiku-5-5"), Usage{InputTokens: 3, OutputTokens: 1}, 800, 1},
+		{For("claude-haiku-5-5"), Usage{InputTokens: 4}, 400, 0},
 	} {
 		if got := tc.p.Cost(tc.u); got != tc.nano {
 			t.Errorf("%v.Cost(%v) = %d, want %d", tc.p, tc.u, got, tc.nano)

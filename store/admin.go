@@ -61,7 +61,7 @@ func (s *Store) ListSessions(ctx context.Context, cursor uint64, limit int) ([]*
 // DeleteSession removes every key of a session (see keys_admin.go). It
 // reports whether the session existed.
 func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return false, err
 	}
 	sess, err := s.LoadSession(ctx, id)
@@ -72,12 +72,12 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (bool, error) {
 		if err := c.Del(ctx, s.keys.sessionKeys(id)...).Err(); err != nil {
 			return err
 		}
-		if sess.Lineage != "" && checkID(sess.Lineage) == nil {
+		if sess.Lineage != "" && CheckID(sess.Lineage) == nil {
 			if err := c.HDel(ctx, s.keys.lineage(sess.Lineage), id).Err(); err != nil {
 				return err
 			}
 		}
-		if sess.Origin != "" && checkID(sess.Origin) == nil {
+		if sess.Origin != "" && CheckID(sess.Origin) == nil {
 			if err := c.HDel(ctx, s.keys.origin(sess.Origin), id).Err(); err != nil {
 				return err
 			}

@@ -23,10 +23,10 @@ import (
 // read: the copy is then one round behind, which the next distillation of
 // to makes good.
 func (s *Store) CopyHistory(ctx context.Context, from, to string, ttl time.Duration) error {
-	if err := checkID(from); err != nil {
+	if err := CheckID(from); err != nil {
 		return err
 	}
-	if err := checkID(to); err != nil {
+	if err := CheckID(to); err != nil {
 		return err
 	}
 	if from == to {

@@ -79,7 +79,7 @@ var ErrRefReleased = errors.New("store: distillation guard reference already rel
 
 // evalDistill executes a script for session sid after validating the id.
 func (s *Store) evalDistill(ctx context.Context, sid string, sc *redis.Script, keys []string, args ...any) (any, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return nil, err
 	}
 	var out any
@@ -328,7 +328,7 @@ func (s *Store) ArchivedDistillations(ctx context.Context, sid string) ([]Distil
 }
 
 func (s *Store) loadRows(ctx context.Context, sid, key string, archived bool) ([]DistillRow, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return nil, err
 	}
 	var raw map[string]string
@@ -359,7 +359,7 @@ func (s *Store) loadRows(ctx context.Context, sid, key string, archived bool) ([
 // DistilledUpTo returns the watermark: the number of stored messages (list
 // entries) the live rows cover.
 func (s *Store) DistilledUpTo(ctx context.Context, sid string) (int, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return 0, err
 	}
 	return s.mark(ctx, s.keys.distMark(sid))

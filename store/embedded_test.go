@@ -18,7 +18,7 @@ func TestEmbeddedRefusesRawClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if err := s.CommitTurn(ctx, Turn{Session: sampleSession("E1"), Credential: []byte("sealed")}); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	hook := &countingHook{}
 	s.e.client.AddHook(hook)
 

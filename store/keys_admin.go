@@ -9,7 +9,7 @@ import "strings"
 //	<p>s:{*}:state             every session's state hash (ListSessions SCANs it)
 //
 // DeleteSession removes every key of a session: the ones of keys.go, of
-// keys_distill.go, keys_knowledge.go and keys_batch.go (sessionBatch), its field in its lineage
+// keys_distill.go, keys_knowledge.go and BatchUsageKey (package batching), its field in its lineage
 // hash and in its origin hash, and its member of the idle set (keys_idle.go).
 
 // stateScanPattern is the SCAN MATCH pattern of all session state hashes.
@@ -23,7 +23,7 @@ func (k keys) sessionIDOfState(key string) string {
 		return ""
 	}
 	id, ok := strings.CutSuffix(rest, "}:state")
-	if !ok || checkID(id) != nil {
+	if !ok || CheckID(id) != nil {
 		return ""
 	}
 	return id
@@ -32,7 +32,7 @@ func (k keys) sessionIDOfState(key string) string {
 // sessionKeys is every per-session key (all in the session's hash slot).
 func (k keys) sessionKeys(sid string) []string {
 	return []string{
-		k.state(sid), k.msgs(sid), k.cred(sid), k.sessionBatch(sid),
+		k.state(sid), k.msgs(sid), k.cred(sid), k.session(sid, BatchUsageKey),
 		k.distMark(sid), k.distRows(sid), k.distAhead(sid), k.distAheadIdx(sid),
 		k.distArchive(sid), k.distGuard(sid),
 		k.knMark(sid), k.knGuard(sid),

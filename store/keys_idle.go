@@ -1,7 +1,7 @@
 package store
 
 // Keys of the idle scheduler (package idle), in addition to the table in
-// keys.go. Like keys.go, this is the only place they are built.
+// keys.go; docs/redis-keys.md has the whole schema.
 //
 //	key                    type  content                                         TTL
 //	<p>idle:{idle}:active  zset  session id → unix ms of its last request, for   none (members leave when
@@ -13,4 +13,9 @@ package store
 // session's keys on a single node or sentinel, and next to the lineage write
 // (another slot) on a cluster.
 
-func (k keys) idleActive() string { return k.prefix + "idle:{idle}:active" }
+// IdleSetKey names the active set (under the key prefix, see Key). Package
+// idle owns its claims; it is named here because the session commit arms
+// it and DeleteSession removes a session from it.
+const IdleSetKey = "idle:{idle}:active"
+
+func (k keys) idleActive() string { return k.prefix + IdleSetKey }

@@ -131,16 +131,16 @@ func (s *Store) ApplyKnowledge(ctx context.Context, ns, project string, ch Knowl
 
 // checkKnowledgeScope validates the parts of a knowledge key.
 func checkKnowledgeScope(ns, project string) error {
-	if err := checkID(ns); err != nil {
+	if err := CheckID(ns); err != nil {
 		return err
 	}
-	return checkID(project)
+	return CheckID(project)
 }
 
 // CurationMark returns how many of the session's stored messages the
 // curator has seen (0 when never curated).
 func (s *Store) CurationMark(ctx context.Context, sid string) (int, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return 0, err
 	}
 	return s.mark(ctx, s.keys.knMark(sid))
@@ -167,7 +167,7 @@ return 1
 // CurationDone records a successful curation of the session: the curator
 // has seen the first mark stored messages and covered turns turns.
 func (s *Store) CurationDone(ctx context.Context, sid string, mark, turns int) error {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return err
 	}
 	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
@@ -180,7 +180,7 @@ func (s *Store) CurationDone(ctx context.Context, sid string, mark, turns int) e
 // AcquireCurationGuard takes the session's in-flight curation guard for
 // token; false when another curation of the session holds it.
 func (s *Store) AcquireCurationGuard(ctx context.Context, sid, token string, ttl time.Duration) (bool, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return false, err
 	}
 	return s.acquireGuard(ctx, s.keys.knGuard(sid), token, ttl)
@@ -189,7 +189,7 @@ func (s *Store) AcquireCurationGuard(ctx context.Context, sid, token string, ttl
 // ReleaseCurationGuard releases the session's curation guard if token
 // still holds it.
 func (s *Store) ReleaseCurationGuard(ctx context.Context, sid, token string) error {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return err
 	}
 	return s.releaseGuard(ctx, s.keys.knGuard(sid), token)
@@ -237,7 +237,7 @@ func (s *Store) releaseGuard(ctx context.Context, key, token string) error {
 // MessageLen returns how many messages the session has stored (list
 // entries, the index space of marks and watermarks).
 func (s *Store) MessageLen(ctx context.Context, sid string) (int, error) {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return 0, err
 	}
 	var n int64

@@ -31,7 +31,7 @@ func (s *Store) counts(ctx context.Context, lineage string, keyOf func(string) s
 	if lineage == "" {
 		return nil, nil
 	}
-	if err := checkID(lineage); err != nil {
+	if err := CheckID(lineage); err != nil {
 		return nil, err
 	}
 	key := keyOf(lineage)

@@ -144,7 +144,7 @@ func TestEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if got, err := c.LoadSession(ctx, "E1"); got != nil || err != nil {
 		t.Fatalf("fresh embedded store has old state: %+v, %v", got, err)
 	}

@@ -18,7 +18,7 @@ func TestClientLogOncePerOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	outage := func() {
 		b.mini.Close()
 		for i := 0; i < 3; i++ {

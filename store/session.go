@@ -9,15 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// Usage is one response's token figures.
-type Usage struct {
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
-	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
-}
+	"github.com/caddy-lore/caddy-lore/pricing"
+)
 
 // Session is a session's state, stored as one Redis hash.
 type Session struct {
@@ -51,7 +45,7 @@ type Session struct {
 	// and CurationDone subtracts what a curation covered; the value written
 	// with a session is ignored.
 	TurnsSinceCuration int
-	Usage              Usage // totals over the session
+	Usage              pricing.Usage // totals over the session
 	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
 	// cost and their cost without the gateway, in micro-dollars (see
 	// handler.turnCost). Batched worker calls are kept apart (s:{sid}:batch).
@@ -81,7 +75,7 @@ type StoredMessage struct {
 	Content  json.RawMessage `json:"content"`
 	At       int64           `json:"at"` // unix ms
 	Model    string          `json:"model,omitempty"`
-	Usage    *Usage          `json:"usage,omitempty"` // assistant replies
+	Usage    *pricing.Usage  `json:"usage,omitempty"` // assistant replies
 }
 
 // Turn is everything one answered turn writes.
@@ -239,7 +233,7 @@ func decodeSession(id string, h map[string]string) (*Session, error) {
 
 // LoadSession returns the session or (nil, nil) when it does not exist.
 func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var raw map[string]string
@@ -269,12 +263,12 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		return errors.New("store: CommitTurn without a session")
 	}
 	sid := t.Session.ID
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return err
 	}
 	for _, l := range []string{t.Session.Lineage, t.Session.Origin} {
 		if l != "" {
-			if err := checkID(l); err != nil {
+			if err := CheckID(l); err != nil {
 				return err
 			}
 		}
@@ -349,7 +343,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 
 // Messages returns stored messages [start, stop] (LRANGE semantics).
 func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]StoredMessage, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var raw []string
@@ -372,7 +366,7 @@ func (s *Store) Messages(ctx context.Context, id string, start, stop int64) ([]S
 
 // CredentialBlob returns the sealed credential of a session, nil if none.
 func (s *Store) CredentialBlob(ctx context.Context, id string) ([]byte, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	var blob []byte

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 var t0 = time.Date(2025, 11, 3, 14, 5, 6, 789_000_000, time.UTC)
@@ -20,7 +21,7 @@ func sampleSession(id string) *Session {
 		Lineage: "lin0123456789abcdef", Model: "claude-sonnet-4-5", Project: "p0123456789abcdef",
 		RecallPending: "<recall-results>r</recall-results>", CreatedAt: t0, LastRequest: t0.Add(90 * time.Second),
 		MessageCount: 3, Stored: 3, Turns: 2, TurnsSinceCuration: 1, Gradient: []byte(`{"LastLayer":1}`),
-		Usage:        Usage{InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 900, CacheWriteTokens: 300},
+		Usage:        pricing.Usage{InputTokens: 1200, OutputTokens: 340, CacheReadTokens: 900, CacheWriteTokens: 300},
 		CostMicroUSD: 4321, CounterfactualMicroUSD: 9876,
 	}
 }
@@ -30,9 +31,9 @@ func sampleMessages(from, n int) []StoredMessage {
 	for i := range out {
 		pos := from + i
 		role := "user"
-		var usage *Usage
+		var usage *pricing.Usage
 		if pos%2 == 1 {
-			role, usage = "assistant", &Usage{InputTokens: int64(10 * pos), OutputTokens: 5}
+			role, usage = "assistant", &pricing.Usage{InputTokens: int64(10 * pos), OutputTokens: 5}
 		}
 		out[i] = StoredMessage{
 			ID: "m" + string(rune('a'+pos)), Role: role, Position: pos,
@@ -305,8 +306,8 @@ func TestInvalidIDs(t *testing.T) {
 		t.Error("CommitTurn without a session")
 	}
 	for _, id := range []string{"0Ab3xYz9QwErTy123", "a1b2c3d4e5f60718293a4b5c6d7e8f90", "x-y_z.1:2"} {
-		if err := checkID(id); err != nil {
-			t.Errorf("checkID(%q) = %v", id, err)
+		if err := CheckID(id); err != nil {
+			t.Errorf("CheckID(%q) = %v", id, err)
 		}
 	}
 }

@@ -1,6 +1,8 @@
-// Package store is the gateway's Redis state: the shared client pool, the key
-// schema (every key is built here and nowhere else), the embedded in-process
-// default, and the typed operations the pipeline needs.
+// Package store is the gateway's Redis access: the shared client pool, the
+// embedded in-process default, the outage breaker, and the session (its keys,
+// its commit, its indexes). Feature packages that own their keys and scripts
+// (batching, idle) reach Redis through Do, Key and SessionKey; docs/redis-keys.md
+// is the whole key schema.
 package store
 
 import (
@@ -130,6 +132,23 @@ func (s *Store) do(ctx context.Context, fn func(context.Context, redis.Universal
 	}
 	return err
 }
+
+// Do runs fn against Redis under the outage rules of do. It is how the
+// packages that own a feature's keys and scripts (batching, ...) reach the
+// shared client: the pool, the breaker and the key prefix stay here.
+func (s *Store) Do(ctx context.Context, fn func(context.Context, redis.UniversalClient) error) error {
+	return s.do(ctx, fn)
+}
+
+// Key returns name under the configured key prefix ("<p>name"), for the
+// gateway-wide keys a feature package owns.
+func (s *Store) Key(name string) string { return s.keys.prefix + name }
+
+// SessionKey returns the key "<p>s:{<sid>}:<name>" of session sid, in the
+// session's hash slot, for the per-session keys a feature package owns.
+// name must be one of the per-session names of keys.go: DeleteSession
+// removes exactly those.
+func (s *Store) SessionKey(sid, name string) string { return s.keys.session(sid, name) }
 
 // Ping checks Redis now, bypassing the outage short-circuit, and updates
 // Available with the result.

@@ -147,7 +147,7 @@ func (s *Store) usageWrites(ctx context.Context, p redis.Pipeliner, rec UsageRec
 // (the session's Person, else its fingerprint, else UnknownPerson): one read
 // and one pipelined write, off any request's path.
 func (s *Store) AddWorkerUsage(ctx context.Context, sid string, rec UsageRecord, ttl time.Duration) error {
-	if err := checkID(sid); err != nil {
+	if err := CheckID(sid); err != nil {
 		return err
 	}
 	if ttl <= 0 {

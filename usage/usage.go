@@ -19,7 +19,7 @@ import (
 
 // Turn is what one answered turn adds: its tokens (all upstream rounds),
 // cost and counterfactual in micro-dollars.
-func Turn(u store.Usage, cost, counterfactual int64) store.UsageFigures {
+func Turn(u pricing.Usage, cost, counterfactual int64) store.UsageFigures {
 	return store.UsageFigures{
 		Turns: 1, Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite: u.CacheWriteTokens,
 		CostMicroUSD: cost, CounterfactualMicroUSD: counterfactual,
@@ -28,18 +28,17 @@ func Turn(u store.Usage, cost, counterfactual int64) store.UsageFigures {
 
 // Worker is what one worker call of model adds, priced at the Batch API's
 // rate when it ran as a batch row, else at the standard rate.
-func Worker(model string, u store.Usage, batch bool) store.UsageFigures {
+func Worker(model string, u pricing.Usage, batch bool) store.UsageFigures {
 	p := pricing.For(model)
-	pu := pricing.Usage{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite: u.CacheWriteTokens}
 	f := store.UsageFigures{
 		WorkerCalls: 1, WorkerInput: u.InputTokens, WorkerOutput: u.OutputTokens,
 		WorkerCacheRead: u.CacheReadTokens, WorkerCacheWrite: u.CacheWriteTokens,
 	}
 	if batch {
 		f.WorkerBatchCalls = 1
-		f.WorkerCostMicroUSD = pricing.Micro(p.BatchCost(pu))
+		f.WorkerCostMicroUSD = pricing.Micro(p.BatchCost(u))
 	} else {
-		f.WorkerCostMicroUSD = pricing.Micro(p.Cost(pu))
+		f.WorkerCostMicroUSD = pricing.Micro(p.Cost(u))
 	}
 	return f
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestWorkerPricedAsItRan(t *testing.T) {
-	u := store.Usage{InputTokens: 1_000_000, OutputTokens: 100_000, CacheReadTokens: 10_000, CacheWriteTokens: 20_000}
+	u := pricing.Usage{InputTokens: 1_000_000, OutputTokens: 100_000, CacheReadTokens: 10_000, CacheWriteTokens: 20_000}
 	sync, batch := Worker("claude-haiku-4-5", u, false), Worker("claude-haiku-4-5", u, true)
 	// Haiku 4.5: $1/$5 per MTok; cache read 0.1×, write 1.25×.
 	const want = 1_000_000 + 500_000 + 1_000 + 25_000
@@ -23,8 +23,8 @@ func TestWorkerPricedAsItRan(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	turn := Turn(store.Usage{InputTokens: 10, OutputTokens: 5, CacheReadTokens: 100, CacheWriteTokens: 20}, 3_000, 5_000)
-	worker := Worker("claude-haiku-4-5", store.Usage{InputTokens: 1000, OutputTokens: 100}, true)
+	turn := Turn(pricing.Usage{InputTokens: 10, OutputTokens: 5, CacheReadTokens: 100, CacheWriteTokens: 20}, 3_000, 5_000)
+	worker := Worker("claude-haiku-4-5", pricing.Usage{InputTokens: 1000, OutputTokens: 100}, true)
 	entries := []store.UsageEntry{
 		{Day: "2026-12-01", Person: "alice", Model: "claude-sonnet-4-5", Figures: turn},
 		{Day: "2026-12-01", Person: "alice", Model: "claude-haiku-4-5", Figures: worker},

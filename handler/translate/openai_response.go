@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // This file translates answers between the two formats (reference §8,
@@ -88,7 +90,7 @@ type OpenAIPromptDetails struct {
 }
 
 // ToOpenAIUsage maps Anthropic usage to OpenAI usage (see the file comment).
-func ToOpenAIUsage(u Usage) OpenAIUsage {
+func ToOpenAIUsage(u pricing.Usage) OpenAIUsage {
 	prompt := u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens
 	return OpenAIUsage{
 		PromptTokens:        prompt,
@@ -99,8 +101,8 @@ func ToOpenAIUsage(u Usage) OpenAIUsage {
 }
 
 // FromOpenAIUsage is the inverse of ToOpenAIUsage.
-func FromOpenAIUsage(u OpenAIUsage) Usage {
-	return Usage{
+func FromOpenAIUsage(u OpenAIUsage) pricing.Usage {
+	return pricing.Usage{
 		InputTokens:      max(u.PromptTokens-u.PromptTokensDetails.CachedTokens-u.PromptTokensDetails.CacheWriteTokens, 0),
 		OutputTokens:     u.CompletionTokens,
 		CacheReadTokens:  u.PromptTokensDetails.CachedTokens,
@@ -153,7 +155,7 @@ func AnthropicToOpenAI(body []byte, created int64) ([]byte, error) {
 		Model      string        `json:"model"`
 		Content    []anthInBlock `json:"content"`
 		StopReason string        `json:"stop_reason"`
-		Usage      Usage         `json:"usage"`
+		Usage      pricing.Usage `json:"usage"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, err

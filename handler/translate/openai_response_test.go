@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 const toolAnswer = `{"id":"msg_01A","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
@@ -106,7 +108,7 @@ func TestFinishReasonMapping(t *testing.T) {
 }
 
 func TestUsageMappingRoundTrip(t *testing.T) {
-	u := Usage{InputTokens: 12, OutputTokens: 42, CacheReadTokens: 100, CacheWriteTokens: 7}
+	u := pricing.Usage{InputTokens: 12, OutputTokens: 42, CacheReadTokens: 100, CacheWriteTokens: 7}
 	o := ToOpenAIUsage(u)
 	if o != (OpenAIUsage{PromptTokens: 119, CompletionTokens: 42, TotalTokens: 161,
 		PromptTokensDetails: OpenAIPromptDetails{CachedTokens: 100, CacheWriteTokens: 7}}) {
@@ -116,7 +118,7 @@ func TestUsageMappingRoundTrip(t *testing.T) {
 		t.Fatalf("round trip %+v", back)
 	}
 	// A plain OpenAI upstream reports only cached_tokens.
-	if got := FromOpenAIUsage(OpenAIUsage{PromptTokens: 1000, CompletionTokens: 5, PromptTokensDetails: OpenAIPromptDetails{CachedTokens: 800}}); got != (Usage{InputTokens: 200, OutputTokens: 5, CacheReadTokens: 800}) {
+	if got := FromOpenAIUsage(OpenAIUsage{PromptTokens: 1000, CompletionTokens: 5, PromptTokensDetails: OpenAIPromptDetails{CachedTokens: 800}}); got != (pricing.Usage{InputTokens: 200, OutputTokens: 5, CacheReadTokens: 800}) {
 		t.Fatalf("%+v", got)
 	}
 }
@@ -133,7 +135,7 @@ func TestParseOpenAIResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.ID != "chatcmpl-abc" || r.Model != "gpt-4.1-2025-04-14" || r.StopReason != "tool_use" ||
-		r.Usage != (Usage{InputTokens: 15, OutputTokens: 10, CacheReadTokens: 4}) {
+		r.Usage != (pricing.Usage{InputTokens: 15, OutputTokens: 10, CacheReadTokens: 4}) {
 		t.Fatalf("%+v", r)
 	}
 	want := `[{"type":"text","text":"Two <calls>."},{"type":"tool_use","id":"call_abc","name":"get_weather","input":{"location":"Paris"}},{"type":"tool_use","id":"call_def","name":"get_time","input":{}}]`
@@ -141,7 +143,7 @@ func TestParseOpenAIResponse(t *testing.T) {
 		t.Fatalf("content\n%s\nwant\n%s", r.Content, want)
 	}
 	r, err = ParseOpenAIResponse([]byte(`{"id":"c","model":"g","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`))
-	if err != nil || r.StopReason != "max_tokens" || string(r.Content) != `[{"type":"text","text":"hi"}]` || r.Usage != (Usage{InputTokens: 3, OutputTokens: 1}) {
+	if err != nil || r.StopReason != "max_tokens" || string(r.Content) != `[{"type":"text","text":"hi"}]` || r.Usage != (pricing.Usage{InputTokens: 3, OutputTokens: 1}) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	if _, err := ParseOpenAIResponse([]byte(`{`)); err == nil {
@@ -156,7 +158,7 @@ func TestParseOpenAIResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.ID != "chatcmpl-msg_01A" || back.StopReason != "tool_use" ||
-		back.Usage != (Usage{InputTokens: 2048, OutputTokens: 503, CacheReadTokens: 1800, CacheWriteTokens: 248}) ||
+		back.Usage != (pricing.Usage{InputTokens: 2048, OutputTokens: 503, CacheReadTokens: 1800, CacheWriteTokens: 248}) ||
 		string(back.Content) != `[{"type":"text","text":"Reading <both> & more."},{"type":"tool_use","id":"toolu_1","name":"read","input":{"path":"a.go"}},{"type":"tool_use","id":"toolu_2","name":"ls","input":{}}]` {
 		t.Fatalf("round trip %+v %s", back, back.Content)
 	}

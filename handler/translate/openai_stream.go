@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"io"
 	"strconv"
 )
@@ -52,11 +53,11 @@ type StreamTranslator struct {
 
 	buf []byte // this event's output
 
-	started  bool        // role chunk written
-	finished bool        // finish chunk written
-	done     bool        // [DONE] written
-	usage    Usage       // cumulative
-	tools    map[int]int // Anthropic block index → OpenAI tool_calls index
+	started  bool          // role chunk written
+	finished bool          // finish chunk written
+	done     bool          // [DONE] written
+	usage    pricing.Usage // cumulative
+	tools    map[int]int   // Anthropic block index → OpenAI tool_calls index
 }
 
 // NewStreamTranslator writes the OpenAI stream to w. model is reported until
@@ -71,9 +72,9 @@ type anthStreamEvent struct {
 	Type    string `json:"type"`
 	Index   int    `json:"index"`
 	Message struct {
-		ID    string `json:"id"`
-		Model string `json:"model"`
-		Usage Usage  `json:"usage"`
+		ID    string        `json:"id"`
+		Model string        `json:"model"`
+		Usage pricing.Usage `json:"usage"`
 	} `json:"message"`
 	ContentBlock struct {
 		Type     string `json:"type"`
@@ -89,7 +90,7 @@ type anthStreamEvent struct {
 		PartialJSON string `json:"partial_json"`
 		StopReason  string `json:"stop_reason"`
 	} `json:"delta"`
-	Usage *Usage `json:"usage"`
+	Usage *pricing.Usage `json:"usage"`
 	Error *struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`

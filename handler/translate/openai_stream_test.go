@@ -9,6 +9,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // anthSSE builds an Anthropic SSE stream from (event name, data) pairs.
@@ -378,7 +380,7 @@ func TestOpenAIAccumulator(t *testing.T) {
 	a.Add([]byte(`{"id":"chatcmpl-u","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":9,"total_tokens":59,"prompt_tokens_details":{"cached_tokens":32}}}`))
 	a.Add([]byte(`[DONE]`))
 	r := a.Response()
-	if r.ID != "chatcmpl-u" || r.Model != "gpt-4.1" || r.StopReason != "tool_use" || r.Usage != (Usage{InputTokens: 18, OutputTokens: 9, CacheReadTokens: 32}) {
+	if r.ID != "chatcmpl-u" || r.Model != "gpt-4.1" || r.StopReason != "tool_use" || r.Usage != (pricing.Usage{InputTokens: 18, OutputTokens: 9, CacheReadTokens: 32}) {
 		t.Fatalf("%+v", r)
 	}
 	if string(r.Content) != `[{"type":"text","text":"Checking"},{"type":"tool_use","id":"call_1","name":"read","input":{"p":"a"}},{"type":"tool_use","id":"call_2","name":"ls","input":{"d":"."}}]` {

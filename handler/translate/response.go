@@ -3,15 +3,9 @@ package translate
 import (
 	"encoding/json"
 	"strings"
-)
 
-// Usage is the token accounting of one response.
-type Usage struct {
-	InputTokens      int64 `json:"input_tokens"`
-	OutputTokens     int64 `json:"output_tokens"`
-	CacheReadTokens  int64 `json:"cache_read_input_tokens"`
-	CacheWriteTokens int64 `json:"cache_creation_input_tokens"`
-}
+	"github.com/caddy-lore/caddy-lore/pricing"
+)
 
 // Response is an assistant reply as the gateway stores it.
 type Response struct {
@@ -19,7 +13,7 @@ type Response struct {
 	Model      string
 	StopReason string
 	Content    json.RawMessage // the content block array
-	Usage      Usage
+	Usage      pricing.Usage
 }
 
 // ParseResponse reads a non-streamed Messages response.
@@ -29,7 +23,7 @@ func ParseResponse(body []byte) (*Response, error) {
 		Model      string          `json:"model"`
 		StopReason string          `json:"stop_reason"`
 		Content    json.RawMessage `json:"content"`
-		Usage      Usage           `json:"usage"`
+		Usage      pricing.Usage   `json:"usage"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, err
@@ -61,9 +55,9 @@ func (a *Accumulator) Add(ev Event) {
 		Type    string `json:"type"`
 		Index   int    `json:"index"`
 		Message struct {
-			ID    string `json:"id"`
-			Model string `json:"model"`
-			Usage Usage  `json:"usage"`
+			ID    string        `json:"id"`
+			Model string        `json:"model"`
+			Usage pricing.Usage `json:"usage"`
 		} `json:"message"`
 		ContentBlock json.RawMessage `json:"content_block"`
 		Delta        struct {
@@ -74,7 +68,7 @@ func (a *Accumulator) Add(ev Event) {
 			PartialJSON string `json:"partial_json"`
 			StopReason  string `json:"stop_reason"`
 		} `json:"delta"`
-		Usage *Usage `json:"usage"`
+		Usage *pricing.Usage `json:"usage"`
 	}
 	if json.Unmarshal(ev.Data, &e) != nil {
 		return

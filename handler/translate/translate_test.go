@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -92,7 +94,7 @@ func TestEventReaderAndAccumulator(t *testing.T) {
 	}
 	r := acc.Response()
 	if r.ID != "msg_1" || r.StopReason != "tool_use" ||
-		r.Usage != (Usage{InputTokens: 12, OutputTokens: 42, CacheReadTokens: 100, CacheWriteTokens: 7}) {
+		r.Usage != (pricing.Usage{InputTokens: 12, OutputTokens: 42, CacheReadTokens: 100, CacheWriteTokens: 7}) {
 		t.Fatalf("response %+v", r)
 	}
 	var content []map[string]any

@@ -1,9 +1,9 @@
-package store
+package batching
 
 import "github.com/redis/go-redis/v9"
 
 // The batch queue's atomic steps, one Lua script each. Every script gets the
-// fixed KEYS of keys.batchKeys (plus, for enqueue, the refused key of the
+// fixed KEYS of queueKeys.batchKeys (plus, for enqueue, the refused key of the
 // item's group); the prelude names them and holds the shared helpers.
 //
 // Records are JSON objects whose values are all strings (cjson's number

@@ -1,4 +1,4 @@
-package store
+package batching
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
+	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // rawRecord is a record as the scripts write it: every value a string.
@@ -40,12 +43,12 @@ func fromMs(s string) time.Time {
 	return time.Time{}
 }
 
-func decodeRecord(v string) (BatchRecord, error) {
+func decodeRecord(v string) (Record, error) {
 	var r rawRecord
 	if err := json.Unmarshal([]byte(v), &r); err != nil || r.ID == "" {
-		return BatchRecord{}, errors.New("store: a batch record is not valid JSON")
+		return Record{}, errors.New("batching: a queue record is not valid JSON")
 	}
-	return BatchRecord{
+	return Record{
 		ID: r.ID, State: r.State, Group: r.Group, T0: fromMs(r.T0),
 		N: int(atoi(r.N)), Left: int(atoi(r.Left)), Batch: r.Batch, Created: fromMs(r.Created),
 		Adopted: r.Adopted == "1", Attempts: int(atoi(r.Attempts)), NetErr: r.NetErr == "1",
@@ -53,11 +56,11 @@ func decodeRecord(v string) (BatchRecord, error) {
 }
 
 // Records returns every record, oldest first.
-func (b *BatchQueue) Records(ctx context.Context) ([]BatchRecord, error) {
+func (b *RedisQueue) Records(ctx context.Context) ([]Record, error) {
 	var raw map[string]string
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		raw, err = c.HGetAll(ctx, b.s.keys.batchRecs()).Result()
+		raw, err = c.HGetAll(ctx, b.keys.batchRecs()).Result()
 		return err
 	})
 	if err != nil {
@@ -66,8 +69,8 @@ func (b *BatchQueue) Records(ctx context.Context) ([]BatchRecord, error) {
 	return sortedRecords(raw)
 }
 
-func sortedRecords(raw map[string]string) ([]BatchRecord, error) {
-	out := make([]BatchRecord, 0, len(raw))
+func sortedRecords(raw map[string]string) ([]Record, error) {
+	out := make([]Record, 0, len(raw))
 	for _, v := range raw {
 		r, err := decodeRecord(v)
 		if err != nil {
@@ -85,42 +88,42 @@ func sortedRecords(raw map[string]string) ([]BatchRecord, error) {
 }
 
 // Record returns one record; ok is false when it does not exist.
-func (b *BatchQueue) Record(ctx context.Context, id string) (BatchRecord, bool, error) {
+func (b *RedisQueue) Record(ctx context.Context, id string) (Record, bool, error) {
 	var v string
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		v, err = c.HGet(ctx, b.s.keys.batchRecs(), id).Result()
+		v, err = c.HGet(ctx, b.keys.batchRecs(), id).Result()
 		return err
 	})
 	if errors.Is(err, redis.Nil) {
-		return BatchRecord{}, false, nil
+		return Record{}, false, nil
 	}
 	if err != nil {
-		return BatchRecord{}, false, err
+		return Record{}, false, err
 	}
 	r, err := decodeRecord(v)
 	return r, err == nil, err
 }
 
 // Refuse remembers for ttl that the batch API refused a credential group.
-func (b *BatchQueue) Refuse(ctx context.Context, group string, ttl time.Duration) error {
+func (b *RedisQueue) Refuse(ctx context.Context, group string, ttl time.Duration) error {
 	if !groupRe.MatchString(group) {
-		return ErrInvalidBatchArg
+		return ErrInvalidQueueArg
 	}
-	return b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		return c.Set(ctx, b.s.keys.batchRefused(group), "1", ttl).Err()
+	return b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return c.Set(ctx, b.keys.batchRefused(group), "1", ttl).Err()
 	})
 }
 
 // Refused reports whether a credential group is remembered as refused.
-func (b *BatchQueue) Refused(ctx context.Context, group string) (bool, error) {
+func (b *RedisQueue) Refused(ctx context.Context, group string) (bool, error) {
 	if !groupRe.MatchString(group) {
-		return false, ErrInvalidBatchArg
+		return false, ErrInvalidQueueArg
 	}
 	var n int64
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		n, err = c.Exists(ctx, b.s.keys.batchRefused(group)).Result()
+		n, err = c.Exists(ctx, b.keys.batchRefused(group)).Result()
 		return err
 	})
 	return n == 1, err
@@ -128,15 +131,15 @@ func (b *BatchQueue) Refused(ctx context.Context, group string) (bool, error) {
 
 // Known reports which of the upstream batch ids this queue has recorded
 // (in the last 7 days).
-func (b *BatchQueue) Known(ctx context.Context, ids ...string) (map[string]bool, error) {
+func (b *RedisQueue) Known(ctx context.Context, ids ...string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	var scores []float64
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		scores, err = c.ZMScore(ctx, b.s.keys.batchKnown(), ids...).Result()
+		scores, err = c.ZMScore(ctx, b.keys.batchKnown(), ids...).Result()
 		return err
 	})
 	if err != nil {
@@ -148,26 +151,26 @@ func (b *BatchQueue) Known(ctx context.Context, ids ...string) (map[string]bool,
 	return out, nil
 }
 
-// BatchState is a snapshot for stats: the queue length, the queue head's
+// Snapshot is a snapshot for stats: the queue length, the queue head's
 // item (nil when empty), the counters and the records.
-type BatchState struct {
+type Snapshot struct {
 	Queued   int64
 	Oldest   []byte
 	Counters map[string]int64
-	Records  []BatchRecord
+	Records  []Record
 }
 
 // State reads the snapshot in one round trip (plus one for the head item).
-func (b *BatchQueue) State(ctx context.Context) (BatchState, error) {
+func (b *RedisQueue) State(ctx context.Context) (Snapshot, error) {
 	var (
-		st      BatchState
+		st      Snapshot
 		head    *redis.StringSliceCmd
 		llen    *redis.IntCmd
 		stats   *redis.MapStringStringCmd
 		records *redis.MapStringStringCmd
 	)
-	k := b.s.keys
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	k := b.keys
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			llen = p.LLen(ctx, k.batchQueue())
 			head = p.LRange(ctx, k.batchQueue(), 0, 0)
@@ -212,11 +215,11 @@ func cut(entry string) (group, id string, ok bool) {
 	return "", "", false
 }
 
-// BatchUsage is the token sums of a session's batched calls (succeeded
+// BatchedUsage is the token sums of a session's batched calls (succeeded
 // rows) with one model.
-type BatchUsage struct {
+type BatchedUsage struct {
 	Calls int64
-	Usage
+	pricing.Usage
 }
 
 const (
@@ -228,24 +231,24 @@ const (
 )
 
 // AddSessionUsage adds one succeeded batch row's usage (of model) to its
-// session, refreshing the key's TTL to ttl (0: DefaultRetention), and to the
+// session, refreshing the key's TTL to ttl (0: store.DefaultRetention), and to the
 // queue's totals ("tokens_*" counters). Fields are "<figure>:<model>".
-func (b *BatchQueue) AddSessionUsage(ctx context.Context, sid, model string, u Usage, ttl time.Duration) error {
-	if err := checkID(sid); err != nil {
+func (b *RedisQueue) AddSessionUsage(ctx context.Context, sid, model string, u pricing.Usage, ttl time.Duration) error {
+	if err := store.CheckID(sid); err != nil {
 		return err
 	}
 	if model == "" {
 		model = "unknown"
 	}
 	if ttl <= 0 {
-		ttl = DefaultRetention
+		ttl = store.DefaultRetention
 	}
-	key, stats := b.s.keys.sessionBatch(sid), b.s.keys.batchStats()
+	key, stats := b.keys.sessionBatch(sid), b.keys.batchStats()
 	figures := []struct {
 		name string
 		n    int64
 	}{{uCalls, 1}, {uIn, u.InputTokens}, {uOut, u.OutputTokens}, {uRead, u.CacheReadTokens}, {uWrite, u.CacheWriteTokens}}
-	return b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	return b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, f := range figures {
 				p.HIncrBy(ctx, key, f.name+":"+model, f.n)
@@ -262,20 +265,20 @@ func (b *BatchQueue) AddSessionUsage(ctx context.Context, sid, model string, u U
 
 // SessionUsage returns a session's batched token sums by model (empty when
 // none).
-func (b *BatchQueue) SessionUsage(ctx context.Context, sid string) (map[string]BatchUsage, error) {
-	if err := checkID(sid); err != nil {
+func (b *RedisQueue) SessionUsage(ctx context.Context, sid string) (map[string]BatchedUsage, error) {
+	if err := store.CheckID(sid); err != nil {
 		return nil, err
 	}
 	var raw map[string]string
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
-		raw, err = c.HGetAll(ctx, b.s.keys.sessionBatch(sid)).Result()
+		raw, err = c.HGetAll(ctx, b.keys.sessionBatch(sid)).Result()
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]BatchUsage)
+	out := make(map[string]BatchedUsage)
 	for field, v := range raw {
 		name, model, ok := strings.Cut(field, ":")
 		if !ok {
@@ -283,7 +286,7 @@ func (b *BatchQueue) SessionUsage(ctx context.Context, sid string) (map[string]B
 		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("store: session %s: batch usage %s is not a number", sid, field)
+			return nil, fmt.Errorf("batching: session %s: batch usage %s is not a number", sid, field)
 		}
 		u := out[model]
 		switch name {
@@ -306,28 +309,28 @@ func (b *BatchQueue) SessionUsage(ctx context.Context, sid string) (map[string]B
 }
 
 // Register records a live queue instance (lease owner) until until.
-func (b *BatchQueue) Register(ctx context.Context, owner string, until time.Time) error {
+func (b *RedisQueue) Register(ctx context.Context, owner string, until time.Time) error {
 	if checkOwner(owner) != nil {
-		return ErrInvalidBatchArg
+		return ErrInvalidQueueArg
 	}
-	return b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		return c.HSet(ctx, b.s.keys.batchInstances(), owner, ms(until)).Err()
+	return b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return c.HSet(ctx, b.keys.batchInstances(), owner, ms(until)).Err()
 	})
 }
 
 // Unregister removes a queue instance.
-func (b *BatchQueue) Unregister(ctx context.Context, owner string) error {
-	return b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		return c.HDel(ctx, b.s.keys.batchInstances(), owner).Err()
+func (b *RedisQueue) Unregister(ctx context.Context, owner string) error {
+	return b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return c.HDel(ctx, b.keys.batchInstances(), owner).Err()
 	})
 }
 
 // Instances returns the queue instances registered past now (pruning the
 // others).
-func (b *BatchQueue) Instances(ctx context.Context, now time.Time) ([]string, error) {
+func (b *RedisQueue) Instances(ctx context.Context, now time.Time) ([]string, error) {
 	var raw map[string]string
-	key := b.s.keys.batchInstances()
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	key := b.keys.batchInstances()
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
 		raw, err = c.HGetAll(ctx, key).Result()
 		return err
@@ -345,7 +348,7 @@ func (b *BatchQueue) Instances(ctx context.Context, now time.Time) ([]string, er
 	}
 	sort.Strings(live)
 	if len(dead) > 0 {
-		_ = b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		_ = b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 			return c.HDel(ctx, key, dead...).Err()
 		})
 	}

@@ -1,4 +1,4 @@
-package store
+package batching
 
 import (
 	"context"
@@ -7,9 +7,40 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-lore/caddy-lore/internal/storetest"
+	"github.com/caddy-lore/caddy-lore/pricing"
+	"github.com/caddy-lore/caddy-lore/store"
 )
 
-func itemIDs(items []BatchItem) []string {
+// queueBackend is a test Redis (see backends) with a raw client that
+// inspects the queue's keys behind its back.
+type queueBackend struct {
+	backend
+	raw *redis.Client
+}
+
+func queueBackends(t *testing.T) []queueBackend {
+	t.Helper()
+	var out []queueBackend
+	for _, b := range backends(t) {
+		raw := redis.NewClient(&redis.Options{Addr: b.cfg.Addresses[0]})
+		t.Cleanup(func() { _ = raw.Close() })
+		out = append(out, queueBackend{backend: b, raw: raw})
+	}
+	return out
+}
+
+func (b queueBackend) prefix() string {
+	if b.cfg.KeyPrefix == "" {
+		return store.DefaultKeyPrefix
+	}
+	return b.cfg.KeyPrefix
+}
+
+func itemIDs(items []QueuedItem) []string {
 	out := make([]string, len(items))
 	for i, it := range items {
 		out[i] = it.ID
@@ -17,12 +48,12 @@ func itemIDs(items []BatchItem) []string {
 	return out
 }
 
-func queueEntries(t *testing.T, b backend) []string {
+func queueEntries(t *testing.T, b queueBackend) []string {
 	t.Helper()
 	return b.raw.LRange(context.Background(), b.prefix()+"bq:{batch}:queue", 0, -1).Val()
 }
 
-func mustRecord(t *testing.T, q *BatchQueue, id string) BatchRecord {
+func mustRecord(t *testing.T, q *RedisQueue, id string) Record {
 	t.Helper()
 	r, ok, err := q.Record(context.Background(), id)
 	if err != nil || !ok {
@@ -32,10 +63,10 @@ func mustRecord(t *testing.T, q *BatchQueue, id string) BatchRecord {
 }
 
 func TestBatchQueueLifecycle(t *testing.T) {
-	for _, b := range backends(t) {
+	for _, b := range queueBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			q := open(t, b.cfg).BatchQueue()
+			q := NewRedisQueue(storetest.Open(t, b.cfg))
 			now := time.UnixMilli(1_800_000_000_000).UTC()
 			const ttl = 30 * time.Second
 			for i, e := range []struct{ id, group string }{{"a1", "g1"}, {"b1", "g2"}, {"a2", "g1"}, {"a3", "g1"}, {"b2", "g2"}} {
@@ -45,7 +76,7 @@ func TestBatchQueueLifecycle(t *testing.T) {
 				}
 			}
 			st, err := q.State(ctx)
-			if err != nil || st.Queued != 5 || string(st.Oldest) != "data-a1" || st.Counters[BatchEnqueued] != 5 {
+			if err != nil || st.Queued != 5 || string(st.Oldest) != "data-a1" || st.Counters[CountEnqueued] != 5 {
 				t.Fatalf("State = %+v, %v", st, err)
 			}
 
@@ -57,7 +88,7 @@ func TestBatchQueueLifecycle(t *testing.T) {
 				t.Fatalf("queue = %v", got)
 			}
 			r1 := mustRecord(t, q, "r1")
-			want := BatchRecord{ID: "r1", State: RecordSubmitting, Group: "g1", T0: now, N: 3, Left: 3}
+			want := Record{ID: "r1", State: RecordSubmitting, Group: "g1", T0: now, N: 3, Left: 3}
 			if r1 != want {
 				t.Fatalf("r1 = %+v", r1)
 			}
@@ -106,17 +137,17 @@ func TestBatchQueueLifecycle(t *testing.T) {
 			}
 
 			// Claims: each item once.
-			got, err := q.Claim(ctx, "r1", BatchResolved, "a2", "nope", "b1")
+			got, err := q.Claim(ctx, "r1", CountResolved, "a2", "nope", "b1")
 			if err != nil || !reflect.DeepEqual(itemIDs(got), []string{"a2"}) || string(got[0].Data) != "data-a2" {
 				t.Fatalf("Claim = %v, %v", itemIDs(got), err)
 			}
-			if got, _ := q.Claim(ctx, "r1", BatchResolved, "a2"); len(got) != 0 {
+			if got, _ := q.Claim(ctx, "r1", CountResolved, "a2"); len(got) != 0 {
 				t.Fatal("claimed twice")
 			}
 			if r := mustRecord(t, q, "r1"); r.Left != 2 || r.N != 3 {
 				t.Fatalf("after claim: %+v", r)
 			}
-			rest, err := q.Finish(ctx, "r1", BatchFailed)
+			rest, err := q.Finish(ctx, "r1", CountFailed)
 			if err != nil || !reflect.DeepEqual(itemIDs(rest), []string{"a1", "a3"}) {
 				t.Fatalf("Finish = %v, %v", itemIDs(rest), err)
 			}
@@ -165,8 +196,8 @@ func TestBatchQueueLifecycle(t *testing.T) {
 				t.Fatal("sync")
 			}
 			st, _ = q.State(ctx)
-			wantCounters := map[string]int64{BatchEnqueued: 5, BatchBatches: 1, BatchSubmitted: 3, BatchResolved: 1,
-				BatchFailed: 2, BatchRequeued: 1, BatchFallback: 1}
+			wantCounters := map[string]int64{CountEnqueued: 5, CountBatches: 1, CountSubmitted: 3, CountResolved: 1,
+				CountFailed: 2, CountRequeued: 1, CountFallback: 1}
 			if !reflect.DeepEqual(st.Counters, wantCounters) || st.Queued != 0 || len(st.Records) != 2 {
 				t.Fatalf("State = %+v", st)
 			}
@@ -178,10 +209,10 @@ func TestBatchQueueLifecycle(t *testing.T) {
 }
 
 func TestBatchQueueRefused(t *testing.T) {
-	for _, b := range backends(t) {
+	for _, b := range queueBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			q := open(t, b.cfg).BatchQueue()
+			q := NewRedisQueue(storetest.Open(t, b.cfg))
 			now := time.Now()
 			if err := q.Refuse(ctx, "g1", time.Hour); err != nil {
 				t.Fatal(err)
@@ -206,7 +237,7 @@ func TestBatchQueueRefused(t *testing.T) {
 				t.Fatalf("queue = %v", got)
 			}
 			st, _ := q.State(ctx)
-			if st.Counters[BatchRefused] != 1 || st.Counters[BatchFallback] != 1 || st.Counters[BatchEnqueued] != 1 {
+			if st.Counters[CountRefused] != 1 || st.Counters[CountFallback] != 1 || st.Counters[CountEnqueued] != 1 {
 				t.Fatalf("counters = %v", st.Counters)
 			}
 		})
@@ -214,23 +245,23 @@ func TestBatchQueueRefused(t *testing.T) {
 }
 
 func TestBatchQueueUsageAndInstances(t *testing.T) {
-	for _, b := range backends(t) {
+	for _, b := range queueBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			q := open(t, b.cfg).BatchQueue()
-			u := Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7}
+			q := NewRedisQueue(storetest.Open(t, b.cfg))
+			u := pricing.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7}
 			for range 2 {
 				if err := q.AddSessionUsage(ctx, "S1", "claude-haiku-4-5", u, time.Hour); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := q.AddSessionUsage(ctx, "S1", "vendor:model:1", Usage{InputTokens: 1}, time.Hour); err != nil {
+			if err := q.AddSessionUsage(ctx, "S1", "vendor:model:1", pricing.Usage{InputTokens: 1}, time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			got, err := q.SessionUsage(ctx, "S1")
-			want := map[string]BatchUsage{
-				"claude-haiku-4-5": {Calls: 2, Usage: Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14}},
-				"vendor:model:1":   {Calls: 1, Usage: Usage{InputTokens: 1}},
+			want := map[string]BatchedUsage{
+				"claude-haiku-4-5": {Calls: 2, Usage: pricing.Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14}},
+				"vendor:model:1":   {Calls: 1, Usage: pricing.Usage{InputTokens: 1}},
 			}
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("SessionUsage = %+v, %v", got, err)
@@ -242,7 +273,7 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 			if st.Counters["tokens_input"] != 201 || st.Counters["tokens_cache_write"] != 14 {
 				t.Fatalf("counters = %v", st.Counters)
 			}
-			if _, err := q.SessionUsage(ctx, "a}b"); !errors.Is(err, ErrInvalidID) {
+			if _, err := q.SessionUsage(ctx, "a}b"); !errors.Is(err, store.ErrInvalidID) {
 				t.Fatalf("bad session id: %v", err)
 			}
 
@@ -263,7 +294,7 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 
 func TestBatchQueueInvalidArgs(t *testing.T) {
 	ctx := context.Background()
-	q := open(t, backends(t)[0].cfg).BatchQueue()
+	q := NewRedisQueue(storetest.Open(t, queueBackends(t)[0].cfg))
 	now := time.Now()
 	for _, c := range []struct {
 		name string
@@ -282,7 +313,7 @@ func TestBatchQueueInvalidArgs(t *testing.T) {
 		{"claim counter", func() error { _, err := q.Claim(ctx, "r1", "bogus", "a"); return err }()},
 		{"refuse group", func() error { return q.Refuse(ctx, "", time.Minute) }()},
 	} {
-		if !errors.Is(c.err, ErrInvalidBatchArg) {
+		if !errors.Is(c.err, ErrInvalidQueueArg) {
 			t.Errorf("%s: %v", c.name, c.err)
 		}
 	}
@@ -291,15 +322,13 @@ func TestBatchQueueInvalidArgs(t *testing.T) {
 // The scripts work through a cluster client: every queue key shares the
 // {batch} slot.
 func TestBatchQueueCluster(t *testing.T) {
-	b := backends(t)[0]
+	b := queueBackends(t)[0]
 	cfg := b.cfg
 	cfg.Cluster = true
-	s := open(t, cfg)
-	if !s.e.cluster {
-		t.Fatal("not a cluster client")
-	}
+	// A forced cluster config gets a cluster client (store's
+	// TestClientKinds asserts it).
+	q := NewRedisQueue(storetest.Open(t, cfg))
 	ctx := context.Background()
-	q := s.BatchQueue()
 	now := time.Now()
 	if _, _, err := q.Enqueue(ctx, "a1", "g1", []byte("d"), "A", now, time.Minute); err != nil {
 		t.Fatal(err)
@@ -311,10 +340,10 @@ func TestBatchQueueCluster(t *testing.T) {
 	if ok, err := q.Transition(ctx, ids[0], "A", now, time.Minute, RecordInFlight, "msgbatch_1", now, false); !ok || err != nil {
 		t.Fatalf("Transition = %v, %v", ok, err)
 	}
-	if got, err := q.Finish(ctx, ids[0], BatchResolved); err != nil || len(got) != 1 {
+	if got, err := q.Finish(ctx, ids[0], CountResolved); err != nil || len(got) != 1 {
 		t.Fatalf("Finish = %v, %v", got, err)
 	}
-	for _, k := range scanKeys(t, b.raw, "lore:") {
+	for _, k := range b.raw.Keys(ctx, "lore:*").Val() {
 		if !strings.HasPrefix(k, "lore:bq:{batch}:") {
 			t.Fatalf("key %s outside the batch slot", k)
 		}

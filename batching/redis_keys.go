@@ -1,10 +1,12 @@
-package store
+package batching
 
-// Keys of the durable batch queue (package batching). Like keys.go, this is
-// the only place they are built. <p> is the key prefix.
+import "github.com/caddy-lore/caddy-lore/store"
+
+// Keys of the durable batch queue. This is the only place they are built
+// (docs/redis-keys.md has the whole schema). <p> is the key prefix.
 //
 // Every queue key carries the hash tag {batch}, so all of them live in one
-// cluster slot and the Lua scripts of batch.go, which touch several of them
+// cluster slot and the Lua scripts of redis_scripts.go, which touch several of them
 // atomically, work on a cluster too. The per-session usage key carries the
 // session's own tag and is only ever written alone.
 //
@@ -18,7 +20,7 @@ package store
 //	                                                                                      DELETE, DropQueued)
 //	<p>bq:{batch}:where          hash    custom_id → record id, while the item belongs    none
 //	                                     to a record (submitting, in flight or sync)
-//	<p>bq:{batch}:recs           hash    record id → record JSON (see BatchRecord)        none; deleted when done
+//	<p>bq:{batch}:recs           hash    record id → record JSON (see Record)        none; deleted when done
 //	<p>bq:{batch}:ritems         hash    record id → its custom_ids, comma-separated      as recs
 //	<p>bq:{batch}:leases         hash    lease name (a record id) → "<owner>|<expiry ms>" as recs
 //	<p>bq:{batch}:stats          hash    counters (Batch* constants) and the record seq   none
@@ -26,7 +28,7 @@ package store
 //	                                     this queue ever recorded (reconciliation)
 //	<p>bq:{batch}:instances      hash    lease owner → expiry ms of a live queue instance none; expired fields
 //	                                     (heartbeat from its poll loop)                    pruned on read
-//	<p>bq:{batch}:refused:<grp>  string  "1": the batch API refused this credential group BatchQueue.Refuse's ttl
+//	<p>bq:{batch}:refused:<grp>  string  "1": the batch API refused this credential group RedisQueue.Refuse's ttl
 //	                                                                                      (≤ retention)
 //	<p>s:{<sid>}:batch           hash    token sums of the session's batched calls        the ttl given to
 //	                                     (calls, input, output, cache_read, cache_write)   AddSessionUsage (the
@@ -35,25 +37,26 @@ package store
 // <grp> is a keyed hash of the credential (auth.Keyring.Namespace), never the
 // credential itself.
 
-func (k keys) batchQueue() string  { return k.prefix + "bq:{batch}:queue" }
-func (k keys) batchItems() string  { return k.prefix + "bq:{batch}:items" }
-func (k keys) batchWhere() string  { return k.prefix + "bq:{batch}:where" }
-func (k keys) batchRecs() string   { return k.prefix + "bq:{batch}:recs" }
-func (k keys) batchRItems() string { return k.prefix + "bq:{batch}:ritems" }
-func (k keys) batchLeases() string { return k.prefix + "bq:{batch}:leases" }
-func (k keys) batchStats() string  { return k.prefix + "bq:{batch}:stats" }
-func (k keys) batchKnown() string  { return k.prefix + "bq:{batch}:known" }
-func (k keys) batchInstances() string {
-	return k.prefix + "bq:{batch}:instances"
+// queueKeys builds the queue's keys under the store's key prefix.
+type queueKeys struct{ st *store.Store }
+
+func (k queueKeys) batchQueue() string     { return k.st.Key("bq:{batch}:queue") }
+func (k queueKeys) batchItems() string     { return k.st.Key("bq:{batch}:items") }
+func (k queueKeys) batchWhere() string     { return k.st.Key("bq:{batch}:where") }
+func (k queueKeys) batchRecs() string      { return k.st.Key("bq:{batch}:recs") }
+func (k queueKeys) batchRItems() string    { return k.st.Key("bq:{batch}:ritems") }
+func (k queueKeys) batchLeases() string    { return k.st.Key("bq:{batch}:leases") }
+func (k queueKeys) batchStats() string     { return k.st.Key("bq:{batch}:stats") }
+func (k queueKeys) batchKnown() string     { return k.st.Key("bq:{batch}:known") }
+func (k queueKeys) batchInstances() string { return k.st.Key("bq:{batch}:instances") }
+func (k queueKeys) batchRefused(group string) string {
+	return k.st.Key("bq:{batch}:refused:" + group)
 }
-func (k keys) batchRefused(group string) string {
-	return k.prefix + "bq:{batch}:refused:" + group
-}
-func (k keys) sessionBatch(sid string) string { return k.prefix + "s:{" + sid + "}:batch" }
+func (k queueKeys) sessionBatch(sid string) string { return k.st.SessionKey(sid, store.BatchUsageKey) }
 
 // batchKeys is the fixed KEYS list of every batch script, in the order the
 // scripts' prelude names them.
-func (k keys) batchKeys() []string {
+func (k queueKeys) batchKeys() []string {
 	return []string{
 		k.batchQueue(), k.batchItems(), k.batchWhere(), k.batchRecs(),
 		k.batchRItems(), k.batchLeases(), k.batchStats(), k.batchKnown(),

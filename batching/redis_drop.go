@@ -1,4 +1,4 @@
-package store
+package batching
 
 import (
 	"context"
@@ -31,10 +31,10 @@ return n
 // batching knows their format), and returns how many it removed. It reads
 // the items with HSCAN, then removes the matching ones still queued in one
 // script; an item a flush takes in between is its record's to run.
-func (b *BatchQueue) DropQueued(ctx context.Context, match func(item []byte) bool) (int, error) {
+func (b *RedisQueue) DropQueued(ctx context.Context, match func(item []byte) bool) (int, error) {
 	var ids []any
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		it := c.HScan(ctx, b.s.keys.batchItems(), 0, "", 256).Iterator()
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		it := c.HScan(ctx, b.keys.batchItems(), 0, "", 256).Iterator()
 		for it.Next(ctx) {
 			id := it.Val()
 			if !it.Next(ctx) {

@@ -1,4 +1,4 @@
-package store
+package batching
 
 import (
 	"context"
@@ -9,18 +9,23 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// BatchQueue is the Redis state of the durable Message Batches queue
-// (package batching): queued items, records (a group of items being
+// RedisQueue is the Redis state of the durable Message Batches queue:
+// queued items, records (a group of items being
 // submitted, in flight as one upstream batch, or run synchronously), leases
 // on records, counters. Every step that moves items is one Lua script
-// (batch_lua.go), so a process killed at any point leaves each item in
+// (redis_scripts.go), so a process killed at any point leaves each item in
 // exactly one place: the queue or one record.
-type BatchQueue struct{ s *Store }
+type RedisQueue struct {
+	st   *store.Store
+	keys queueKeys
+}
 
-// BatchQueue returns the batch queue of this store.
-func (s *Store) BatchQueue() *BatchQueue { return &BatchQueue{s: s} }
+// NewRedisQueue returns the batch queue kept in st.
+func NewRedisQueue(st *store.Store) *RedisQueue { return &RedisQueue{st: st, keys: queueKeys{st: st}} }
 
 // Record states.
 const (
@@ -31,27 +36,27 @@ const (
 
 // Counters of the stats hash. The claim counters are chosen by the caller.
 const (
-	BatchEnqueued  = "enqueued"  // items accepted by Enqueue
-	BatchRefused   = "refused"   // items sent straight to sync: their group is refused
-	BatchFallback  = "fallback"  // items that went to a sync record
-	BatchBatches   = "batches"   // upstream batches recorded
-	BatchSubmitted = "submitted" // items in recorded upstream batches
-	BatchAbandoned = "abandoned" // in-flight batches given up (max age)
-	BatchRequeued  = "requeued"  // items put back on the queue by reconciliation
-	BatchResolved  = "resolved"  // succeeded batch rows
-	BatchFailed    = "failed"    // errored, canceled, expired or missing batch rows
-	BatchSyncOK    = "sync_ok"   // sync runs that produced a text
-	BatchSyncErr   = "sync_err"  // sync runs that failed
-	BatchDropped   = "dropped"   // items that could not be run at all (credential does not open, ...)
+	CountEnqueued  = "enqueued"  // items accepted by Enqueue
+	CountRefused   = "refused"   // items sent straight to sync: their group is refused
+	CountFallback  = "fallback"  // items that went to a sync record
+	CountBatches   = "batches"   // upstream batches recorded
+	CountSubmitted = "submitted" // items in recorded upstream batches
+	CountAbandoned = "abandoned" // in-flight batches given up (max age)
+	CountRequeued  = "requeued"  // items put back on the queue by reconciliation
+	CountResolved  = "resolved"  // succeeded batch rows
+	CountFailed    = "failed"    // errored, canceled, expired or missing batch rows
+	CountSyncOK    = "sync_ok"   // sync runs that produced a text
+	CountSyncErr   = "sync_err"  // sync runs that failed
+	CountDropped   = "dropped"   // items that could not be run at all (credential does not open, ...)
 )
 
 var claimCounters = map[string]bool{
-	"": true, BatchResolved: true, BatchFailed: true, BatchSyncOK: true, BatchSyncErr: true, BatchDropped: true,
+	"": true, CountResolved: true, CountFailed: true, CountSyncOK: true, CountSyncErr: true, CountDropped: true,
 }
 
-// ErrInvalidBatchArg is returned for a custom_id, group, owner or counter
+// ErrInvalidQueueArg is returned for a custom_id, group, owner or counter
 // that would break the schema.
-var ErrInvalidBatchArg = errors.New("store: invalid batch queue argument")
+var ErrInvalidQueueArg = errors.New("batching: invalid queue argument")
 
 var (
 	customIDRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
@@ -61,8 +66,8 @@ var (
 // knownFor is how long upstream batch ids stay in the known set.
 const knownFor = 7 * 24 * time.Hour
 
-// BatchRecord is one record (see the states).
-type BatchRecord struct {
+// Record is one record (see the states).
+type Record struct {
 	ID       string
 	State    string
 	Group    string    // credential group of all its items
@@ -76,18 +81,18 @@ type BatchRecord struct {
 	NetErr   bool      // the create's outcome was unknown to its submitter
 }
 
-// BatchItem is an item with its custom_id.
-type BatchItem struct {
+// QueuedItem is an item with its custom_id.
+type QueuedItem struct {
 	ID   string
 	Data []byte
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
-func (b *BatchQueue) run(ctx context.Context, script *redis.Script, extra []string, args ...any) (any, error) {
+func (b *RedisQueue) run(ctx context.Context, script *redis.Script, extra []string, args ...any) (any, error) {
 	var out any
-	keys := append(b.s.keys.batchKeys(), extra...)
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	keys := append(b.keys.batchKeys(), extra...)
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		var err error
 		out, err = script.Run(ctx, c, keys, args...).Result()
 		return err
@@ -97,7 +102,7 @@ func (b *BatchQueue) run(ctx context.Context, script *redis.Script, extra []stri
 
 func checkOwner(owner string) error {
 	if owner == "" || strings.ContainsAny(owner, "|") || len(owner) > 200 {
-		return ErrInvalidBatchArg
+		return ErrInvalidQueueArg
 	}
 	return nil
 }
@@ -106,17 +111,17 @@ func checkOwner(owner string) error {
 // reports the queue length. When the group is refused (see Refuse), it then
 // moves the item into a new sync record leased to owner until now+lease and
 // returns that record's id ("" when queued).
-func (b *BatchQueue) Enqueue(ctx context.Context, id, group string, item []byte, owner string, now time.Time, lease time.Duration) (int64, string, error) {
+func (b *RedisQueue) Enqueue(ctx context.Context, id, group string, item []byte, owner string, now time.Time, lease time.Duration) (int64, string, error) {
 	if !customIDRe.MatchString(id) || !groupRe.MatchString(group) || len(item) == 0 || checkOwner(owner) != nil {
-		return 0, "", ErrInvalidBatchArg
+		return 0, "", ErrInvalidQueueArg
 	}
-	k := b.s.keys
+	k := b.keys
 	var refused, n *redis.IntCmd
-	err := b.s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			refused = p.Exists(ctx, k.batchRefused(group))
 			p.HSet(ctx, k.batchItems(), id, item)
-			p.HIncrBy(ctx, k.batchStats(), BatchEnqueued, 1)
+			p.HIncrBy(ctx, k.batchStats(), CountEnqueued, 1)
 			n = p.RPush(ctx, k.batchQueue(), group+":"+id)
 			return nil
 		})
@@ -139,9 +144,9 @@ func (b *BatchQueue) Enqueue(ctx context.Context, id, group string, item []byte,
 // It returns the new record ids. One call is one script that blocks Redis
 // while it runs and must finish within the read timeout: keep max to a few
 // thousand (about 1 ms per 1,000 items on Redis, 15 ms on miniredis).
-func (b *BatchQueue) Take(ctx context.Context, owner string, now time.Time, lease time.Duration, max int, maxBytes int64, state string) ([]string, error) {
+func (b *RedisQueue) Take(ctx context.Context, owner string, now time.Time, lease time.Duration, max int, maxBytes int64, state string) ([]string, error) {
 	if checkOwner(owner) != nil || max < 1 || (state != RecordSubmitting && state != RecordSync) {
-		return nil, ErrInvalidBatchArg
+		return nil, ErrInvalidQueueArg
 	}
 	out, err := b.run(ctx, batchTakeScript, nil, owner, ms(now), ms(now.Add(lease)), max, maxBytes, state)
 	if err != nil {
@@ -161,11 +166,11 @@ func replyStrings(out any) []string {
 	return ids
 }
 
-func pairs(out any) []BatchItem {
+func pairs(out any) []QueuedItem {
 	flat := replyStrings(out)
-	items := make([]BatchItem, 0, len(flat)/2)
+	items := make([]QueuedItem, 0, len(flat)/2)
 	for i := 0; i+1 < len(flat); i += 2 {
-		items = append(items, BatchItem{ID: flat[i], Data: []byte(flat[i+1])})
+		items = append(items, QueuedItem{ID: flat[i], Data: []byte(flat[i+1])})
 	}
 	return items
 }
@@ -174,9 +179,9 @@ func pairs(out any) []BatchItem {
 // lease or the lease must have expired, and the lease is renewed to
 // now+lease. batch and created are for RecordInFlight only. It reports
 // whether the transition happened.
-func (b *BatchQueue) Transition(ctx context.Context, rec, owner string, now time.Time, lease time.Duration, to, batch string, created time.Time, adopted bool) (bool, error) {
+func (b *RedisQueue) Transition(ctx context.Context, rec, owner string, now time.Time, lease time.Duration, to, batch string, created time.Time, adopted bool) (bool, error) {
 	if checkOwner(owner) != nil {
-		return false, ErrInvalidBatchArg
+		return false, ErrInvalidQueueArg
 	}
 	adopt := ""
 	if adopted {
@@ -193,9 +198,9 @@ func (b *BatchQueue) Transition(ctx context.Context, rec, owner string, now time
 // Claim removes the listed items from record rec if they still belong to it,
 // counting them under counter, and returns them. An item is claimed once:
 // whoever claims it runs its result.
-func (b *BatchQueue) Claim(ctx context.Context, rec, counter string, ids ...string) ([]BatchItem, error) {
+func (b *RedisQueue) Claim(ctx context.Context, rec, counter string, ids ...string) ([]QueuedItem, error) {
 	if !claimCounters[counter] {
-		return nil, ErrInvalidBatchArg
+		return nil, ErrInvalidQueueArg
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -211,9 +216,9 @@ func (b *BatchQueue) Claim(ctx context.Context, rec, counter string, ids ...stri
 
 // Finish claims every item left in record rec (counted under counter),
 // deletes the record and its lease, and returns the claimed items.
-func (b *BatchQueue) Finish(ctx context.Context, rec, counter string) ([]BatchItem, error) {
+func (b *RedisQueue) Finish(ctx context.Context, rec, counter string) ([]QueuedItem, error) {
 	if !claimCounters[counter] {
-		return nil, ErrInvalidBatchArg
+		return nil, ErrInvalidQueueArg
 	}
 	out, err := b.run(ctx, batchFinishScript, nil, rec, counter)
 	return pairs(out), err
@@ -222,9 +227,9 @@ func (b *BatchQueue) Finish(ctx context.Context, rec, counter string) ([]BatchIt
 // Requeue puts record rec's remaining items back at the queue head and
 // deletes the record; owner must hold its lease or the lease must have
 // expired. It returns how many were requeued, or -1 when it did not happen.
-func (b *BatchQueue) Requeue(ctx context.Context, rec, owner string, now time.Time, lease time.Duration) (int, error) {
+func (b *RedisQueue) Requeue(ctx context.Context, rec, owner string, now time.Time, lease time.Duration) (int, error) {
 	if checkOwner(owner) != nil {
-		return -1, ErrInvalidBatchArg
+		return -1, ErrInvalidQueueArg
 	}
 	out, err := b.run(ctx, batchRequeueScript, nil, rec, owner, ms(now), ms(now.Add(lease)))
 	n, _ := out.(int64)
@@ -236,14 +241,14 @@ func (b *BatchQueue) Requeue(ctx context.Context, rec, owner string, now time.Ti
 
 // RecordItems returns the items still in record rec, in record order, at
 // most limit of them (0: all).
-func (b *BatchQueue) RecordItems(ctx context.Context, rec string, limit int) ([]BatchItem, error) {
+func (b *RedisQueue) RecordItems(ctx context.Context, rec string, limit int) ([]QueuedItem, error) {
 	out, err := b.run(ctx, batchRecordItemsScript, nil, rec, limit)
 	return pairs(out), err
 }
 
 // Lease takes or renews the lease name for owner until now+ttl; false when
 // another owner holds it unexpired.
-func (b *BatchQueue) Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+func (b *RedisQueue) Lease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
 	return b.leaseOp(ctx, name, owner, now, now.Add(ttl), "take")
 }
 
@@ -251,24 +256,24 @@ func (b *BatchQueue) Lease(ctx context.Context, name, owner string, now time.Tim
 // owner included, holds it unexpired: for passes that look for abandoned
 // work, which must not take over a record their own process still works on
 // or deliberately left for later.
-func (b *BatchQueue) TakeFreeLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+func (b *RedisQueue) TakeFreeLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
 	return b.leaseOp(ctx, name, owner, now, now.Add(ttl), "free")
 }
 
 // SetLeaseExpiry changes the expiry of owner's lease name to at (earlier or
 // later); false when owner does not hold it.
-func (b *BatchQueue) SetLeaseExpiry(ctx context.Context, name, owner string, at time.Time) (bool, error) {
+func (b *RedisQueue) SetLeaseExpiry(ctx context.Context, name, owner string, at time.Time) (bool, error) {
 	return b.leaseOp(ctx, name, owner, at, at, "set")
 }
 
 // ReleaseLease drops owner's lease name; false when owner does not hold it.
-func (b *BatchQueue) ReleaseLease(ctx context.Context, name, owner string) (bool, error) {
+func (b *RedisQueue) ReleaseLease(ctx context.Context, name, owner string) (bool, error) {
 	return b.leaseOp(ctx, name, owner, time.Time{}, time.Time{}, "release")
 }
 
-func (b *BatchQueue) leaseOp(ctx context.Context, name, owner string, now, expiry time.Time, mode string) (bool, error) {
+func (b *RedisQueue) leaseOp(ctx context.Context, name, owner string, now, expiry time.Time, mode string) (bool, error) {
 	if checkOwner(owner) != nil || name == "" {
-		return false, ErrInvalidBatchArg
+		return false, ErrInvalidQueueArg
 	}
 	out, err := b.run(ctx, batchLeaseScript, nil, name, owner, ms(now), ms(expiry), mode)
 	if err != nil {
