@@ -23,6 +23,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/llm"
 	"github.com/caddy-lore/caddy-lore/metrics"
+	"github.com/caddy-lore/caddy-lore/recall"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -109,15 +110,14 @@ type Lore struct {
 	// (as caddy-ratelimit's option of that name).
 	DisableMetrics bool `json:"disable_metrics,omitempty"`
 
-	handler    *handler.Handler
-	store      *store.Store
-	worker     *llm.Worker
-	queue      *batching.Queue
-	background *background
-	idle       *idle.Scheduler
-	metrics    *metrics.Metrics
-	usage      workerUsage
-	logger     *zap.Logger
+	handler *handler.Handler
+	store   *store.Store
+	worker  *llm.Worker
+	queue   *batching.Queue
+	idle    *idle.Scheduler
+	metrics *metrics.Metrics
+	usage   workerUsage
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -239,12 +239,15 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		return err
 	}
 	distiller := distill.New(distill.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("distill")})
-	l.background = newBackground(ctx, distiller, l.logger.Named("distill"))
 	var curator *knowledge.Curator
-	var knowledgeHook handler.Knowledge
+	var knowledgeHook handler.Knowledge // a nil *Curator would not be a nil Knowledge
 	if knowledgeOn {
 		curator = knowledge.New(knowledge.Config{Store: l.store, Worker: l.worker, Logger: l.logger.Named("knowledge"), EntryTTL: retention})
-		knowledgeHook = curation{curator, l.background}
+		knowledgeHook = curator
+	}
+	var recaller handler.Recaller
+	if recallOn {
+		recaller = recall.Searcher{Store: l.store, Log: l.logger.Named("recall")}
 	}
 	if idleTimeout > 0 {
 		// Idle work (SPEC §7): everything pending distilled, then curation
@@ -270,9 +273,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 
 	l.handler = handler.New(handler.Config{
 		Transport:        transport,
-		Distiller:        l.background,
+		Context:          ctx, // the work turns leave for later stops with this instance
+		Distiller:        distiller,
 		Knowledge:        knowledgeHook,
-		Recall:           recallHook(recallOn, l.store, l.logger.Named("recall")),
+		Recall:           recaller,
 		DecodeCacheBytes: parseCache,
 		Upstream:         upstream,
 		OpenAIUpstream:   openaiUpstream,
@@ -306,9 +310,6 @@ func (l *Lore) Cleanup() error {
 	l.metrics.ClearQueueSource(l) // nil-safe
 	if l.handler != nil {
 		l.handler.Close() // waits for turns' deferred commits
-	}
-	if l.background != nil {
-		l.background.stop()
 	}
 	l.idle.Stop() // before the queue its work enqueues into; nil-safe
 	if l.queue != nil {

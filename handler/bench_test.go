@@ -170,7 +170,7 @@ func BenchmarkTurn(b *testing.B) {
 				Store: benchStore(b), Keys: keys, Logger: zap.NewNop(), DecodeCacheBytes: mode.cache})
 			gateway := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_ = h.ServeHTTP(w, r, nextHandler{http.NotFoundHandler()})
-				h.bgWG.Wait()
+				h.commits.Wait()
 			})
 			serve := func(b *testing.B, body []byte) {
 				req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(body))
@@ -216,7 +216,7 @@ func BenchmarkTurn(b *testing.B) {
 					b.Fatal(err)
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				p50.add(time.Since(start))
 			}
 			p50.report(b)

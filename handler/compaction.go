@@ -38,7 +38,7 @@ func (h *Handler) serveCompaction(w http.ResponseWriter, r *http.Request, req *t
 	if m := previousSummaryRE.FindStringSubmatch(lastUserText(msgs)); m != nil {
 		previous = m[1]
 	}
-	summary, err := h.cfg.Distiller.Compact(ctx, sess.ID, previous)
+	summary, err := h.cfg.Distiller.Compact(ctx, sess.ID, previous, "")
 	if err != nil || summary == "" {
 		h.log.Info("compaction summary unavailable; forwarding the request upstream",
 			zap.String("session", sess.ID), zap.Error(err))

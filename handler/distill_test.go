@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -13,35 +12,9 @@ import (
 	"github.com/caddy-lore/caddy-lore/llm"
 )
 
-// syncDistiller adapts the real distiller for tests: AfterTurn runs inline so
-// assertions need no waiting.
-type syncDistiller struct{ d *distill.Distiller }
-
-func (s syncDistiller) Rows(ctx context.Context, sid string) ([]gradient.Distillation, error) {
-	rows, err := s.d.Rows(ctx, sid)
-	out := make([]gradient.Distillation, len(rows))
-	for i, r := range rows {
-		out[i] = gradient.Distillation(r)
-	}
-	return out, err
-}
-
-func (s syncDistiller) AfterTurn(ctx context.Context, sid string, urgent bool) {
-	layer := 0
-	if urgent {
-		layer = 2
-	}
-	_, _ = s.d.AfterTurn(ctx, sid, layer)
-}
-
-func (s syncDistiller) DistillNow(ctx context.Context, sid string) error {
-	_, err := s.d.AfterTurn(ctx, sid, 2)
-	return err
-}
-
-func (s syncDistiller) Compact(ctx context.Context, sid, prev string) (string, error) {
-	return s.d.Compact(ctx, sid, prev, "")
-}
+// syncDistiller is the real distiller; settle waits for the work the
+// handler runs on it after a turn, so assertions need no waiting.
+type syncDistiller struct{ *distill.Distiller }
 
 // withDistiller wires a real worker (synchronous background pool) and
 // distiller to the env's fake upstream and store.

@@ -107,7 +107,7 @@ func (e *env) post(path string, body string, hdr ...string) (int, http.Header, s
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	e.settle()
 	return resp.StatusCode, resp.Header, string(b)
@@ -117,7 +117,8 @@ func (e *env) post(path string, body string, hdr ...string) (int, http.Header, s
 // work (the turn's commit, distillation triggers) has finished.
 func (e *env) settle() {
 	e.serving.Wait()
-	e.h.bgWG.Wait()
+	e.h.commits.Wait() // a commit may leave distillation or curation ...
+	e.h.work.Wait()    // ... for later
 }
 
 // lastUpstream returns the last request the fake received on path.

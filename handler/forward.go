@@ -142,13 +142,13 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request, base *url.
 	if resp == nil {
 		return
 	}
-	defer resp.Body.Close()
-	h.relay(w, resp, nil)
+	defer func() { _ = resp.Body.Close() }()
+	h.relay(w, resp)
 }
 
 // relay writes an upstream response to the client, flushing as data arrives
-// so streams are never buffered. tee, when set, receives a copy of the body.
-func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, tee io.Writer) {
+// so streams are never buffered.
+func (h *Handler) relay(w http.ResponseWriter, resp *http.Response) {
 	copyResponseHeaders(w.Header(), resp.Header)
 	if isEventStream(resp.Header) {
 		w.Header().Set("Cache-Control", "no-cache, no-transform")
@@ -159,9 +159,6 @@ func (h *Handler) relay(w http.ResponseWriter, resp *http.Response, tee io.Write
 	for {
 		n, err := resp.Body.Read(buf)
 		if n > 0 {
-			if tee != nil {
-				_, _ = tee.Write(buf[:n])
-			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return
 			}

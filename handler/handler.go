@@ -1,6 +1,9 @@
-// Package handler is one request's path through the gateway, readable top to
-// bottom: route → classify → identify the session → forward → stream and
-// accumulate → store the answered turn.
+// Package handler is one request's path through the gateway: route
+// (messages.go, openai.go) → classify → a turn (turn.go): identify the
+// session (identify.go) → plan the upstream body (plan.go) → send it
+// (send.go) → relay the answer through the route's egress (egress*.go) →
+// store the answered turn (commit.go). The module wires the long-term
+// memory it uses into the interfaces declared here.
 package handler
 
 import (
@@ -9,13 +12,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/internal/background"
 	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -36,6 +39,9 @@ type Config struct {
 	// IdleResume is how long after its last turn a session's prompt cache
 	// is taken to be cold (SPEC §7); 0 disables post-idle compaction.
 	IdleResume time.Duration
+	// Context is the module instance's: the work a turn leaves for later
+	// (distillation, curation) stops when it ends. nil: at Close.
+	Context context.Context
 	// Distiller distils history; nil leaves it undistilled.
 	Distiller Distiller
 	// Knowledge injects long-term knowledge and curates it; nil: none.
@@ -65,11 +71,15 @@ type Handler struct {
 	obs       Observer
 	now       func() time.Time
 
-	pending  pendingCommits
-	decoded  *decodedCache   // nil when off
-	bgCtx    context.Context // post-answer work (commits); canceled by Close
-	bgCancel context.CancelFunc
-	bgWG     sync.WaitGroup
+	pending pendingCommits
+	decoded *decodedCache // nil when off
+	// commits store answered turns: their clients have their answers, so
+	// they run to the end (each bounded by commitTimeout), and Close
+	// waits for them.
+	commits *background.Group
+	// work is what a turn leaves for later (distillation, curation); it
+	// ends with cfg.Context, or at Close.
+	work *background.Group
 }
 
 // New builds a handler.
@@ -78,10 +88,15 @@ func New(cfg Config) *Handler {
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
-	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
+	parent := cfg.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	h.commits = background.New(context.Background(), h.log)
+	h.work = background.New(parent, h.log)
 	if h.transport == nil {
 		h.transport = NewTransport()
 	}
@@ -114,10 +129,12 @@ func NewTransport() *http.Transport {
 func (h *Handler) Retention() time.Duration { return h.cfg.Retention }
 
 // Close waits for post-answer writes still running (each bounded by its own
-// timeout), then drops idle upstream connections.
+// timeout), stops the work turns left for later, then drops idle upstream
+// connections.
 func (h *Handler) Close() {
-	h.bgWG.Wait()
-	h.bgCancel()
+	h.commits.Wait()
+	h.commits.Stop()
+	h.work.Stop()
 	if t, ok := h.transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}

@@ -104,7 +104,7 @@ func TestOtherRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp2.Body.Close()
+	_ = resp2.Body.Close()
 	up = e.lastUpstream("/v1/models")
 	if resp2.StatusCode != 200 || up.RawQuery != "limit=2" || up.Header.Get("Authorization") != "Bearer "+oauthT || up.Header.Get("X-Api-Key") != "" {
 		t.Fatalf("models: %d %+v", resp2.StatusCode, up)
@@ -169,7 +169,7 @@ func TestStreamNotBuffered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	buf := make([]byte, 4096)
 	var got strings.Builder
 	for !strings.Contains(got.String(), "\n\n") {
@@ -212,7 +212,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	buf := make([]byte, 64)
 	_, _ = resp.Body.Read(buf)
 	cancel()
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	select {
 	case <-canceled:
 	case <-time.After(5 * time.Second):

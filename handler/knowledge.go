@@ -14,14 +14,15 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Knowledge is long-term memory as the turn pipeline sees it (SPEC §8). A
-// nil Knowledge injects nothing and curates nothing.
+// Knowledge is long-term memory as the turn pipeline sees it (SPEC §8),
+// *knowledge.Curator. A nil Knowledge injects nothing and curates nothing.
 type Knowledge interface {
 	// Block returns the session's knowledge block for its system prompt
 	// within budget tokens; see knowledge.Curator.Block.
 	Block(ctx context.Context, sess *store.Session, budget int, matchText func() string, fresh bool) (string, error)
-	// AfterTurn schedules a curation without blocking when one is due.
-	AfterTurn(ctx context.Context, sessionID string, turnsSinceCuration int)
+	// AfterTurn curates the session's knowledge when it is due (every
+	// knowledge.AfterTurns turns); see knowledge.Curator.AfterTurn.
+	AfterTurn(ctx context.Context, sessionID string, turnsSinceCuration int) error
 }
 
 // matchedMessages is how many of the newest messages the knowledge

@@ -15,12 +15,9 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// syncKnowledge runs the curator's post-turn trigger inline.
+// syncKnowledge is the real curator; settle waits for the curation the
+// handler runs after a turn.
 type syncKnowledge struct{ *knowledge.Curator }
-
-func (k syncKnowledge) AfterTurn(ctx context.Context, sid string, n int) {
-	_ = k.Curator.AfterTurn(ctx, sid, n)
-}
 
 func TestAppendSystemBlock(t *testing.T) {
 	cases := map[string]string{

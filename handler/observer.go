@@ -38,7 +38,7 @@ func (nopObserver) OverflowRetry()                    {}
 
 // routeOf is the metrics route of a turn's egress.
 func routeOf(eg egress) string {
-	if eg.flavor == openAIFlavor {
+	if eg.clientFlavor() == openAIFlavor {
 		return label.RouteChat
 	}
 	return label.RouteMessages

@@ -76,7 +76,7 @@ func TestObserverEvents(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/models", nil)
 	req.Header.Set("X-Api-Key", keyA)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	e.settle()
 	obs.mu.Lock()

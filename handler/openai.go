@@ -1,9 +1,7 @@
 package handler
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 
@@ -68,10 +66,10 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := auth.Extract(r.Header)
 	cred.Provider = auth.ProviderOpenAI // sealed with it: worker calls and batches go to openai_upstream too
-	eg := h.openAIEgress(oreq)
+	var eg egress = openAIEgress{h, oreq}
 	if claude {
 		cred.Provider = auth.ProviderAnthropic
-		eg = h.claudeViaOpenAIEgress(oreq)
+		eg = claudeViaOpenAIEgress{h: h, oreq: oreq, created: h.now().Unix()}
 	}
 	if classify(req, req.SystemText(), msgs) == classUtility {
 		// Small utility calls are not sessions: translate, forward, answer.
@@ -85,16 +83,17 @@ func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
 // serveUtilityChat forwards an untransformed utility call in the egress's
 // format and answers through it; nothing is stored.
 func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, internal []byte, cred auth.Credential, eg egress) {
-	body, err := upstreamBody(eg, translate.BodyOf(internal))
+	t := &turn{h: h, w: w, r: r, cred: cred, egress: eg} // a turn with no session
+	body, err := eg.upstreamBody(translate.BodyOf(internal))
 	if err != nil {
-		writeError(w, eg.flavor, http.StatusInternalServerError, "the gateway could not prepare this request")
+		writeError(w, eg.clientFlavor(), http.StatusInternalServerError, "the gateway could not prepare this request")
 		return
 	}
-	resp := h.sendTurn(w, r, body, cred, eg)
+	resp := t.call(body)
 	if resp == nil {
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		eg.relayError(w, resp)
@@ -109,122 +108,4 @@ func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, inter
 func isClaudeModel(model string) bool {
 	m := strings.ToLower(model)
 	return strings.HasPrefix(m, "claude") || strings.HasPrefix(m, "anthropic/claude")
-}
-
-// claudeViaOpenAIEgress sends Messages to the Anthropic upstream and
-// translates answers and errors back to OpenAI's format.
-func (h *Handler) claudeViaOpenAIEgress(oreq *translate.OpenAIRequest) egress {
-	created := h.now().Unix()
-	return egress{
-		flavor: openAIFlavor,
-		base:   h.cfg.Upstream,
-		relayError: func(w http.ResponseWriter, resp *http.Response) {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
-			copyResponseHeaders(w.Header(), resp.Header)
-			w.Header().Del("Content-Length")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(resp.StatusCode)
-			_, _ = w.Write(translate.AnthropicErrorToOpenAI(body))
-		},
-		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			resp.Header.Set("Content-Type", "text/event-stream")
-			rc := startStream(w, resp)
-			tr := translate.NewStreamTranslator(flushWriter{w: w, rc: rc}, oreq.Model, created, oreq.IncludeUsage)
-			reply := eachEvent(resp, final, tr.Event)
-			_ = tr.Close()
-			return reply
-		},
-		json: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-			if err != nil {
-				return nil
-			}
-			out, terr := translate.AnthropicToOpenAI(body, created)
-			copyResponseHeaders(w.Header(), resp.Header)
-			w.Header().Del("Content-Length")
-			w.Header().Set("Content-Type", "application/json")
-			if terr != nil {
-				writeError(w, openAIFlavor, http.StatusBadGateway, "the upstream answer could not be translated")
-				return nil
-			}
-			reply, perr := translate.ParseResponse(body)
-			if perr == nil && final != nil {
-				final()
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = w.Write(out)
-			if perr != nil {
-				return nil
-			}
-			return reply
-		},
-	}
-}
-
-// openAIEgress sends OpenAI chat completions to openai_upstream and passes
-// answers through unchanged, keeping a copy to store.
-func (h *Handler) openAIEgress(oreq *translate.OpenAIRequest) egress {
-	return egress{
-		flavor:     openAIFlavor,
-		base:       h.cfg.OpenAIUpstream,
-		openAI:     true,
-		body:       oreq.ToOpenAI,
-		relayError: func(w http.ResponseWriter, resp *http.Response) { h.relay(w, resp, nil) },
-		stream: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			rc := startStream(w, resp)
-			var acc translate.OpenAIAccumulator
-			events := translate.NewEventReader(resp.Body)
-			for {
-				ev, err := events.Next()
-				if err != nil {
-					break
-				}
-				isDone := bytes.Equal(bytes.TrimSpace(ev.Data), []byte("[DONE]"))
-				if !isDone {
-					acc.Add(ev.Data)
-				} else if acc.Done() && final != nil {
-					final()
-					final = nil
-				}
-				if _, werr := w.Write(ev.Raw); werr != nil {
-					return nil
-				}
-				_ = rc.Flush()
-			}
-			if !acc.Done() {
-				return nil
-			}
-			return acc.Response()
-		},
-		json: func(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-			body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-			copyResponseHeaders(w.Header(), resp.Header)
-			reply, perr := translate.ParseOpenAIResponse(body)
-			if err == nil && perr == nil && final != nil {
-				final()
-			}
-			w.WriteHeader(resp.StatusCode)
-			_, _ = w.Write(body)
-			if err != nil || perr != nil || len(body) == maxResponseBody {
-				_, _ = io.Copy(w, resp.Body)
-				return nil
-			}
-			return reply
-		},
-	}
-}
-
-// flushWriter flushes after every write: the stream translator writes once
-// per upstream event, so each translated chunk leaves as soon as it exists.
-type flushWriter struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		_ = f.rc.Flush()
-	}
-	return n, err
 }

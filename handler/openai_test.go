@@ -64,7 +64,7 @@ func TestOpenAIRouteClaude(t *testing.T) {
 	}
 	params := chatParams("claude-sonnet-4-5", openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("run it [[tool:bash]]"),
 		acc.Choices[0].Message.ToParam(), openai.ToolMessage("hi\n", calls[0].ID))
-	resp, err = c.Chat.Completions.New(context.Background(), params)
+	_, err = c.Chat.Completions.New(context.Background(), params)
 	if err != nil {
 		t.Fatal(err)
 	}

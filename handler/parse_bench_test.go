@@ -27,7 +27,7 @@ func BenchmarkParseMessages(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				h.parseMessages(prev, cred) // what the previous turn left
+				_, _, _, _ = h.parseMessages(prev, cred) // what the previous turn left
 				b.StartTimer()
 				if _, _, derr, err := h.parseMessages(body, cred); err != nil || derr != nil {
 					b.Fatal(err, derr)

@@ -31,7 +31,7 @@ func TestPathsStayUnderV1(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		_, _ = io.ReadAll(resp.Body)
 		return resp.StatusCode
 	}

@@ -2,11 +2,8 @@ package handler
 
 import (
 	"context"
-	"runtime/debug"
 	"sync"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // pendingCommits orders a session's turns inside this instance: a turn's
@@ -57,19 +54,4 @@ func (p *pendingCommits) wait(ctx context.Context, lineage string, max time.Dura
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-// background runs post-answer work on a goroutine Close waits for, with a
-// context that outlives the request but not the handler.
-func (h *Handler) background(fn func(context.Context)) {
-	h.bgWG.Add(1)
-	go func() {
-		defer h.bgWG.Done()
-		defer func() {
-			if r := recover(); r != nil {
-				h.log.Error("post-turn work panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-			}
-		}()
-		fn(h.bgCtx)
-	}()
 }

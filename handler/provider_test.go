@@ -43,7 +43,7 @@ func TestPassthroughRouting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	get("Authorization", "Bearer "+openAIKey) // an OpenAI SDK's GET /v1/models

@@ -22,7 +22,7 @@ import (
 // Usage as the client sees it: the input and cache figures of the latest
 // round (the size of the context the model last read, which Claude Code
 // uses to decide when to compact) and the output tokens of all rounds.
-// (What all rounds cost is recallTurn's to add up.)
+// (What all rounds cost is recallEgress's to add up.)
 type recallRelay struct {
 	send func(translate.Event) error // to the client
 	next int                         // next client-visible block index
@@ -265,7 +265,8 @@ func withRaw(ev translate.Event) translate.Event {
 		raw = append(raw, "\ndata: "...)
 		raw = append(raw, line...)
 	}
-	ev.Raw = append(raw, "\n\n"...)
+	raw = append(raw, "\n\n"...)
+	ev.Raw = raw
 	return ev
 }
 

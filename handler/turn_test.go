@@ -132,7 +132,7 @@ func TestStreamingTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dr.Body.Close()
+	defer func() { _ = dr.Body.Close() }()
 	var want strings.Builder
 	buf := make([]byte, 4096)
 	for {

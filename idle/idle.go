@@ -8,7 +8,7 @@
 // (distill.Distiller.Idle in the module).
 //
 // Idle resume, the other half of that section (a compact window on the first
-// turn after a long pause), is in handler/pipeline.go and gradient.
+// turn after a long pause), is in handler/plan.go and gradient.
 package idle
 
 import (

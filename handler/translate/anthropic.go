@@ -1,6 +1,6 @@
 // Package translate reads and writes the wire formats the gateway speaks:
-// Anthropic Messages requests and responses (JSON and SSE) and, later, OpenAI
-// chat completions.
+// Anthropic Messages requests and responses (JSON and SSE) and OpenAI chat
+// completions, with the translations between them.
 package translate
 
 import (

@@ -24,10 +24,13 @@ const (
 	pendingRecallBudget = time.Second     // the search for the next request, before the commit
 )
 
-// recallTurn is what answering the recall tool needs of one turn whose
-// request offered it.
-type recallTurn struct {
-	h    *Handler
+// recallEgress is the Anthropic egress with the recall tool answered inside
+// the gateway: the common Claude Code turn (tools present, recall on) goes
+// through here. Errors and the request go as anthropicEgress sends them;
+// answers are relayed without the recall calls, which the gateway answers
+// itself, asking the upstream to continue.
+type recallEgress struct {
+	anthropicEgress
 	r    *http.Request
 	sess *store.Session
 	cred auth.Credential
@@ -46,7 +49,7 @@ type recallTurn struct {
 // account returns the turn's usage for its cost (all rounds) and for the
 // gradient's calibration (the first round: the body the gradient built),
 // given the usage the client was shown.
-func (rt *recallTurn) account(shown pricing.Usage) (cost, calib pricing.Usage) {
+func (rt *recallEgress) account(shown pricing.Usage) (cost, calib pricing.Usage) {
 	if rt == nil || rt.rounds == 0 {
 		return shown, shown
 	}
@@ -66,7 +69,7 @@ type followUpFailure struct {
 // (recallRelay). It returns the message as the client received it, nil
 // when it did not end (client gone, or a failed follow-up sent as an error
 // event: nothing is stored then).
-func (rt *recallTurn) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
 	var client translate.Accumulator
 	rr := &recallRelay{send: func(ev translate.Event) error {
@@ -98,7 +101,7 @@ func (rt *recallTurn) stream(w http.ResponseWriter, resp *http.Response, final f
 		}
 		body = next
 		res = rr.round(up.Body, false, final)
-		up.Body.Close()
+		_ = up.Body.Close()
 	}
 	if res.ok && res.others {
 		rt.pending = res.calls
@@ -114,8 +117,8 @@ func (rt *recallTurn) stream(w http.ResponseWriter, resp *http.Response, final f
 // message: every round's blocks except the recall calls (and the
 // continuations' thinking), the last round's stop reason, usage as in
 // recallRelay. A failed follow-up is relayed as the upstream's error.
-func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+	raw, err := readAnswer(resp)
 	var reply *translate.Response
 	var calls []recallCall
 	others := false
@@ -125,12 +128,8 @@ func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final fun
 			calls, others = recallCalls(r.Content)
 		}
 	}
-	if len(calls) == 0 { // the common case: exactly as jsonTurn
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body}
-		return rt.h.jsonTurn(w, resp, final)
+	if len(calls) == 0 { // the common case: exactly as anthropicEgress
+		return rt.h.answerJSON(w, resp, raw, err, final, messagesAnswer)
 	}
 	kept := withoutRecallBlocks(reply.Content, false)
 	out := reply.Usage.OutputTokens
@@ -150,8 +149,8 @@ func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final fun
 			_, _ = w.Write(failed.body)
 			return nil
 		}
-		more, err := io.ReadAll(io.LimitReader(up.Body, maxResponseBody))
-		up.Body.Close()
+		more, err := readAnswer(up)
+		_ = up.Body.Close()
 		r2, perr := translate.ParseResponse(more)
 		if err != nil || perr != nil {
 			writeError(w, anthropicFlavor, http.StatusBadGateway, "the gateway could not read the continuation after a recall call")
@@ -193,7 +192,7 @@ func (rt *recallTurn) json(w http.ResponseWriter, resp *http.Response, final fun
 }
 
 // book records a round that needed a follow-up.
-func (rt *recallTurn) book(u pricing.Usage) {
+func (rt *recallEgress) book(u pricing.Usage) {
 	if rt.rounds == 0 {
 		rt.first = u
 	}
@@ -205,7 +204,7 @@ func (rt *recallTurn) book(u pricing.Usage) {
 // previous round's body plus the model's answer and the results. It
 // returns the new body and the upstream's 2xx answer (an event stream when
 // stream is set), or what failed.
-func (rt *recallTurn) followUp(body []byte, content json.RawMessage, calls []recallCall, stream bool) ([]byte, *http.Response, *followUpFailure) {
+func (rt *recallEgress) followUp(body []byte, content json.RawMessage, calls []recallCall, stream bool) ([]byte, *http.Response, *followUpFailure) {
 	h := rt.h
 	ctx := rt.r.Context()
 	internal := func(why string, err error) *followUpFailure {
@@ -239,7 +238,7 @@ func (rt *recallTurn) followUp(body []byte, content json.RawMessage, calls []rec
 	h.obs.UpstreamStatus(resp.StatusCode)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 || (stream && !isEventStream(resp.Header)) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorPeek))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		h.log.Info("recall: the follow-up call failed; relaying its error", zap.Int("status", resp.StatusCode))
 		status := resp.StatusCode
 		if status >= 200 && status <= 299 {
@@ -253,7 +252,7 @@ func (rt *recallTurn) followUp(body []byte, content json.RawMessage, calls []rec
 // pendingText runs the calls kept for the next request and renders them
 // (after the answer, before the turn's commit, which the next request
 // waits for: hence the tight budget).
-func (rt *recallTurn) pendingText(ctx context.Context) string {
+func (rt *recallEgress) pendingText(ctx context.Context) string {
 	if rt == nil || len(rt.pending) == 0 {
 		return ""
 	}

@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"regexp"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/knowledge"
@@ -18,21 +17,20 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Distiller is the distillation engine as the turn pipeline sees it. A nil
-// Distiller leaves history undistilled (the gradient then only trims).
+// Distiller is the distillation engine as the turn pipeline uses it
+// (*distill.Distiller). A nil Distiller leaves history undistilled (the
+// gradient then only trims).
 type Distiller interface {
 	// Rows returns the session's current (non-archived) distillations, oldest first.
 	Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error)
-	// AfterTurn schedules the post-response distillation without blocking:
-	// urgent and forced when urgent is set (the turn needed layer ≥ 2), else
-	// a background one when enough messages are undistilled.
-	AfterTurn(ctx context.Context, sessionID string, urgent bool)
-	// DistillNow runs a forced urgent distillation and returns when its
-	// rows are stored (overflow recovery, compaction).
-	DistillNow(ctx context.Context, sessionID string) error
+	// AfterTurn distils what a turn at layer leaves due: from urgentLayer
+	// on, urgent and forced, returning once its rows are stored; below it,
+	// a background distillation when enough messages are undistilled.
+	AfterTurn(ctx context.Context, sessionID string, layer int) (distill.Result, error)
 	// Compact distils everything pending and writes a summary of the whole
-	// session for a client's compaction request (urgent).
-	Compact(ctx context.Context, sessionID, previousSummary string) (string, error)
+	// session for a client's compaction request (urgent); model "" is the
+	// worker's.
+	Compact(ctx context.Context, sessionID, previousSummary, model string) (string, error)
 }
 
 // plan is one turn's transformed request.
@@ -48,6 +46,47 @@ type memory struct {
 	knowledge     string // the knowledge block for the system prompt
 	offerRecall   bool   // add the recall tool (the Anthropic route, recall on)
 	pendingRecall string // results of recall calls of the previous answer
+}
+
+// plan fits the turn into the window, starting from the session's state:
+// the gradient, the long-term memory additions, the egress's body. On an
+// internal failure the client is answered and plan returns false.
+func (t *turn) plan(st gradient.State) bool {
+	h, ctx, sess := t.h, t.r.Context(), t.sess
+	rows := h.rows(ctx, sess)
+	limits := gradient.LimitsFor(t.req.Model, gradient.HasBeta1M(t.r.Header.Values("Anthropic-Beta")...))
+	_, anthropic := t.egress.(anthropicEgress) // recall is offered on the Anthropic route only
+	mem := memory{knowledge: h.knowledgeBlock(ctx, sess, &st, limits, t.msgs, rows),
+		offerRecall: h.cfg.Recall != nil && sess != nil && anthropic}
+	if sess != nil && h.cfg.Recall != nil {
+		mem.pendingRecall = sess.RecallPending
+	}
+	p, err := h.transform(st, limits, t.req, t.msgs, rows, mem)
+	if err == nil {
+		p.body, err = t.egress.upstreamBody(p.body)
+	}
+	if err != nil {
+		h.log.Error("transforming the turn failed", zap.Error(err))
+		writeError(t.w, t.egress.clientFlavor(), http.StatusInternalServerError, "the gateway could not prepare this request")
+		return false
+	}
+	t.planned = p
+	return true
+}
+
+// replan is the overflow recovery: distil what is pending now, then force
+// the layer above the one that did not fit.
+func (t *turn) replan() bool {
+	h, sess, prev := t.h, t.sess, t.planned
+	if h.cfg.Distiller != nil && sess != nil {
+		if err := h.distillNow(t.r.Context(), sess.ID); err != nil {
+			h.log.Info("urgent distillation before the overflow retry failed", zap.String("session", sess.ID), zap.Error(err))
+		}
+	}
+	st := prev.state
+	st.ForceNextLayer()
+	h.log.Debug("overflow retry planned", zap.Int("failed_layer", prev.result.Layer), zap.Int("forced_layer", st.ForceMinLayer))
+	return t.plan(st)
 }
 
 // loadState decodes the session's gradient state and applies idle resume:
@@ -130,18 +169,6 @@ func (h *Handler) transform(st gradient.State, limits gradient.Limits, req *tran
 	return p, err
 }
 
-// upstreamBody is the pipeline's Messages body as the egress sends it.
-func upstreamBody(eg egress, body translate.Body) (translate.Body, error) {
-	if eg.body == nil {
-		return body, nil
-	}
-	out, err := eg.body(body.Bytes())
-	if out == nil {
-		out = []byte{} // never nil: a nil body would forward the client's
-	}
-	return translate.BodyOf(out), err
-}
-
 // messageElements returns each message's JSON for the upstream body: the
 // client's own bytes for an unchanged message (not copied: the rebuilt body
 // refers to them), a new encoding for a changed one.
@@ -154,33 +181,4 @@ func messageElements(msgs []msg.Message) ([][]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// isOverflow reports whether an upstream answer says the prompt did not fit
-// the context window (SPEC §4.6): Anthropic's 400 "prompt is too long", or an
-// OpenAI-compatible upstream's context_length_exceeded.
-func isOverflow(status int, body []byte) bool {
-	return status == http.StatusBadRequest &&
-		(bytes.Contains(body, []byte("prompt is too long")) || bytes.Contains(body, []byte("context_length_exceeded")))
-}
-
-// overflowCountRE finds the upstream's own token count in an overflow
-// answer: Anthropic's "prompt is too long: N tokens > M maximum", OpenAI's
-// "... your messages resulted in N tokens".
-var overflowCountRE = regexp.MustCompile(`(?:prompt is too long: |resulted in )(\d+) tokens`)
-
-// upstreamCount is the token count an overflow answer gives, or 0.
-func upstreamCount(body []byte) int {
-	m := overflowCountRE.FindSubmatch(body)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
-}
-
-// stoppedForWindow reports a 2xx answer that ended because the context window
-// was exhausted (stop_reason model_context_window_exceeded).
-func stoppedForWindow(reply *translate.Response) bool {
-	return reply != nil && reply.StopReason == "model_context_window_exceeded"
 }

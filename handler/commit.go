@@ -3,91 +3,60 @@ package handler
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
-	"github.com/caddy-lore/caddy-lore/session"
 	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/usage"
 )
+
+// store books the answered turn (tokens, cost, the gradient's calibration)
+// and stores it off the client's critical path: the client has its answer,
+// and the next turn of this lineage waits for the commit in identify.
+func (t *turn) store(reply *translate.Response) {
+	h, sess := t.h, t.sess
+	if t.done == nil {
+		return // incomplete answer or no state: nothing to store
+	}
+	if reply == nil {
+		h.pending.end(sess.Lineage, t.done)
+		return
+	}
+	u, calib := t.recall.account(reply.Usage) // recall follow-ups: all rounds cost, the first one calibrates
+	h.obs.Tokens(u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens)
+	cost, without := turnCost(t.req.Model, u, t.planned.result.TokensRemoved, t.msgs, sess.MessageCount, sess.Turns)
+	h.obs.Cost(cost, without)
+	publishTurn(t.r, u, cost, without)
+	gradient.Calibrate(&t.planned.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
+	urgent := t.planned.result.UrgentDistill || t.retried || stoppedForWindow(reply)
+	done := t.done
+	started := h.commits.Go("storing the turn", func(bg context.Context) {
+		defer h.pending.end(sess.Lineage, done)
+		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
+		stored := t.commit(bg, reply, usage.Turn(u, cost, without))
+		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
+			h.distillAfterTurn(sess.ID, urgent)
+		}
+		if h.cfg.Knowledge != nil && stored > 0 {
+			h.curateAfterTurn(sess.ID, sess.TurnsSinceCuration+1)
+		}
+	})
+	if !started { // the handler is closed: nobody stores this turn
+		h.pending.end(sess.Lineage, done)
+	}
+}
+
+// distillThreshold: below this many stored messages no background
+// distillation can be due (SPEC §4.7's 30 undistilled), so the check is skipped.
+const distillThreshold = 30
 
 // commitTimeout bounds the write after a turn; the client has its answer by
 // then, so a slow Redis only delays this goroutine.
 const commitTimeout = 3 * time.Second
-
-// identify finds or creates the session of a turn inside the caller's
-// namespace (their identity's, else their credential's). It returns nil when
-// Redis is unavailable, or the request has neither identity nor credential:
-// the turn is then proxied without state.
-func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) *store.Session {
-	st := h.cfg.Store
-	if st == nil || !st.Available() {
-		return nil
-	}
-	ns, ok := h.namespace(ctx, cred)
-	if !ok {
-		return nil
-	}
-	clientID, source := session.ClientID(req.MetadataUserID, hdr)
-	first := firstUserText(msgs)
-	lineage := session.Lineage(ns, req.Model, source, clientID, first)
-	h.pending.wait(ctx, lineage, commitTimeout)
-	// Without identity a refreshed token lands in a new namespace; the
-	// origin (the lineage without namespace) is where it can find the
-	// session it continues by proof of history (continuity.go).
-	origin := ""
-	if clientID != "" && identityOf(ctx) == "" {
-		origin = session.Lineage("", req.Model, source, clientID, first)
-	}
-
-	candidates, err := st.Candidates(ctx, lineage)
-	if err != nil {
-		return nil
-	}
-	if id, ok := session.Choose(candidates, len(msgs)); ok {
-		sess, err := st.LoadSession(ctx, id)
-		if err != nil {
-			return nil
-		}
-		// The lineage already includes the namespace; checking it again
-		// makes isolation independent of how lineages are built.
-		if sess != nil && sess.Namespace == ns {
-			if sess.Project == "" {
-				sess.Project = h.projectOf(req) // sessions stored before knowledge was on
-			}
-			if sess.Origin == "" {
-				sess.Origin = origin // sessions stored before continuity existed
-			}
-			if sess.Person == "" {
-				sess.Person = h.personOf(ctx, cred) // sessions stored before usage existed
-			}
-			return sess
-		}
-	}
-	now := h.now()
-	sess := &store.Session{
-		ID:          session.NewID(now),
-		Namespace:   ns,
-		Fingerprint: h.cfg.Keys.Fingerprint(cred),
-		Person:      h.personOf(ctx, cred),
-		Lineage:     lineage,
-		Origin:      origin,
-		Model:       req.Model,
-		Project:     h.projectOf(req),
-		CreatedAt:   now,
-	}
-	if origin != "" && len(candidates) == 0 {
-		if prev := h.provenSession(ctx, origin, ns, msgs); prev != nil {
-			continueFrom(sess, prev)
-		}
-	}
-	return sess
-}
 
 // commit stores an answered turn: the request messages the session has not
 // stored yet, the assistant reply, the session state and the caller's
@@ -96,7 +65,8 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // counterfactual cost in micro-dollars (turnCost) are also added to the
 // session's sums, in the same round trip as everything else.
 // It returns the number of messages the session has stored after the turn.
-func (h *Handler) commit(ctx context.Context, sess *store.Session, model string, msgs []msg.Message, reply *translate.Response, cred auth.Credential, st *gradient.State, fig store.UsageFigures) int {
+func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.UsageFigures) int {
+	h, sess, model, msgs, cred, st := t.h, t.sess, t.req.Model, t.msgs, t.cred, &t.planned.state
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	now := h.now()
@@ -181,4 +151,10 @@ func (h *Handler) commit(ctx context.Context, sess *store.Session, model string,
 		zap.Int64("input_tokens", usage.InputTokens),
 		zap.Int64("output_tokens", usage.OutputTokens))
 	return next.Stored
+}
+
+// stoppedForWindow reports a 2xx answer that ended because the context window
+// was exhausted (stop_reason model_context_window_exceeded).
+func stoppedForWindow(reply *translate.Response) bool {
+	return reply != nil && reply.StopReason == "model_context_window_exceeded"
 }

@@ -1,0 +1,44 @@
+package handler
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/caddy-lore/caddy-lore/handler/translate"
+)
+
+// anthropicEgress sends Messages to the Anthropic upstream and relays its
+// answers unchanged.
+type anthropicEgress struct{ h *Handler }
+
+func (anthropicEgress) clientFlavor() flavor { return anthropicFlavor }
+
+func (e anthropicEgress) upstream() (*url.URL, bool) { return e.h.cfg.Upstream, false }
+
+func (anthropicEgress) upstreamBody(messages translate.Body) (translate.Body, error) {
+	return messages, nil
+}
+
+func (e anthropicEgress) relayError(w http.ResponseWriter, resp *http.Response) { e.h.relay(w, resp) }
+
+// stream forwards an SSE answer event by event as it arrives, flushing
+// after each, while accumulating the assistant message.
+func (anthropicEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+	rc := startStream(w, resp)
+	return eachEvent(resp, final, func(ev translate.Event) error {
+		if _, err := w.Write(ev.Raw); err != nil {
+			return err
+		}
+		_ = rc.Flush()
+		return nil
+	})
+}
+
+// json relays a non-streamed Messages answer as it is.
+func (e anthropicEgress) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+	body, err := readAnswer(resp)
+	return e.h.answerJSON(w, resp, body, err, final, messagesAnswer)
+}
+
+// messagesAnswer is a Messages answer relayed as the upstream sent it.
+var messagesAnswer = answerShape{flavor: anthropicFlavor, parse: translate.ParseResponse}
