@@ -165,11 +165,20 @@ func (d *Distiller) Rows(ctx context.Context, sessionID string) ([]gradient.Dist
 	if err != nil {
 		return nil, err
 	}
+	return ForGradient(rows), nil
+}
+
+// ForGradient is the gradient's view of stored distillation rows (the
+// coverage fields stay with the stored rows, for recall and the admin API).
+func ForGradient(rows []store.DistillRow) []gradient.Distillation {
+	if len(rows) == 0 {
+		return nil
+	}
 	out := make([]gradient.Distillation, len(rows))
 	for i, r := range rows {
 		out[i] = gradient.Distillation{ID: r.ID, Generation: r.Generation, Observations: r.Observations}
 	}
-	return out, nil
+	return out
 }
 
 // newID returns 32 random hex digits, for row ids and guard tokens.

@@ -143,6 +143,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
 		return 0
 	}
+	h.hints.put(next.Lineage, next.ID) // the next turn reads it with its lineage
 	h.log.Debug("turn stored",
 		zap.String("session", sess.ID),
 		zap.String("credential", sess.Fingerprint),

@@ -26,7 +26,7 @@ var previousSummaryRE = regexp.MustCompile(`(?s)<previous-summary>\n?(.*?)\n?</p
 // produced, the request goes upstream unchanged so the client still gets one.
 func (h *Handler) serveCompaction(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
 	ctx := r.Context()
-	sess := h.identify(ctx, r.Header, req, msgs, cred)
+	sess, _ := h.identify(ctx, r.Header, req, msgs, cred)
 	// A session continued by proof of history has no copy of its history
 	// yet (and no credential): that is made by a stored turn, and a
 	// compaction stores nothing. The client's own request goes upstream.

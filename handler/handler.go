@@ -72,6 +72,7 @@ type Handler struct {
 	now       func() time.Time
 
 	pending pendingCommits
+	hints   sessionHints  // lineage → the session this instance served last
 	decoded *decodedCache // nil when off
 	// commits store answered turns: their clients have their answers, so
 	// they run to the end (each bounded by commitTimeout), and Close

@@ -15,14 +15,19 @@ import (
 // namespace (their identity's, else their credential's). It returns nil when
 // Redis is unavailable, or the request has neither identity nor credential:
 // the turn is then proxied without state.
-func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) *store.Session {
+//
+// Reading the lineage and the session it continues is one round trip when
+// this instance served the conversation's previous turn (the hint): the
+// session's state and its distillations come in the same pipeline, and the
+// distillations are returned with it for plan.
+func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.Request, msgs []msg.Message, cred auth.Credential) (*store.Session, prefetched) {
 	st := h.cfg.Store
 	if st == nil || !st.Available() {
-		return nil
+		return nil, prefetched{}
 	}
 	ns, ok := h.namespace(ctx, cred)
 	if !ok {
-		return nil
+		return nil, prefetched{}
 	}
 	clientID, source := session.ClientID(req.MetadataUserID, hdr)
 	first := firstUserText(msgs)
@@ -36,14 +41,19 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		origin = session.Lineage("", req.Model, source, clientID, first)
 	}
 
-	candidates, err := st.Candidates(ctx, lineage)
+	hint := h.hints.get(lineage)
+	load, err := st.LoadTurn(ctx, lineage, hint)
 	if err != nil {
-		return nil
+		return nil, prefetched{}
 	}
+	candidates := load.Candidates
 	if id, ok := session.Choose(candidates, len(msgs)); ok {
-		sess, err := st.LoadSession(ctx, id)
-		if err != nil {
-			return nil
+		sess, pre := load.Hinted, prefetched{rows: load.HintedRows, read: true}
+		if id != hint || sess == nil {
+			if sess, err = st.LoadSession(ctx, id); err != nil {
+				return nil, prefetched{}
+			}
+			pre = prefetched{} // not read: plan reads them
 		}
 		// The lineage already includes the namespace; checking it again
 		// makes isolation independent of how lineages are built.
@@ -57,7 +67,8 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			if sess.Person == "" {
 				sess.Person = h.personOf(ctx, cred) // sessions stored before usage existed
 			}
-			return sess
+			h.hints.put(lineage, sess.ID)
+			return sess, pre
 		}
 	}
 	now := h.now()
@@ -77,5 +88,12 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			continueFrom(sess, prev)
 		}
 	}
-	return sess
+	return sess, prefetched{}
+}
+
+// prefetched is what identify read for plan in its round trip: the chosen
+// session's live distillations, when read says they were read.
+type prefetched struct {
+	rows []store.DistillRow
+	read bool
 }

@@ -53,7 +53,7 @@ type memory struct {
 // internal failure the client is answered and plan returns false.
 func (t *turn) plan(st gradient.State) bool {
 	h, ctx, sess := t.h, t.r.Context(), t.sess
-	rows := h.rows(ctx, sess)
+	rows := t.rows()
 	limits := gradient.LimitsFor(t.req.Model, gradient.HasBeta1M(t.r.Header.Values("Anthropic-Beta")...))
 	_, anthropic := t.egress.(anthropicEgress) // recall is offered on the Anthropic route only
 	mem := memory{knowledge: h.knowledgeBlock(ctx, sess, &st, limits, t.msgs, rows),
@@ -110,10 +110,17 @@ func (h *Handler) loadState(sess *store.Session, now time.Time) gradient.State {
 	return st
 }
 
-// rows loads the session's distillations; none without a distiller or state.
-func (h *Handler) rows(ctx context.Context, sess *store.Session) []gradient.Distillation {
+// rows are the session's distillations: those identify read with the
+// session (only the first plan of a turn: an overflow retry distils first),
+// else read now; none without a distiller or state.
+func (t *turn) rows() []gradient.Distillation {
+	h, ctx, sess := t.h, t.r.Context(), t.sess
 	if h.cfg.Distiller == nil || sess == nil {
 		return nil
+	}
+	if pre := t.prefetched; pre.read {
+		t.prefetched = prefetched{}
+		return distill.ForGradient(pre.rows)
 	}
 	id := sess.ID
 	if sess.ContinuedFrom != "" {

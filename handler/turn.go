@@ -23,11 +23,12 @@ type turn struct {
 	cred   auth.Credential
 	egress egress
 
-	sess    *store.Session // nil: proxied without state
-	planned *plan
-	retried bool          // the first attempt overflowed the window
-	recall  *recallEgress // the egress, when the body offered the recall tool
-	done    chan struct{} // the pending commit, announced as the answer ends
+	sess       *store.Session // nil: proxied without state
+	prefetched prefetched     // what identify read for plan
+	planned    *plan
+	retried    bool          // the first attempt overflowed the window
+	recall     *recallEgress // the egress, when the body offered the recall tool
+	done       chan struct{} // the pending commit, announced as the answer ends
 }
 
 // serveTurn runs a conversation turn: identify the session, fit the history
@@ -36,7 +37,7 @@ type turn struct {
 // accepted the credential (2xx) and the answer is complete.
 func (h *Handler) serveTurn(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential, eg egress) {
 	t := &turn{h: h, w: w, r: r, req: req, msgs: msgs, cred: cred, egress: eg}
-	t.sess = h.identify(r.Context(), r.Header, req, msgs, cred)
+	t.sess, t.prefetched = h.identify(r.Context(), r.Header, req, msgs, cred)
 	if !t.plan(h.loadState(t.sess, h.now())) {
 		return
 	}

@@ -337,8 +337,17 @@ func (s *Store) loadRows(ctx context.Context, sid, key string, archived bool) ([
 		raw, err = c.HGetAll(ctx, key).Result()
 		return err
 	})
-	if err != nil || len(raw) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return decodeRows(sid, raw, archived)
+}
+
+// decodeRows decodes a distillation hash (row id → JSON row), ordered by
+// position, newest generation first among rows that start at the same one.
+func decodeRows(sid string, raw map[string]string, archived bool) ([]DistillRow, error) {
+	if len(raw) == 0 {
+		return nil, nil
 	}
 	rows := make([]DistillRow, 0, len(raw))
 	for _, v := range raw {

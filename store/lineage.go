@@ -44,6 +44,11 @@ func (s *Store) counts(ctx context.Context, lineage string, keyOf func(string) s
 	if err != nil {
 		return nil, err
 	}
+	return parseCounts(lineage, raw)
+}
+
+// parseCounts decodes a lineage (or origin) hash's message counts.
+func parseCounts(lineage string, raw map[string]string) (map[string]int, error) {
 	out := make(map[string]int, len(raw))
 	for sid, v := range raw {
 		n, err := strconv.Atoi(v)

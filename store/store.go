@@ -133,6 +133,10 @@ func (s *Store) do(ctx context.Context, fn func(context.Context, redis.Universal
 	return err
 }
 
+// AddHook instruments the shared client (go-redis hooks: dials, commands,
+// pipelines), e.g. to count the round trips of a turn.
+func (s *Store) AddHook(h redis.Hook) { s.e.client.AddHook(h) }
+
 // Do runs fn against Redis under the outage rules of do. It is how the
 // packages that own a feature's keys and scripts (batching, ...) reach the
 // shared client: the pool, the breaker and the key prefix stay here.

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"testing"
+)
+
+// LoadTurn reads the lineage and, for a hinted session, its state and live
+// distillations in one round trip; a hint of a session that is gone, or no
+// hint, still gives the lineage.
+func TestLoadTurnOneRoundTrip(t *testing.T) {
+	b := backends(t)[0]
+	s := open(t, b.cfg)
+	ctx := context.Background()
+	sess := sampleSession("S1")
+	if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 3), Credential: []byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	row := DistillRow{ID: "r1", Generation: 0, Observations: "obs", First: 0, Last: 1, FirstPos: 0, LastPos: 1}
+	if out, _, err := s.StoreDistillation(ctx, "S1", row); err != nil || out != RowStored {
+		t.Fatalf("storing a row: %v %v", out, err)
+	}
+	want, err := s.Distillations(ctx, "S1")
+	if err != nil || len(want) != 1 {
+		t.Fatalf("rows %v %v", want, err)
+	}
+
+	hook := &roundTrips{}
+	s.e.client.AddHook(hook)
+	load, err := s.LoadTurn(ctx, sess.Lineage, "S1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := hook.n.Load(); n != 1 {
+		t.Fatalf("LoadTurn took %d round trips, want 1", n)
+	}
+	if load.Candidates["S1"] != 3 || load.Hinted == nil || load.Hinted.ID != "S1" || load.Hinted.Namespace != sess.Namespace {
+		t.Fatalf("load %+v", load)
+	}
+	if len(load.HintedRows) != 1 || load.HintedRows[0].ID != want[0].ID || load.HintedRows[0].Observations != "obs" {
+		t.Fatalf("hinted rows %+v, want %+v", load.HintedRows, want)
+	}
+
+	for _, hint := range []string{"", "GONE"} {
+		load, err := s.LoadTurn(ctx, sess.Lineage, hint)
+		if err != nil || load.Candidates["S1"] != 3 || load.Hinted != nil || load.HintedRows != nil {
+			t.Fatalf("hint %q: %+v %v", hint, load, err)
+		}
+	}
+	if _, err := s.LoadTurn(ctx, sess.Lineage, "bad id{"); err == nil {
+		t.Fatal("a hint that is not an id was accepted")
+	}
+}
