@@ -20,7 +20,8 @@ import (
 const queueStopTimeout = 30 * time.Second
 
 // BatchingConfig is the `batching` option. Durations are strings so that
-// `{env.*}` works in them; empty means the SPEC §6 default.
+// `{env.*}` works in them; empty means the default (docs/configuration.md,
+// Directive; docs/batch-queue.md).
 type BatchingConfig struct {
 	// Off sends every worker call synchronously; no batch endpoint is called.
 	Off           bool        `json:"off,omitempty"`

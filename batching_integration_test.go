@@ -34,8 +34,9 @@ func batchRequests(fake *fakeupstream.Server) (creates, polls int) {
 	return
 }
 
-// SPEC §6: non-urgent distillation goes through the Message Batches API,
-// and its results are applied where they belong (distillation rows).
+// Non-urgent distillation goes through the Message Batches API
+// (docs/batch-queue.md), and its results are applied where they belong
+// (distillation rows).
 func TestIntegrationDistillationBatched(t *testing.T) {
 	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{itKey}, BatchDelay: 100 * time.Millisecond})
 	t.Cleanup(fake.Close)

@@ -31,7 +31,7 @@ func init() {
 	caddy.RegisterModule(Lore{})
 }
 
-// Defaults of SPEC §9.
+// Defaults (docs/configuration.md, Directive).
 const (
 	DefaultUpstream       = "https://api.anthropic.com"
 	DefaultOpenAIUpstream = "https://api.openai.com"
@@ -62,13 +62,14 @@ type Lore struct {
 	// Operator's service credential for background work of sessions that have
 	// none: "<key>" (api-key) or "bearer <token>".
 	WorkerCredential string `json:"worker_credential,omitempty"`
-	// How long after its last turn a session's prompt cache counts as cold,
-	// so its next turn gets a compact window (SPEC §7). Default "5m"; "0"
-	// disables.
+	// How long after its last turn a session's prompt cache counts as cold, so
+	// its next turn gets a compact window (docs/context-window.md, Idle work
+	// and post-idle compaction). Default "5m"; "0" disables.
 	IdleResume string `json:"idle_resume,omitempty"`
 	// How long after its last request a session is idle, so its pending
-	// messages are distilled while the user is away (SPEC §7), once per
-	// idle period. Default "60s"; "0" disables idle work.
+	// messages are distilled while the user is away, once per idle period
+	// (docs/context-window.md, Idle work and post-idle compaction). Default
+	// "60s"; "0" disables idle work.
 	IdleTimeout string `json:"idle_timeout,omitempty"`
 	// Model for the gateway's own calls (distillation, compaction). Default
 	// claude-haiku-4-5.
@@ -84,18 +85,18 @@ type Lore struct {
 	// recall live under the person's namespace instead of the credential's,
 	// and a request whose identity is empty gets 401. Default: none.
 	Identity string `json:"identity,omitempty"`
-	// Background LLM work through the Message Batches API (SPEC §6); nil
-	// means on with the defaults.
+	// Background LLM work through the Message Batches API
+	// (docs/batch-queue.md); nil means on with the defaults.
 	Batching *BatchingConfig `json:"batching,omitempty"`
-	// Long-term knowledge (SPEC §8): "on" (default) curates durable project
-	// knowledge from sessions every 3 turns and on idle, and injects the
-	// most relevant entries into each session's system prompt; "off" does
-	// neither.
+	// Long-term knowledge (docs/knowledge-and-recall.md): "on" (default)
+	// curates durable project knowledge from sessions every 3 turns and on
+	// idle, and injects the most relevant entries into each session's system
+	// prompt; "off" does neither.
 	Knowledge string `json:"knowledge,omitempty"`
-	// The recall tool (SPEC §8): "on" (default) offers the model a `recall`
-	// tool on /v1/messages turns that have tools, searching the session's
-	// history, distillations and knowledge, and answers it inside the
-	// gateway; "off" offers nothing.
+	// The recall tool (docs/knowledge-and-recall.md, Recall): "on" (default)
+	// offers the model a `recall` tool on /v1/messages turns that have tools,
+	// searching the session's history, distillations and knowledge, and
+	// answers it inside the gateway; "off" offers nothing.
 	Recall string `json:"recall,omitempty"`
 	// Memory for recent conversations' decoded messages, so a turn decodes
 	// only what its client added since the previous one, e.g. "64MiB"
@@ -227,7 +228,8 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),
 		// Sessions whose credential belongs to openai_upstream have their
-		// worker calls made there, never on upstream (SPEC §2).
+		// worker calls made there, never on upstream
+		// (docs/sessions-and-identity.md, Provider binding).
 		OpenAIUpstream: openaiUpstream,
 		OpenAIModel:    orDefault(resolve(l.OpenAIWorkerModel), llm.DefaultOpenAIModel),
 		Keys:           keys,
@@ -250,9 +252,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		recaller = recall.Searcher{Store: l.store, Log: l.logger.Named("recall")}
 	}
 	if idleTimeout > 0 {
-		// Idle work (SPEC §7): everything pending distilled, then curation
-		// and consolidation, through the batch queue; a busy distillation
-		// guard defers it (idle.ErrRetry).
+		// Idle work (docs/context-window.md, Idle work and post-idle
+		// compaction): everything pending distilled, then curation and
+		// consolidation, through the batch queue; a busy distillation guard
+		// defers it (idle.ErrRetry).
 		l.idle = idle.New(idle.Config{
 			Store: idle.NewActiveSet(l.store),
 			Work: func(ctx context.Context, sid string) error {

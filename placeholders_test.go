@@ -16,7 +16,8 @@ import (
 )
 
 // Every value may be an {env.*} placeholder, the numbers and durations too:
-// they reach Provision as text and are resolved there (SPEC §9).
+// they reach Provision as text and are resolved there (docs/configuration.md,
+// Directive).
 
 func TestConfigValueJSON(t *testing.T) {
 	var c RedisConfig

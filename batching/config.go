@@ -15,7 +15,8 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Defaults (SPEC §6, §9).
+// Defaults (docs/batch-queue.md; the `batching` block of
+// docs/configuration.md, Directive).
 const (
 	DefaultFlushInterval = 30 * time.Second
 	DefaultMaxItems      = 50

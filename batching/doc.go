@@ -1,5 +1,5 @@
-// Package batching is the durable Message Batches queue (SPEC §6): the
-// gateway's non-urgent worker calls are queued in Redis with an encrypted
+// Package batching is the durable Message Batches queue (docs/batch-queue.md):
+// the gateway's non-urgent worker calls are queued in Redis with an encrypted
 // snapshot of the credential they are billed to, submitted as one
 // POST /v1/messages/batches per credential group, polled, and their results
 // applied through the Runner — by kind and session, never by an in-memory
@@ -7,11 +7,12 @@
 //
 // # Life of an item
 //
-// Enqueue seals the credential (AES-GCM, the item's custom_id as additional
-// data) and appends {custom_id, call, sealed credential, enqueued at} to the
-// queue under its credential group (a keyed hash of the credential). From
-// then on the item is always in exactly one place, and every move is one
-// Lua script (redis_scripts.go):
+// Enqueue seals the credential (AES-GCM, with the item's custom_id and a
+// SHA-256 of its call as additional data, so the credential opens only for
+// that item with that exact request) and appends {custom_id, call, sealed
+// credential, enqueued at} to the queue under its credential group (a keyed
+// hash of the credential). From then on the item is always in exactly one
+// place, and every move is one Lua script (redis_scripts.go):
 //
 //	queue ──take──▶ record "submitting" ──create ok──▶ record "inflight" ──results──▶ claimed
 //	  ▲                   │   │                              │
@@ -46,13 +47,12 @@
 // the record's take time (minus a clock slack) and now, with exactly the
 // record's number of requests, and not already recorded by this queue (every
 // recorded batch id is kept for 7 days). Found: the batch is adopted as the
-// record's in-flight batch. Not found: the create never happened and the
-// items go back to the queue head. When the adopted batch's results hold none
-// of the record's custom_ids, it was somebody else's batch after all and the
-// items are requeued too. A create whose outcome the submitter itself does
-// not know (transport error) is reconciled the same way one lease period
-// later, and its items run synchronously when no batch is found (SPEC:
-// network failure → synchronous).
+// record's in-flight batch. Not found: the create never happened and the items
+// go back to the queue head. When the adopted batch's results hold none of the
+// record's custom_ids, it was somebody else's batch after all and the items
+// are requeued too. A create whose outcome the submitter itself does not know
+// (transport error) is reconciled the same way one lease period later, and its
+// items run synchronously when no batch is found (docs/batch-queue.md, Flush).
 //
 // What remains: a duplicate is possible only if another client of the same
 // workspace creates a batch of exactly the same size within the same
@@ -64,9 +64,9 @@
 //
 // An item is claimed before Runner.Apply (or Runner.Fail) runs, so a kill
 // between the claim and the apply loses that one result: the work is left to
-// the normal triggers (a distillation not stored is retried at the next
-// turn), which is what SPEC §6 asks for failed rows; applying twice (two
-// distillation rows) would not be repairable. Synchronous runs call
+// the normal triggers (a distillation not stored is retried at the next turn),
+// as for failed rows (docs/batch-queue.md, Polling and results); applying
+// twice (two distillation rows) would not be repairable. Synchronous runs call
 // Runner.Do before the claim, so a kill during Do re-runs the call later.
 //
 // # Shutdown

@@ -18,10 +18,10 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Reference item 48 with durability: Stop with an external store leaves
-// queued items and in-flight batches in Redis (and Enqueue after Stop still
-// queues); a new queue on the same Redis submits, polls and applies them all,
-// once.
+// Shutdown with durability (docs/batch-queue.md, Crash recovery and shutdown):
+// Stop with an external store leaves queued items and in-flight batches in
+// Redis (and Enqueue after Stop still queues); a new queue on the same Redis
+// submits, polls and applies them all, once.
 func TestStopKeepsItemsDurable(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b.cfg, fakeupstream.Options{})
@@ -63,9 +63,9 @@ func TestStopKeepsItemsDurable(t *testing.T) {
 	})
 }
 
-// Reference item 48 with the embedded store: Stop runs the queued items
-// synchronously before returning; calls after Stop run synchronously; no
-// batch endpoint is called for them.
+// Shutdown with the embedded store (docs/batch-queue.md, Crash recovery and
+// shutdown): Stop runs the queued items synchronously before returning; calls
+// after Stop run synchronously; no batch endpoint is called for them.
 func TestStopEmbeddedRunsQueuedItems(t *testing.T) {
 	e := newEnv(t, store.Config{}, fakeupstream.Options{BatchDelay: time.Hour})
 	if !e.st.Embedded() {
@@ -410,7 +410,7 @@ func TestKilledMidway(t *testing.T) {
 
 // A create whose outcome is unknown (transport error, process alive) is
 // reconciled one lease period later: not found upstream → the items run
-// synchronously (SPEC: network failure → synchronous).
+// synchronously (docs/batch-queue.md, Flush: transport error).
 func TestCreateTransportErrorReconciles(t *testing.T) {
 	e := newEnv(t, backends(t)[0].cfg, fakeupstream.Options{})
 	tr := hookTransport{next: http.DefaultTransport, hook: func(req *http.Request, next http.RoundTripper) (*http.Response, error) {

@@ -18,13 +18,14 @@ import (
 )
 
 // The queue speaks two batch APIs, one per provider; a record's credential
-// decides which (SPEC §2: a credential goes only to the provider that
-// accepted it). Anthropic: POST /v1/messages/batches with the requests
-// inline, poll, JSONL results. OpenAI: the requests as a JSONL file (POST
-// /v1/files, purpose "batch"), POST /v1/batches for /v1/chat/completions
-// with the record id in its metadata, poll, then the output file (and the
-// error file). The functions here hide the difference from flush, poll,
-// results and reconcile, which work on batchObject.
+// decides which (a credential goes only to the provider that accepted it:
+// docs/sessions-and-identity.md, Provider binding). Anthropic:
+// POST /v1/messages/batches with the requests inline, poll, JSONL results.
+// OpenAI: the requests as a JSONL file (POST /v1/files, purpose "batch"),
+// POST /v1/batches for /v1/chat/completions with the record id in its
+// metadata, poll, then the output file (and the error file). The functions
+// here hide the difference from flush, poll, results and reconcile, which work
+// on batchObject.
 
 // openAIBatch is the part of an OpenAI batch object the queue reads.
 type openAIBatch struct {

@@ -12,11 +12,11 @@ import (
 	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 )
 
-// SPEC §2: a credential accepted by openai_upstream never reaches the
-// Anthropic Message Batches API, even when its value is a key Anthropic
-// would accept; its items form their own group (provider, credential) and,
-// with no OpenAI upstream configured for batches, run synchronously,
-// keeping their provider.
+// A credential accepted by openai_upstream never reaches the Anthropic Message
+// Batches API, even when its value is a key Anthropic would accept; its items
+// form their own group (provider, credential) and, with no OpenAI upstream
+// configured for batches, run synchronously, keeping their provider
+// (docs/sessions-and-identity.md, Provider binding).
 func TestOpenAIProviderItemsNeverBatchedOnAnthropic(t *testing.T) {
 	e := newEnv(t, backends(t)[0].cfg, fakeupstream.Options{})
 	q := e.queue(queueOpts{cfg: func(c *Config) { c.MaxItems = 1000 }})

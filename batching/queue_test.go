@@ -25,8 +25,8 @@ func started(t testing.TB, q *Queue, ctx context.Context) {
 	waitFor(t, "the first passes", func() bool { return q.flushes.Load() >= 1 && q.polls.Load() >= 1 })
 }
 
-// Reference §12 item 43: 50 queued items are submitted at once, without
-// waiting for the flush timer.
+// 50 queued items are submitted at once, without waiting for the flush timer
+// (docs/batch-queue.md, Enqueue: max_items).
 func TestMaxItemsFlushesAtOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b.cfg, fakeupstream.Options{BatchDelay: time.Hour})
@@ -58,9 +58,9 @@ func TestMaxItemsFlushesAtOnce(t *testing.T) {
 	})
 }
 
-// Reference item 44 plus three sessions over two credentials (and one OAuth
-// token): one create per credential, each with only its own auth header and
-// only its own items.
+// Three sessions over two credentials (and one OAuth token): one create per
+// credential, each with only its own auth header and only its own items
+// (docs/batch-queue.md, Flush).
 func TestGroupsByCredential(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b.cfg, fakeupstream.Options{BatchDelay: time.Hour})
@@ -106,9 +106,10 @@ func TestGroupsByCredential(t *testing.T) {
 	})
 }
 
-// Reference item 45: succeeded rows apply their first text block; errored,
-// canceled, expired and missing rows fail; unknown and unparsable lines are
-// ignored. The batch's usage is recorded for the session.
+// Results (docs/batch-queue.md, Polling and results): succeeded rows apply
+// their first text block; errored, canceled, expired and missing rows fail;
+// unknown and unparsable lines are ignored. The batch's usage is recorded for
+// the session.
 func TestResults(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		var missingID string
@@ -196,9 +197,9 @@ func TestResults(t *testing.T) {
 	})
 }
 
-// Reference item 46: a batch still in progress after max age is abandoned
-// (and canceled upstream); its items run synchronously, at most 5 at a time,
-// and it leaves the in-flight set.
+// A batch still in progress after max age is abandoned (and canceled
+// upstream); its items run synchronously, at most 5 at a time, and it leaves
+// the in-flight set (docs/batch-queue.md, Polling and results).
 func TestAbandonOldBatch(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b.cfg, fakeupstream.Options{BatchDelay: 24 * time.Hour})
@@ -241,8 +242,8 @@ func TestAbandonOldBatch(t *testing.T) {
 	})
 }
 
-// Reference item 4 and SPEC §6: a failing create sends the items to
-// synchronous runs with their own credentials.
+// A failing create sends the items to synchronous runs with their own
+// credentials (docs/batch-queue.md, Flush).
 func TestCreateFailureRunsSync(t *testing.T) {
 	for _, status := range []int{500, 400, 429} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
@@ -280,9 +281,10 @@ func TestCreateFailureRunsSync(t *testing.T) {
 	}
 }
 
-// SPEC §6: an OAuth credential refused by the batch API (403) runs
-// synchronously and is remembered: its next item never reaches the batch
-// endpoint. Other credentials in the same flush are batched as usual.
+// An OAuth credential refused by the batch API (403) runs synchronously and is
+// remembered: its next item never reaches the batch endpoint. Other
+// credentials in the same flush are batched as usual (docs/batch-queue.md,
+// Flush).
 func TestRefusedCredentialRemembered(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b.cfg, fakeupstream.Options{RefuseBatchBearer: true})

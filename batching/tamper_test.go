@@ -13,10 +13,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// SPEC §12: a queued item's sealed credential is bound to that item's
-// request. Somebody who can write to Redis edits an item's prompt (or moves
-// a sealed credential onto another item): the item fails closed — logged,
-// reported as failed, never sent to a batch nor run synchronously.
+// A queued item's sealed credential is bound to that item's custom_id and
+// request (docs/batch-queue.md, Enqueue). Somebody who can write to Redis
+// edits an item's prompt (or moves a sealed credential onto another item): the
+// item fails closed — logged, reported as failed, never sent to a batch nor
+// run synchronously.
 func TestEditedItemFailsClosed(t *testing.T) {
 	for _, edit := range []string{"prompt", "swap"} {
 		t.Run(edit, func(t *testing.T) {

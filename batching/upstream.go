@@ -76,10 +76,10 @@ func (q *Queue) request(ctx context.Context, method string, u *url.URL, cred aut
 }
 
 // send makes one upstream request with exactly cred's auth header, in its
-// provider's form: Anthropic's (with the OAuth beta for bearer credentials)
-// or OpenAI's Bearer. A URL that is not on the credential's own provider's
-// upstream is refused before anything is sent: a credential goes only where
-// it was accepted (SPEC §2).
+// provider's form: Anthropic's (with the OAuth beta for bearer credentials) or
+// OpenAI's Bearer. A URL that is not on the credential's own provider's
+// upstream is refused before anything is sent: a credential goes only where it
+// was accepted (docs/sessions-and-identity.md, Provider binding).
 func (q *Queue) send(ctx context.Context, method string, u *url.URL, cred auth.Credential, contentType string, body []byte) (*http.Response, error) {
 	base := q.cfg.Upstream
 	if cred.Provider == auth.ProviderOpenAI {

@@ -224,8 +224,8 @@ func BenchmarkTurn(b *testing.B) {
 	}
 }
 
-// median collects per-turn times: the targets are medians (SPEC §11), and
-// ns/op is a mean that one slow GC cycle can move.
+// median collects per-turn times: the targets are medians (docs/benchmarks.md,
+// Targets), and ns/op is a mean that one slow GC cycle can move.
 type median []time.Duration
 
 func (m *median) add(d time.Duration) { *m = append(*m, d) }

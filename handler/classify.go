@@ -7,7 +7,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
-// class is what a Messages request is (SPEC §4.1).
+// class is what a Messages request is (docs/architecture.md, Classification).
 type class int
 
 const (
@@ -27,7 +27,7 @@ func (c class) String() string {
 	}
 }
 
-// Utility-request limits of SPEC §4.1 rule 2.
+// Utility-request limits (docs/architecture.md, Classification, rule 2).
 const (
 	utilityMaxTools     = 2
 	utilityMaxMessages  = 2
@@ -39,9 +39,9 @@ const (
 var compactionHeaders = []string{"## Goal", "## Progress", "## Key Decisions", "## Next Steps",
 	"## Critical Context", "## Relevant Files"}
 
-// classify applies the rules of reference §5.1 in order. msgs may be nil when
-// the messages could not be decoded; such a request is a turn the upstream
-// will judge.
+// classify applies the rules of docs/architecture.md, Classification, in
+// order. msgs may be nil when the messages could not be decoded; such a
+// request is a turn the upstream will judge.
 func classify(req *translate.Request, system string, msgs []msg.Message) class {
 	if isCompaction(req.ToolCount, system, msgs) {
 		return classCompaction

@@ -40,7 +40,7 @@ func classifyBody(t *testing.T, system string, tools, messages int, lastUser str
 	return classify(req, req.SystemText(), msgs)
 }
 
-// Reference §12 items 14–17.
+// The classification rules (docs/architecture.md, Classification).
 func TestClassify(t *testing.T) {
 	long := strings.Repeat("A", 600)
 	tests := []struct {

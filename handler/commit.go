@@ -50,8 +50,9 @@ func (t *turn) store(reply *translate.Response) {
 	}
 }
 
-// distillThreshold: below this many stored messages no background
-// distillation can be due (SPEC §4.7's 30 undistilled), so the check is skipped.
+// distillThreshold: below this many stored messages no background distillation
+// can be due (it starts at 30 undistilled messages: docs/context-window.md,
+// Distillation), so the check is skipped.
 const distillThreshold = 30
 
 // commitTimeout bounds the write after a turn; the client has its answer by
@@ -120,12 +121,12 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 	next.CounterfactualMicroUSD += fig.CounterfactualMicroUSD
 
 	// Without identity a session lives under its credential's namespace, so
-	// its stored credential is this very one: sealed once, when the session
-	// is created (its TTL is refreshed with the other keys). With identity
-	// (or a session continued by proof of history) the person may come back
-	// with a refreshed token or a rotated key: a credential other than the
-	// stored one (by fingerprint) is sealed in its place, so background work
-	// uses the newest (SPEC §3).
+	// its stored credential is this very one: sealed once, when the session is
+	// created (its TTL is refreshed with the other keys). With identity (or a
+	// session continued by proof of history) the person may come back with a
+	// refreshed token or a rotated key: a credential other than the stored one
+	// (by fingerprint) is sealed in its place, so background work uses the
+	// newest (docs/sessions-and-identity.md, Identity).
 	var blob []byte
 	fp := h.cfg.Keys.Fingerprint(cred)
 	if !cred.IsZero() && (sess.Turns == 0 || sess.Fingerprint != fp) {

@@ -21,9 +21,10 @@ var previousSummaryRE = regexp.MustCompile(`(?s)<previous-summary>\n?(.*?)\n?</p
 // serveCompaction answers a client's request to summarise the conversation
 // (Claude Code's /compact, OpenCode's summary prompt) from the session's
 // distillations with one urgent worker call, instead of sending the whole
-// history upstream (SPEC §4.1). Nothing is forwarded and nothing is stored.
-// When there is no stored session to summarise, or the summary cannot be
-// produced, the request goes upstream unchanged so the client still gets one.
+// history upstream (docs/architecture.md, Compaction requests). Nothing is
+// forwarded and nothing is stored. When there is no stored session to
+// summarise, or the summary cannot be produced, the request goes upstream
+// unchanged so the client still gets one.
 func (h *Handler) serveCompaction(w http.ResponseWriter, r *http.Request, req *translate.Request, msgs []msg.Message, cred auth.Credential) {
 	ctx := r.Context()
 	sess, _ := h.identify(ctx, r.Header, req, msgs, cred)
@@ -50,8 +51,9 @@ func (h *Handler) serveCompaction(w http.ResponseWriter, r *http.Request, req *t
 }
 
 // writeSynthetic answers with a locally made assistant message: JSON, or the
-// standard six-event SSE sequence (reference §2.5). Usage reports no input
-// (nothing was sent upstream) and ceil(len/4) output tokens.
+// standard six-event SSE sequence (docs/architecture.md, Compaction requests).
+// Usage reports no input (nothing was sent upstream) and ceil(len/4) output
+// tokens.
 func writeSynthetic(w http.ResponseWriter, model, text string, stream bool) {
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])

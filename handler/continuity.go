@@ -13,17 +13,18 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Continuity by proof of history (SPEC §3). Without `identity`, a session
-// lives under its credential's namespace, so a refreshed OAuth token or a
-// rotated key starts over: no distillations, and past the window an urgent
-// distillation of everything or a layer-4 cut. A request that carries every
-// message a session under another credential stored — same ids (a hash of
-// role, position and content bytes), same order — already holds everything
-// that session's state was derived from, so handing it that state reveals
-// nothing new. It continues the session's context in its own namespace:
-// distillations (archived included), gradient state and calibration,
-// watermarks. Not the credential, the knowledge block (knowledge follows a
-// person across tokens only with identity), pending recall results or costs.
+// Continuity by proof of history (docs/sessions-and-identity.md). Without
+// `identity`, a session lives under its credential's namespace, so a refreshed
+// OAuth token or a rotated key starts over: no distillations, and past the
+// window an urgent distillation of everything or a layer-4 cut. A request that
+// carries every message a session under another credential stored — same ids
+// (a hash of role, position and content bytes), same order — already holds
+// everything that session's state was derived from, so handing it that state
+// reveals nothing new. It continues the session's context in its own
+// namespace: distillations (archived included), gradient state and
+// calibration, watermarks. Not the credential, the knowledge block (knowledge
+// follows a person across tokens only with identity), pending recall results
+// or costs.
 
 // maxProofCandidates bounds the sessions whose history one request is
 // checked against (each check reads that session's stored messages).

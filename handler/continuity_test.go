@@ -93,10 +93,10 @@ func containsString(xs []string, x string) bool {
 	return false
 }
 
-// SPEC §3, continuity by proof of history: a refreshed token whose request
-// carries the whole stored history continues the session's context in its
-// own namespace; the credential, knowledge block, pending recall and costs
-// stay behind.
+// Continuity by proof of history (docs/sessions-and-identity.md): a refreshed
+// token whose request carries the whole stored history continues the session's
+// context in its own namespace; the credential, knowledge block, pending
+// recall and costs stay behind.
 func TestContinuityByProofOfHistory(t *testing.T) {
 	e := newEnv(t)
 	rec := recordRows(e)

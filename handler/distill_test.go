@@ -43,7 +43,8 @@ func workerCalls(e *env) []string {
 	return models
 }
 
-// SPEC §4.1 rule 1, reference items 14 and 18.
+// Compaction requests are answered from the session (docs/architecture.md,
+// Classification, rule 1; Compaction requests).
 func TestCompactionAnsweredFromSession(t *testing.T) {
 	e := newEnv(t)
 	withDistiller(e)
@@ -100,8 +101,9 @@ func TestCompactionWithoutSessionForwarded(t *testing.T) {
 	}
 }
 
-// SPEC §4.7: ≥ 30 undistilled messages schedule a distillation; the rows
-// then reach the upstream as the distilled prefix once the window needs it.
+// ≥ 30 undistilled messages schedule a distillation (docs/context-window.md,
+// Distillation); the rows then reach the upstream as the distilled prefix once
+// the window needs it.
 func TestDistillationAfterThreshold(t *testing.T) {
 	e := newEnv(t)
 	withDistiller(e)

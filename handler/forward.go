@@ -18,9 +18,10 @@ import (
 const defaultAnthropicVersion = "2023-06-01"
 
 // forwardedPrefixes and forwardedHeaders are the client headers the upstream
-// gets (SPEC §1): API versioning and betas, content type, client identity,
-// Claude Code's own headers. Credentials are set separately per scheme;
-// cookies, proxies' X-Forwarded-* and hop-by-hop headers never pass.
+// gets (docs/architecture.md, Credentials and forwarded headers): API
+// versioning and betas, content type, client identity, Claude Code's own
+// headers. Credentials are set separately per scheme; cookies, proxies'
+// X-Forwarded-* and hop-by-hop headers never pass.
 var (
 	forwardedPrefixes = []string{"Anthropic-", "X-Claude-Code-", "X-Stainless-", "Openai-"}
 	forwardedHeaders  = []string{"Content-Type", "Accept", "User-Agent", "X-App", "X-Client-Request-Id"}

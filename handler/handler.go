@@ -32,12 +32,14 @@ type Config struct {
 	Store            *store.Store
 	Keys             *auth.Keyring
 	WorkerCredential auth.Credential
-	// Identity, when set, names the person behind a request (the
-	// `identity` option, evaluated per request); their namespace replaces
-	// the credential's (SPEC §3). nil: namespaces are the credentials'.
+	// Identity, when set, names the person behind a request (the `identity`
+	// option, evaluated per request); their namespace replaces the
+	// credential's (docs/sessions-and-identity.md, Identity). nil: namespaces
+	// are the credentials'.
 	Identity func(r *http.Request) string
-	// IdleResume is how long after its last turn a session's prompt cache
-	// is taken to be cold (SPEC §7); 0 disables post-idle compaction.
+	// IdleResume is how long after its last turn a session's prompt cache is
+	// taken to be cold (docs/context-window.md, Idle work and post-idle
+	// compaction); 0 disables post-idle compaction.
 	IdleResume time.Duration
 	// Context is the module instance's: the work a turn leaves for later
 	// (distillation, curation) stops when it ends. nil: at Close.
@@ -164,8 +166,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	case path == "/v1" || strings.HasPrefix(path, "/v1/"):
 		h.seen(r, label.RoutePassthrough, label.ClassPassthrough, layerNone)
 		// The credential goes only to the provider whose client sent it
-		// (SPEC §2): an OpenAI SDK's GET /v1/models must not hand its key
-		// to Anthropic.
+		// (docs/sessions-and-identity.md, Provider binding): an OpenAI SDK's
+		// GET /v1/models must not hand its key to Anthropic.
 		if auth.RouteOf(r.Header) == auth.ProviderOpenAI {
 			h.passthrough(w, r, h.cfg.OpenAIUpstream, openAIFlavor)
 		} else {

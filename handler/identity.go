@@ -12,11 +12,12 @@ import (
 // identify, through the request context.
 type identityKey struct{}
 
-// withIdentity evaluates the operator's identity for r (SPEC §3). Without
-// an identity option it returns r as is. With one, an empty value means
-// whatever was meant to name the caller (forward_auth's header, a client
-// certificate) did not: the request is refused with 401 in the route's error
-// shape rather than served in some shared or credential namespace.
+// withIdentity evaluates the operator's identity for r
+// (docs/sessions-and-identity.md, Identity). Without an identity option it
+// returns r as is. With one, an empty value means whatever was meant to name
+// the caller (forward_auth's header, a client certificate) did not: the
+// request is refused with 401 in the route's error shape rather than served in
+// some shared or credential namespace.
 func (h *Handler) withIdentity(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	if h.cfg.Identity == nil {
 		return r, true
@@ -51,8 +52,9 @@ func routeFlavor(r *http.Request) flavor {
 
 // namespace is where a turn's state lives: the person's when the operator
 // names one, else the credential's. ok is false for a request with neither
-// (SPEC §2): it goes through without a session, so callers of a no-auth
-// upstream, or behind a proxy that adds its own key, never share state.
+// (docs/sessions-and-identity.md, Namespaces): it goes through without a
+// session, so callers of a no-auth upstream, or behind a proxy that adds its
+// own key, never share state.
 func (h *Handler) namespace(ctx context.Context, cred auth.Credential) (ns string, ok bool) {
 	if id := identityOf(ctx); id != "" {
 		return h.cfg.Keys.IdentityNamespace(id), true

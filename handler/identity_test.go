@@ -30,8 +30,9 @@ func noAuthOpenAI(t *testing.T, mutate ...func(*Config)) (*env, *fakeupstream.Se
 	return e, oai
 }
 
-// SPEC §2: no credential and no identity, no state. Two people of a no-auth
-// upstream with the same first message used to share one "anon" session.
+// No credential and no identity, no state (docs/sessions-and-identity.md,
+// Namespaces). Two people of a no-auth upstream with the same first message
+// used to share one "anon" session.
 func TestNoCredentialNoIdentityNoState(t *testing.T) {
 	e, oai := noAuthOpenAI(t)
 	for range 2 {
@@ -50,9 +51,10 @@ func TestNoCredentialNoIdentityNoState(t *testing.T) {
 
 func forwardedUser(r *http.Request) string { return r.Header.Get("X-Forwarded-User") }
 
-// SPEC §3 identity: the namespace is the person's; a new credential (token
-// refresh) continues the session and is re-sealed; another person with the
-// same conversation and client session id gets their own session.
+// Identity (docs/sessions-and-identity.md): the namespace is the person's; a
+// new credential (token refresh) continues the session and is re-sealed;
+// another person with the same conversation and client session id gets their
+// own session.
 func TestIdentityNamespace(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Identity = forwardedUser })
 	sid := "X-Claude-Code-Session-Id"
@@ -98,8 +100,9 @@ func TestIdentityNamespace(t *testing.T) {
 	}
 }
 
-// SPEC §3: an identity that evaluates empty gets 401 authentication_error in
-// the route's error shape, before anything is forwarded.
+// An identity that evaluates empty gets 401 authentication_error in the
+// route's error shape, before anything is forwarded
+// (docs/sessions-and-identity.md, Identity).
 func TestEmptyIdentityRefused(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Identity = forwardedUser })
 	status, _, body := e.post("/v1/messages", conversation("hi", 2, ""), "x-api-key", keyA)

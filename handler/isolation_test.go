@@ -13,7 +13,8 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// SPEC §3: sessions are namespaced by a keyed hash of the credential.
+// Sessions are namespaced by a keyed hash of the credential
+// (docs/sessions-and-identity.md, Namespaces).
 func TestSessionsIsolatedByCredential(t *testing.T) {
 	e := newEnv(t)
 	for turns := 1; turns <= 2; turns++ {

@@ -14,8 +14,9 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Knowledge is long-term memory as the turn pipeline sees it (SPEC §8),
-// *knowledge.Curator. A nil Knowledge injects nothing and curates nothing.
+// Knowledge is long-term memory as the turn pipeline sees it
+// (docs/knowledge-and-recall.md, Long-term knowledge), *knowledge.Curator. A
+// nil Knowledge injects nothing and curates nothing.
 type Knowledge interface {
 	// Block returns the session's knowledge block for its system prompt
 	// within budget tokens; see knowledge.Curator.Block.
@@ -25,8 +26,9 @@ type Knowledge interface {
 	AfterTurn(ctx context.Context, sessionID string, turnsSinceCuration int) error
 }
 
-// matchedMessages is how many of the newest messages the knowledge
-// selection matches entries against (reference §7.2).
+// matchedMessages is how many of the newest messages the knowledge selection
+// matches entries against (docs/knowledge-and-recall.md, Long-term knowledge:
+// Injection).
 const matchedMessages = 10
 
 // knowledgeBlock returns the turn's knowledge block; "" without knowledge,

@@ -57,9 +57,10 @@ func systemTexts(t *testing.T, body []byte) []string {
 	return out
 }
 
-// The knowledge flow through turns: known entries reach the system prompt
-// from the first turn, byte-stable; curation every 3 turns adds an entry,
-// which the session sees once it comes back from idle (SPEC §7/§8).
+// The knowledge flow through turns: known entries reach the system prompt from
+// the first turn, byte-stable; curation every 3 turns adds an entry, which the
+// session sees once it comes back from idle (docs/knowledge-and-recall.md,
+// Long-term knowledge: Prompt cache).
 func TestKnowledgeThroughTurns(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.IdleResume = 5 * time.Minute })
 	up, _ := url.Parse(e.fake.URL())

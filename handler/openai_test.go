@@ -30,8 +30,9 @@ func chatParams(model string, extra ...openai.ChatCompletionMessageParamUnion) o
 	}
 }
 
-// SPEC §1 row 2: OpenAI clients get the whole pipeline; Claude models go to
-// the Anthropic upstream, translated both ways.
+// docs/architecture.md, Routes (POST /v1/chat/completions): OpenAI clients get
+// the whole pipeline; Claude models go to the Anthropic upstream, translated
+// both ways.
 func TestOpenAIRouteClaude(t *testing.T) {
 	e := newEnv(t)
 	c := openAIClient(e, keyA)

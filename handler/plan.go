@@ -41,7 +41,8 @@ type plan struct {
 	recall bool // the body offers the recall tool
 }
 
-// memory is what long-term memory adds to a turn's request (SPEC §8).
+// memory is what long-term memory adds to a turn's request
+// (docs/knowledge-and-recall.md).
 type memory struct {
 	knowledge     string // the knowledge block for the system prompt
 	offerRecall   bool   // add the recall tool (the Anthropic route, recall on)
@@ -89,9 +90,10 @@ func (t *turn) replan() bool {
 	return t.plan(st)
 }
 
-// loadState decodes the session's gradient state and applies idle resume:
-// a session whose last turn is older than idle_resume has a cold prompt
-// cache, so its next window is compacted (SPEC §7).
+// loadState decodes the session's gradient state and applies idle resume: a
+// session whose last turn is older than idle_resume has a cold prompt cache,
+// so its next window is compacted (docs/context-window.md, Idle work and
+// post-idle compaction).
 func (h *Handler) loadState(sess *store.Session, now time.Time) gradient.State {
 	var st gradient.State
 	if sess == nil {
@@ -140,10 +142,10 @@ func (t *turn) rows() []gradient.Distillation {
 // body with only `messages` and `system` replaced, every other field (known
 // or not) forwarded byte for byte.
 //
-// The long-term memory additions (SPEC §8) go in here too: the knowledge
-// block after the client's system prompt, the recall tool after its tools,
-// and recall results kept from the previous answer at the end of the last
-// user message.
+// The long-term memory additions (docs/knowledge-and-recall.md) go in here
+// too: the knowledge block after the client's system prompt, the recall tool
+// after its tools, and recall results kept from the previous answer at the end
+// of the last user message.
 func (h *Handler) transform(st gradient.State, limits gradient.Limits, req *translate.Request, msgs []msg.Message, rows []gradient.Distillation, mem memory) (*plan, error) {
 	p := &plan{state: st}
 	p.result = gradient.Transform(&p.state, gradient.Input{Model: req.Model, Limits: limits, Messages: msgs, Distillations: rows,

@@ -27,7 +27,8 @@ func toolSession() string {
 	return fmt.Sprintf(`{"model":"claude-sonnet-4-5","max_tokens":512,"system":%s,"tools":[{"name":"Bash","input_schema":{"type":"object"}},{"name":"a","input_schema":{"type":"object"}},{"name":"b","input_schema":{"type":"object"}}],"messages":[%s]}`, sys, strings.Join(msgs, ","))
 }
 
-// SPEC §4.6: a "prompt is too long" answer is retried once at a higher layer.
+// A "prompt is too long" answer is retried once at a higher layer
+// (docs/context-window.md, Overflow retries).
 func TestOverflowRetriedOnceAtHigherLayer(t *testing.T) {
 	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{keyA}, ContextLimit: 3000})
 	defer fake.Close()
@@ -97,8 +98,8 @@ func TestGradientStatePersistsAcrossTurns(t *testing.T) {
 	}
 }
 
-// SPEC §7: the post-idle flag is visible to the admin view; reference item
-// 34: idle_resume 0 never triggers.
+// The post-idle flag is visible to the admin view, and idle_resume 0 never
+// triggers (docs/context-window.md, Idle work and post-idle compaction).
 func TestFlagsShowPostIdleCompact(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.IdleResume = 5 * time.Minute })
 	for turns := 1; turns <= 2; turns++ {

@@ -30,8 +30,9 @@ func sawKey(reqs []fakeupstream.Request, key string) bool {
 	return false
 }
 
-// SPEC §2 passthrough routing: x-api-key, anthropic-version or a Bearer
-// sk-ant- token → Anthropic; anything else → openai_upstream.
+// Passthrough routing (docs/sessions-and-identity.md, Provider binding):
+// x-api-key, anthropic-version or a Bearer sk-ant- token → Anthropic; anything
+// else → openai_upstream.
 func TestPassthroughRouting(t *testing.T) {
 	e, oai := twoUpstreams(t)
 	get := func(hdr ...string) int {

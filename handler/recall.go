@@ -11,9 +11,9 @@ import (
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
-// Recaller answers the recall tool the gateway offers the model (SPEC §8):
-// a search of the session's knowledge, distillations and history. A nil
-// Recaller offers no tool.
+// Recaller answers the recall tool the gateway offers the model
+// (docs/knowledge-and-recall.md, Recall): a search of the session's knowledge,
+// distillations and history. A nil Recaller offers no tool.
 type Recaller interface {
 	Recall(ctx context.Context, sess *store.Session, query, scope string) string
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 )
 
-// send forwards the planned body. An answer saying the prompt did not fit
-// the window although the estimate did is retried once at the next layer,
-// after an urgent distillation (SPEC §4.6). It returns the answer to relay,
-// or nil when the client has been answered already.
+// send forwards the planned body. An answer saying the prompt did not fit the
+// window although the estimate did is retried once at the next layer, after an
+// urgent distillation (docs/context-window.md, Overflow retries). It returns
+// the answer to relay, or nil when the client has been answered already.
 func (t *turn) send() *http.Response {
 	resp := t.call(t.planned.body)
 	if resp == nil {
@@ -95,8 +95,9 @@ func checkOverflow(resp *http.Response) (overflow bool, head []byte, peeked io.R
 }
 
 // isOverflow reports whether an upstream answer says the prompt did not fit
-// the context window (SPEC §4.6): Anthropic's 400 "prompt is too long", or an
-// OpenAI-compatible upstream's context_length_exceeded.
+// the context window (docs/context-window.md, Overflow retries): Anthropic's
+// 400 "prompt is too long", or an OpenAI-compatible upstream's
+// context_length_exceeded.
 func isOverflow(status int, body []byte) bool {
 	return status == http.StatusBadRequest &&
 		(bytes.Contains(body, []byte("prompt is too long")) || bytes.Contains(body, []byte("context_length_exceeded")))

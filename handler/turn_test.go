@@ -33,8 +33,8 @@ func TestTurnForwardedFaithfullyAndStored(t *testing.T) {
 			t.Errorf("field %s: sent %s, client sent %s (unknown fields must pass byte for byte)", k, sent[k], v)
 		}
 	}
-	// SPEC §4.5 / reference item 20: system as a text block with a cache
-	// breakpoint; one breakpoint on the last block of the last message.
+	// docs/context-window.md, Prompt caching: system as a text block with a
+	// cache breakpoint; one breakpoint on the last block of the last message.
 	if !strings.HasPrefix(string(sent["system"]), `[{"type":"text","text":"You are Claude Code`) ||
 		!strings.HasSuffix(string(sent["system"]), `"cache_control":{"type":"ephemeral"}}]`) {
 		t.Errorf("system %s", sent["system"])
@@ -165,7 +165,8 @@ func eventNames(sse string) string {
 	return strings.Join(names, ",")
 }
 
-// Reference §12 items 5–7 and SPEC §2.
+// Credential schemes (docs/sessions-and-identity.md, Credentials;
+// docs/architecture.md, Credentials and forwarded headers).
 func TestCredentialSchemes(t *testing.T) {
 	e := newEnv(t)
 	body := conversation("schemes", 1, "")
@@ -201,7 +202,8 @@ func TestNothingStoredForRefusedCredential(t *testing.T) {
 	}
 }
 
-// SPEC §1: upstream errors reach the client unchanged; nothing is stored.
+// Upstream errors reach the client unchanged; nothing is stored
+// (docs/architecture.md, Routes; docs/sessions-and-identity.md, Credentials).
 func TestUpstreamErrorsRelayed(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {

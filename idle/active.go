@@ -21,7 +21,8 @@ func NewActiveSet(st *store.Store) *ActiveSet { return &ActiveSet{st: st} }
 
 func (a *ActiveSet) key() string { return a.st.Key(store.IdleSetKey) }
 
-// Idle bookkeeping (SPEC §7; the key is store.IdleSetKey).
+// Idle bookkeeping (docs/context-window.md, Idle work and post-idle
+// compaction; the key is store.IdleSetKey).
 //
 // Every committed turn puts its session in the active set with the time of
 // its last request (store.CommitTurn writes it with the session). ClaimIdle

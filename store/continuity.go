@@ -8,14 +8,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// CopyHistory copies what a session continued by proof of history carries
-// over (SPEC §3) from session from to session to: the stored messages, the
-// distillations (live, out-of-order and archived rows) and the watermarks
-// (distilled-up-to and curated-up-to). It copies nothing else: not the
-// credential, not the state hash (the caller's CommitTurn writes the new
-// session's, without knowledge block, pending recall or costs), not the
-// batch usage, not the in-flight guards. Every written key expires after
-// ttl.
+// CopyHistory copies what a session continued by proof of history carries over
+// (docs/sessions-and-identity.md, Continuity by proof of history) from session
+// from to session to: the stored messages, the distillations (live,
+// out-of-order and archived rows) and the watermarks (distilled-up-to and
+// curated-up-to). It copies nothing else: not the credential, not the state
+// hash (the caller's CommitTurn writes the new session's, without knowledge
+// block, pending recall or costs), not the batch usage, not the in-flight
+// guards. Every written key expires after ttl.
 //
 // The two sessions live in different hash slots, so this reads from's keys
 // and writes to's in one MULTI on to's slot; to must be a new session (its

@@ -9,8 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// CopyHistory carries the messages, distillations and watermarks, and
-// nothing else: no credential, state, batch usage or guards (SPEC §3).
+// CopyHistory carries the messages, distillations and watermarks, and nothing
+// else: no credential, state, batch usage or guards
+// (docs/sessions-and-identity.md, Continuity by proof of history).
 func TestCopyHistory(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

@@ -6,7 +6,8 @@ import "github.com/redis/go-redis/v9"
 // hash slot) and is atomic. Redis replies false for a missing key, hence the
 // "or '0'" defaults.
 
-// The guard hash (SPEC §4.7) is shared by the runs that hold it. Fields:
+// The guard hash (docs/context-window.md, Distillation: in-flight guard) is
+// shared by the runs that hold it. Fields:
 //
 //	h:<token>        "<u>:<deadline>": one holder (a run and its worker calls); u is 1
 //	                 for an urgent run, 0 for a non-urgent one; deadline (unix ms) is

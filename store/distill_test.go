@@ -218,7 +218,8 @@ func TestStoreDistillation(t *testing.T) {
 	}
 }
 
-// The meta swap is all or nothing (reference §12 item 39).
+// The meta swap is all or nothing: the merged rows are archived atomically
+// (docs/context-window.md, Distillation).
 func TestReplaceWithMeta(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {

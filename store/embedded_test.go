@@ -9,8 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// SPEC §12: the embedded store is not reachable by other processes. A raw
-// client on its loopback port — without the password, or with a guessed
+// The embedded store is not reachable by other processes
+// (docs/threat-model.md; the `redis` row of docs/configuration.md, Directive).
+// A raw client on its loopback port — without the password, or with a guessed
 // one — can neither read nor write; the store itself works.
 func TestEmbeddedRefusesRawClient(t *testing.T) {
 	ctx := context.Background()

@@ -13,7 +13,8 @@ import (
 )
 
 // ErrUnavailable is returned while Redis is unreachable. Callers proxy the
-// turn without state (SPEC: a Redis outage must not take the gateway down).
+// turn without state: a Redis outage must not take the gateway down
+// (docs/architecture.md, State in Redis).
 var ErrUnavailable = errors.New("store: redis unavailable")
 
 // probeInterval is how often, at most, an unavailable store tries Redis again.

@@ -16,7 +16,7 @@ import (
 // the in-flight curation guard and the cached knowledge block.
 
 // KnowledgeEntry is one piece of durable project knowledge written by the
-// curator (reference §7.1).
+// curator (docs/knowledge-and-recall.md, Long-term knowledge).
 type KnowledgeEntry struct {
 	ID         string  `json:"id"`
 	Project    string  `json:"project"` // GlobalProject for cross-project entries

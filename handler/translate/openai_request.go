@@ -10,8 +10,8 @@ import (
 )
 
 // This file translates OpenAI chat-completions requests into the gateway's
-// internal form, an Anthropic Messages request body (reference §8, "Common
-// mapping, OpenAI request → Anthropic"), and back into an OpenAI request for
+// internal form, an Anthropic Messages request body (docs/architecture.md,
+// Routes: POST /v1/chat/completions), and back into an OpenAI request for
 // OpenAI-protocol upstreams once the pipeline has rewritten the messages.
 //
 // Mapping decisions, field by field (OpenAI → Anthropic):

@@ -8,8 +8,8 @@ import (
 	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
-// This file translates answers between the two formats (reference §8,
-// "Common mapping, Anthropic response → OpenAI"):
+// This file translates answers between the two formats (docs/architecture.md,
+// Routes: POST /v1/chat/completions):
 //
 //   - AnthropicToOpenAI: a Messages response for an OpenAI client.
 //   - ParseOpenAIResponse: an OpenAI upstream's chat.completion into the

@@ -15,8 +15,9 @@ const toolAnswer = `{"id":"msg_01A","type":"message","role":"assistant","model":
  "stop_reason":"tool_use","stop_sequence":null,
  "usage":{"input_tokens":2048,"cache_creation_input_tokens":248,"cache_read_input_tokens":1800,"output_tokens":503,"service_tier":"standard"}}`
 
-// TestAnthropicToOpenAIToolTurn is reference §12 item 50 (tool_use →
-// tool_calls), with a multi-tool-call turn and cache usage.
+// TestAnthropicToOpenAIToolTurn is the answer mapping of docs/architecture.md,
+// Routes (POST /v1/chat/completions) for tool_use → tool_calls, with a
+// multi-tool-call turn and cache usage.
 func TestAnthropicToOpenAIToolTurn(t *testing.T) {
 	out, err := AnthropicToOpenAI([]byte(toolAnswer), 1741569952)
 	if err != nil {
@@ -52,7 +53,7 @@ func TestAnthropicToOpenAIToolTurn(t *testing.T) {
 	}
 }
 
-// TestAnthropicToOpenAIText is reference §12 item 50 for max_tokens →
+// TestAnthropicToOpenAIText is the same answer mapping for max_tokens →
 // length, and the plain text shape.
 func TestAnthropicToOpenAIText(t *testing.T) {
 	out, err := AnthropicToOpenAI([]byte(`{"id":"chatcmpl-already","model":"claude-x","content":[{"type":"text","text":"Hel"},{"type":"text","text":"lo"}],
