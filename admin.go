@@ -80,7 +80,7 @@ type SessionView struct {
 	Tokens          TokensView `json:"tokens"`
 	// Cost is the session's estimated spend in dollars (answered turns plus
 	// batched worker calls); Saved is what the same work would have cost
-	// without the gateway minus Cost (see README, Cost accounting).
+	// without the gateway minus Cost (see docs/cost.md).
 	Cost  float64  `json:"cost"`
 	Saved float64  `json:"saved"`
 	Costs CostView `json:"costs"`

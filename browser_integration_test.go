@@ -27,7 +27,7 @@ import (
 // Caddy's admin endpoint refuses browser navigations (a Sec-Fetch-Mode
 // header without an allowed Origin is its cross-site mitigation), so the
 // browser reaches the page through a GET-only proxy that drops those headers,
-// as an operator would (README, Operations).
+// as an operator would (docs/operations.md, Admin API and status page).
 func TestIntegrationStatusPageBrowser(t *testing.T) {
 	bin := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {

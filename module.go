@@ -57,7 +57,7 @@ type Lore struct {
 	// Earlier credential keys, newest first, tried when a sealed credential
 	// does not open with CredentialKey, so a key can be rotated without
 	// losing sessions; the last one names sessions (see auth.WithPrevious
-	// and the README's rotation notes).
+	// and docs/operations.md, Rotating `credential_key`).
 	OldCredentialKeys []string `json:"old_credential_keys,omitempty"`
 	// Operator's service credential for background work of sessions that have
 	// none: "<key>" (api-key) or "bearer <token>".

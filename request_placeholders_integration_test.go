@@ -100,7 +100,7 @@ http://localhost:9080 {
 	}
 	raw, _ := os.ReadFile(logFile)
 	// Caddy redacts Authorization and Cookie in access logs itself, not
-	// x-api-key: the filter above deletes it (README, Request placeholders).
+	// x-api-key: the filter above deletes it (docs/operations.md, Request placeholders).
 	if strings.Contains(string(raw), itKey) {
 		t.Fatal("the access log holds the credential")
 	}

@@ -35,7 +35,7 @@ func TestUnmarshalOldCredentialKeys(t *testing.T) {
 // TestIntegrationCredentialKeyRotation: a session made under key A continues
 // after a reload with credential_key B and old_credential_keys A (its sealed
 // credential still opens for background work); with B alone the same
-// conversation starts a new session, as the README's rotation notes say.
+// conversation starts a new session, as docs/operations.md, Rotating `credential_key`, says.
 func TestIntegrationCredentialKeyRotation(t *testing.T) {
 	e := newITEnv(t)
 	mr := miniredis.RunT(t)

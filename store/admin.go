@@ -15,7 +15,7 @@ const MaxListLimit = 500
 // cursor is "" to start, else a previous page's Cursor. Like SCAN, a page
 // may hold fewer than limit sessions (or none) while Cursor is not "", and a
 // session may appear twice across pages. On Redis Cluster SCAN covers a
-// single node, so the listing is partial there (see the README).
+// single node, so the listing is partial there (docs/operations.md, Admin API and status page).
 func (s *Store) ListSessions(ctx context.Context, cursor uint64, limit int) ([]*Session, uint64, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit

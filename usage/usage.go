@@ -67,7 +67,7 @@ type WorkerView struct {
 }
 
 // Row is one person's, model's or day's usage. Dollars are estimates at
-// list prices (README, Cost accounting).
+// list prices (docs/cost.md).
 type Row struct {
 	Key            string     `json:"key"`
 	Turns          int64      `json:"turns"`
