@@ -34,11 +34,11 @@ func batchRequests(fake *fakeupstream.Server) (creates, polls int) {
 	return
 }
 
-// Non-urgent distillation goes through the Message Batches API
-// (docs/batch-queue.md), and its results are applied where they belong
-// (distillation rows).
-func TestIntegrationDistillationBatched(t *testing.T) {
-	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{itKey}, BatchDelay: 100 * time.Millisecond})
+// startBatched runs Caddy with lore on a fresh miniredis, batching flushed
+// and polled every 200 ms, in front of a fake (batches end after 100 ms)
+// that accepts keys.
+func startBatched(t *testing.T, keys ...string) (*itEnv, *miniredis.Miniredis, *caddytest.Tester) {
+	fake := fakeupstream.New(fakeupstream.Options{APIKeys: keys, BatchDelay: 100 * time.Millisecond})
 	t.Cleanup(fake.Close)
 	e := &itEnv{fake: fake, backend: newITEnv(t).backend}
 	mr := miniredis.RunT(t)
@@ -49,6 +49,15 @@ func TestIntegrationDistillationBatched(t *testing.T) {
 			flush_interval 200ms
 			poll_interval 200ms
 		}`, mr.Addr(), itSecret)), "caddyfile")
+	return e, mr, tester
+}
+
+// Non-urgent distillation goes through the Message Batches API
+// (docs/batch-queue.md), and its results are applied where they belong
+// (distillation rows).
+func TestIntegrationDistillationBatched(t *testing.T) {
+	e, mr, _ := startBatched(t, itKey)
+	fake := e.fake
 	longTurns(t, fake, 16)
 
 	deadline := time.Now().Add(15 * time.Second)

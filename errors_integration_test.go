@@ -21,14 +21,7 @@ import (
 func TestIntegrationErrorsAndHandleErrors(t *testing.T) {
 	e := newITEnv(t)
 	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	skip_install_trust
-}
-http://localhost:9080 {
+	tester.InitServer(itGlobal+fmt.Sprintf(`http://localhost:9080 {
 	@blocked header X-Block 1
 	error @blocked "blocked by policy" 403
 	lore {

@@ -47,17 +47,21 @@ func newITEnv(t *testing.T) *itEnv {
 	return &itEnv{fake: fake, backend: backend}
 }
 
-// caddyfile is a site with lore and a reverse_proxy for everything else, and
-// no `order` line: lore's registered order puts it before reverse_proxy.
-func (e *itEnv) caddyfile(loreBody string) string {
-	return fmt.Sprintf(`{
+// itGlobal is the global options block every integration Caddyfile starts
+// with: caddytest's admin and ports, no TLS trust store changes.
+const itGlobal = `{
 	admin localhost:2999
 	http_port 9080
 	https_port 9443
 	grace_period 1ns
 	skip_install_trust
 }
-http://localhost:9080 {
+`
+
+// caddyfile is a site with lore and a reverse_proxy for everything else, and
+// no `order` line: lore's registered order puts it before reverse_proxy.
+func (e *itEnv) caddyfile(loreBody string) string {
+	return itGlobal + fmt.Sprintf(`http://localhost:9080 {
 	lore {
 		upstream %s
 		%s

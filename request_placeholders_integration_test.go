@@ -29,14 +29,7 @@ func TestIntegrationRequestPlaceholders(t *testing.T) {
 		fmt.Fprintf(&appends, "\tlog_append lore_%s {http.lore.%s}\n", strings.ReplaceAll(f, ".", "_"), f)
 	}
 	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`{
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
-	grace_period 1ns
-	skip_install_trust
-}
-http://localhost:9080 {
+	tester.InitServer(itGlobal+fmt.Sprintf(`http://localhost:9080 {
 	log {
 		output file %s
 		format filter {

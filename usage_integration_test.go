@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/caddyserver/caddy/v2/caddytest"
 
-	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/usage"
 )
@@ -88,17 +85,7 @@ func checkWorkerPrice(t *testing.T, who string, r *usage.Row, batch bool) {
 // across two identities on one credential (synchronous worker calls), in
 // Redis counters that survive the reload.
 func TestIntegrationUsageByPerson(t *testing.T) {
-	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{itKey, itKeyB}, BatchDelay: 100 * time.Millisecond})
-	t.Cleanup(fake.Close)
-	e := &itEnv{fake: fake, backend: newITEnv(t).backend}
-	mr := miniredis.RunT(t)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(e.caddyfile(fmt.Sprintf(`redis %s
-		credential_key %s
-		batching {
-			flush_interval 200ms
-			poll_interval 200ms
-		}`, mr.Addr(), itSecret)), "caddyfile")
+	e, mr, tester := startBatched(t, itKey, itKeyB)
 
 	clientA := sdkClient(t)
 	clientB := gatewayClient(itKeyB)

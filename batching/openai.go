@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // The queue speaks two batch APIs, one per provider; a record's credential
@@ -266,20 +265,8 @@ func openAIRow(line []byte) (resultRow, bool) {
 	if err != nil {
 		return errored("api_error", "the completion has no text")
 	}
-	var body struct {
-		Model string `json:"model"`
-		Usage struct {
-			Prompt     int64 `json:"prompt_tokens"`
-			Completion int64 `json:"completion_tokens"`
-			Details    struct {
-				Cached int64 `json:"cached_tokens"`
-			} `json:"prompt_tokens_details"`
-		} `json:"usage"`
-	}
-	_ = json.Unmarshal(in.Response.Body, &body)
+	model, usage, _ := llm.AnswerUsage(in.Response.Body)
 	row.Result.Type = "succeeded"
-	row.Result.Message = &rowMessage{Model: body.Model, Content: []rowBlock{{Type: "text", Text: text}},
-		Usage: pricing.Usage{InputTokens: body.Usage.Prompt - body.Usage.Details.Cached, OutputTokens: body.Usage.Completion,
-			CacheReadTokens: body.Usage.Details.Cached}}
+	row.Result.Message = &rowMessage{Model: model, Content: []rowBlock{{Type: "text", Text: text}}, Usage: usage}
 	return row, true
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
-// answerUsage reads the model and usage of a Messages or chat completions
+// AnswerUsage reads the model and usage of a Messages or chat completions
 // answer; ok is false when it reports none.
-func answerUsage(body []byte) (model string, u pricing.Usage, ok bool) {
+func AnswerUsage(body []byte) (model string, u pricing.Usage, ok bool) {
 	var ans struct {
 		Model string `json:"model"`
 		Usage *struct {
@@ -39,7 +39,7 @@ func (w *Worker) reportUsage(ctx context.Context, c Call, answer []byte) {
 	if w.cfg.OnUsage == nil || c.SessionID == "" {
 		return
 	}
-	model, u, ok := answerUsage(answer)
+	model, u, ok := AnswerUsage(answer)
 	if !ok {
 		return
 	}

@@ -7,16 +7,16 @@ import (
 )
 
 func TestAnswerUsage(t *testing.T) {
-	model, u, ok := answerUsage([]byte(`{"model":"claude-haiku-4-5","usage":{"input_tokens":10,"output_tokens":3,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}`))
+	model, u, ok := AnswerUsage([]byte(`{"model":"claude-haiku-4-5","usage":{"input_tokens":10,"output_tokens":3,"cache_read_input_tokens":100,"cache_creation_input_tokens":20}}`))
 	if !ok || model != "claude-haiku-4-5" || u != (pricing.Usage{InputTokens: 10, OutputTokens: 3, CacheReadTokens: 100, CacheWriteTokens: 20}) {
 		t.Errorf("messages: %q %+v %v", model, u, ok)
 	}
 	// Chat completions: cached prompt tokens are cache reads, the rest input.
-	model, u, ok = answerUsage([]byte(`{"model":"gpt-5-mini","usage":{"prompt_tokens":110,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":100}}}`))
+	model, u, ok = AnswerUsage([]byte(`{"model":"gpt-5-mini","usage":{"prompt_tokens":110,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":100}}}`))
 	if !ok || model != "gpt-5-mini" || u != (pricing.Usage{InputTokens: 10, OutputTokens: 7, CacheReadTokens: 100}) {
 		t.Errorf("chat: %q %+v %v", model, u, ok)
 	}
-	if _, _, ok := answerUsage([]byte(`{"content":[]}`)); ok {
+	if _, _, ok := AnswerUsage([]byte(`{"content":[]}`)); ok {
 		t.Error("no usage reported as usage")
 	}
 }
