@@ -30,12 +30,12 @@ import (
 // checked against (each check reads that session's stored messages).
 const maxProofCandidates = 3
 
-// provenSession returns the session of origin, under another namespace than
+// provenSession returns the session among counts (its origin's, read by
+// identify with the lineage), under another namespace than
 // ns, whose whole stored history msgs carries; nil when there is none.
-func (h *Handler) provenSession(ctx context.Context, origin, ns string, msgs []msg.Message) *store.Session {
+func (h *Handler) provenSession(ctx context.Context, counts map[string]int, ns string, msgs []msg.Message) *store.Session {
 	st := h.cfg.Store
-	counts, err := st.Origins(ctx, origin)
-	if err != nil || len(counts) == 0 {
+	if len(counts) == 0 {
 		return nil
 	}
 	// Longest history first: the session the request most likely continues.

@@ -42,7 +42,7 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 	}
 
 	hint := h.hints.get(lineage)
-	load, err := st.LoadTurn(ctx, lineage, hint)
+	load, err := st.LoadTurn(ctx, lineage, origin, hint)
 	if err != nil {
 		return nil, prefetched{}
 	}
@@ -84,11 +84,12 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 		CreatedAt:   now,
 	}
 	if origin != "" && len(candidates) == 0 {
-		if prev := h.provenSession(ctx, origin, ns, msgs); prev != nil {
+		if prev := h.provenSession(ctx, load.Origins, ns, msgs); prev != nil {
 			continueFrom(sess, prev)
+			return sess, prefetched{} // plan reads the rows it continues
 		}
 	}
-	return sess, prefetched{}
+	return sess, prefetched{read: true} // a new session has no distillations
 }
 
 // prefetched is what identify read for plan in its round trip: the chosen

@@ -67,7 +67,7 @@ func TestCopyHistory(t *testing.T) {
 	}
 }
 
-// Origins reads the origin index CommitTurn writes, and DeleteSession
+// LoadTurn reads the origin index CommitTurn writes, and DeleteSession
 // removes the session from it.
 func TestOriginIndex(t *testing.T) {
 	for _, b := range backends(t) {
@@ -78,8 +78,8 @@ func TestOriginIndex(t *testing.T) {
 			if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.Origins(ctx, "orig1")
-			if err != nil || got["S1"] != 3 || len(got) != 1 {
+			load, err := s.LoadTurn(ctx, "lin2", "orig1", "")
+			if got := load.Origins; err != nil || got["S1"] != 3 || len(got) != 1 {
 				t.Fatalf("Origins = %v, %v", got, err)
 			}
 			loaded, _ := s.LoadSession(ctx, "S1")
@@ -89,8 +89,8 @@ func TestOriginIndex(t *testing.T) {
 			if _, err := s.DeleteSession(ctx, "S1"); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := s.Origins(ctx, "orig1"); len(got) != 0 {
-				t.Fatalf("deleted session still indexed: %v", got)
+			if load, _ := s.LoadTurn(ctx, "lin2", "orig1", ""); len(load.Origins) != 0 {
+				t.Fatalf("deleted session still indexed: %v", load.Origins)
 			}
 		})
 	}

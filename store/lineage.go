@@ -18,13 +18,6 @@ func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int,
 	return s.counts(ctx, lineage, s.keys.lineage)
 }
 
-// Origins returns the sessions indexed under an origin (Session.Origin),
-// in every namespace, with their message counts; the handler continues one
-// only after the request proved it holds that session's whole history.
-func (s *Store) Origins(ctx context.Context, origin string) (map[string]int, error) {
-	return s.counts(ctx, origin, s.keys.origin)
-}
-
 // counts reads the session id → message count hash named lineage (a
 // lineage or an origin; none for "").
 func (s *Store) counts(ctx context.Context, lineage string, keyOf func(string) string) (map[string]int, error) {

@@ -8,10 +8,12 @@ import (
 )
 
 // TurnLoad is what a turn reads before it is forwarded, in one round trip:
-// its lineage's sessions and, for the session the instance expects the turn
-// to continue (the hint), that session's state and live distillations.
+// its lineage's sessions, its origin's (for continuity by proof of history)
+// and, for the session the instance expects the turn to continue (the hint),
+// that session's state and live distillations.
 type TurnLoad struct {
 	Candidates map[string]int // session id → message count, as Candidates
+	Origins    map[string]int // as Origins; nil without an origin
 	// Hinted is the hinted session's state, nil when there was no hint or
 	// its state has expired; HintedRows its live distillations, as
 	// Distillations returns them.
@@ -19,26 +21,30 @@ type TurnLoad struct {
 	HintedRows []DistillRow
 }
 
-// LoadTurn reads the lineage's sessions and, when hint names a session, that
-// session's state and distillation rows, in one pipelined round trip (on a
+// LoadTurn reads the lineage's sessions, the origin's when origin is not
+// "", and, when hint names a session, that session's state and distillation
+// rows, in one pipelined round trip (on a
 // cluster, go-redis sends the pipeline's commands to their nodes at once).
 // The caller still chooses among Candidates: the hint only saves the second
 // and third round trips when it chose right, which is every turn of a
 // conversation that stays on one instance.
-func (s *Store) LoadTurn(ctx context.Context, lineage, hint string) (TurnLoad, error) {
+func (s *Store) LoadTurn(ctx context.Context, lineage, origin, hint string) (TurnLoad, error) {
 	var out TurnLoad
-	if err := CheckID(lineage); err != nil {
-		return out, err
-	}
-	if hint != "" {
-		if err := CheckID(hint); err != nil {
+	for _, id := range []string{lineage, origin, hint} {
+		if err := CheckID(id); id != "" && err != nil {
 			return out, err
 		}
 	}
-	var lin, state, rows *redis.MapStringStringCmd
+	if lineage == "" {
+		return out, errors.New("store: LoadTurn without a lineage")
+	}
+	var lin, orig, state, rows *redis.MapStringStringCmd
 	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			lin = p.HGetAll(ctx, s.keys.lineage(lineage))
+			if origin != "" {
+				orig = p.HGetAll(ctx, s.keys.origin(origin))
+			}
 			if hint != "" {
 				state = p.HGetAll(ctx, s.keys.state(hint))
 				rows = p.HGetAll(ctx, s.keys.distRows(hint))
@@ -57,6 +63,11 @@ func (s *Store) LoadTurn(ctx context.Context, lineage, hint string) (TurnLoad, e
 	}
 	if out.Candidates, err = parseCounts(lineage, lin.Val()); err != nil {
 		return TurnLoad{}, err
+	}
+	if origin != "" {
+		if out.Origins, err = parseCounts(origin, orig.Val()); err != nil {
+			return TurnLoad{}, err
+		}
 	}
 	if hint == "" || len(state.Val()) == 0 {
 		return out, nil

@@ -27,7 +27,7 @@ func TestLoadTurnOneRoundTrip(t *testing.T) {
 
 	hook := &roundTrips{}
 	s.e.client.AddHook(hook)
-	load, err := s.LoadTurn(ctx, sess.Lineage, "S1")
+	load, err := s.LoadTurn(ctx, sess.Lineage, "", "S1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +42,12 @@ func TestLoadTurnOneRoundTrip(t *testing.T) {
 	}
 
 	for _, hint := range []string{"", "GONE"} {
-		load, err := s.LoadTurn(ctx, sess.Lineage, hint)
+		load, err := s.LoadTurn(ctx, sess.Lineage, "", hint)
 		if err != nil || load.Candidates["S1"] != 3 || load.Hinted != nil || load.HintedRows != nil {
 			t.Fatalf("hint %q: %+v %v", hint, load, err)
 		}
 	}
-	if _, err := s.LoadTurn(ctx, sess.Lineage, "bad id{"); err == nil {
+	if _, err := s.LoadTurn(ctx, sess.Lineage, "", "bad id{"); err == nil {
 		t.Fatal("a hint that is not an id was accepted")
 	}
 }
