@@ -129,15 +129,19 @@ func refResultText(content json.RawMessage) string {
 	if json.Unmarshal(content, &parts) != nil {
 		return ""
 	}
+	// Text parts joined with "\n", empty ones included (two empty parts
+	// are "\n", as strings.Join gives).
 	var buf bytes.Buffer
+	n := 0
 	for _, p := range parts {
 		if p.Type != TypeText {
 			continue
 		}
-		if buf.Len() > 0 {
+		if n > 0 {
 			buf.WriteByte('\n')
 		}
 		buf.WriteString(p.Text)
+		n++
 	}
 	return buf.String()
 }
