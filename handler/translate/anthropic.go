@@ -231,8 +231,9 @@ func systemTextJSON(sys []byte) string {
 	// encoding/json fills one struct per element whatever it holds: an
 	// array of a million numbers would cost 32 MB. Text blocks are tens of
 	// bytes each; anything denser holds no text worth reading (the upstream
-	// refuses such a system prompt anyway).
-	if n := jsonscan.Count(sys, 0); n < 0 || n*16 > len(sys) {
+	// refuses such a system prompt anyway). Below 64 KiB the cost is
+	// bounded anyway, and encoding/json decides as it always has.
+	if n := jsonscan.Count(sys, 0); n < 0 || (len(sys) > 64<<10 && n*16 > len(sys)) {
 		return ""
 	}
 	var blocks []struct {
