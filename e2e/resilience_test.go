@@ -92,6 +92,7 @@ func TestReloadKeepsServingAndConnections(t *testing.T) {
 		{"max_body 1MiB\nretention 23h", 413},
 		{"max_body 2MiB\nretention 46h", 200},
 	}
+	afterFirst := 0
 	for i, st := range steps {
 		e.Caddy.Reload(t, e.Caddyfile(st.extra))
 		for j := 1; j <= 3; j++ {
@@ -106,10 +107,16 @@ func TestReloadKeepsServingAndConnections(t *testing.T) {
 		n := e.Redis.ConnectedClients(t)
 		t.Logf("after reload %d: connected_clients (gateway) = %d", i+1, n)
 		// The shared pool grows with concurrent use (turn lookups, commits,
-		// the batch queue and idle timers) up to a small bound; a client per
-		// reload would add at least one connection per reload, 5 after 5.
-		if n > baseline+2 {
-			t.Errorf("after reload %d the gateway holds %d Redis connections, was %d before reloading\n%s", i+1, n, baseline, e.Redis.ClientList())
+		// the batch queue, curation and idle timers) up to a small bound,
+		// whenever that concurrency happens to peak; a client per reload
+		// would add at least one connection per reload, 4 more from the
+		// first reload to the fifth.
+		if i == 0 {
+			afterFirst = n
+		}
+		if n > baseline+4 || n > afterFirst+2 {
+			t.Errorf("after reload %d the gateway holds %d Redis connections, was %d before reloading and %d after the first\n%s",
+				i+1, n, baseline, afterFirst, e.Redis.ClientList())
 		}
 	}
 	dump := waitDump(t, e, mk+"-1", mk+"-r5-3")
