@@ -156,7 +156,7 @@ func (l *Lore) stringField(name string) *string {
 // `caddy validate` and `caddy adapt` report mistakes early. Placeholders are
 // checked in Provision.
 func checkLiteral(name, v string) error {
-	if strings.Contains(v, "{") {
+	if hasPlaceholder(v) {
 		return nil
 	}
 	var err error

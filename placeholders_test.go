@@ -63,17 +63,7 @@ func TestRedisConfigResolveErrors(t *testing.T) {
 	} {
 		t.Setenv("LORE_T_VALUE", tc.env)
 		c := RedisConfig{Addresses: []string{"a:1"}, Password: "hunter2-secret"}
-		v := configValue("{env.LORE_T_VALUE}")
-		switch tc.field {
-		case "db":
-			c.DB = v
-		case "pool_size":
-			c.PoolSize = v
-		case "dial_timeout":
-			c.DialTimeout = v
-		default:
-			c.Timeout = v
-		}
+		*c.valueField(tc.field) = configValue("{env.LORE_T_VALUE}")
 		_, err := c.resolve(resolve)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Fatalf("%s=%q: error %v, want %q", tc.field, tc.env, err, tc.wantErr)

@@ -1,6 +1,8 @@
 package lore
 
 import (
+	"fmt"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-lore/caddy-lore/store"
@@ -110,33 +112,11 @@ func parseRedis(d *caddyfile.Dispenser) (*RedisConfig, error) {
 			cfg.SentinelUsername = v
 		case "sentinel_password":
 			cfg.SentinelPassword = v
-		case "db", "pool_size":
-			if !hasPlaceholder(v) {
-				if _, err := parseCount("redis: "+name, v); err != nil {
-					return nil, d.Err(err.Error())
-				}
+		case "db", "pool_size", "dial_timeout", "timeout":
+			if err := checkRedisLiteral(name, v); err != nil {
+				return nil, d.Err(err.Error())
 			}
-			if name == "db" {
-				cfg.DB = configValue(v)
-			} else {
-				cfg.PoolSize = configValue(v)
-			}
-		case "dial_timeout", "timeout":
-			if !hasPlaceholder(v) {
-				// Literals need a unit here ("2s"); a plain integer is
-				// nanoseconds only in JSON.
-				if _, err := parseDuration("redis: "+name, v); err != nil {
-					return nil, d.Errf("redis: %s must be a positive duration, got %q", name, v)
-				}
-				if _, err := parsePositiveDuration("redis: "+name, v); err != nil {
-					return nil, d.Err(err.Error())
-				}
-			}
-			if name == "dial_timeout" {
-				cfg.DialTimeout = configValue(v)
-			} else {
-				cfg.Timeout = configValue(v)
-			}
+			*cfg.valueField(name) = configValue(v)
 		default:
 			return nil, d.Errf("unrecognized redis option %q", name)
 		}
@@ -145,4 +125,40 @@ func parseRedis(d *caddyfile.Dispenser) (*RedisConfig, error) {
 		return nil, d.Err("redis: at least one address is required (omit `redis` for the embedded store)")
 	}
 	return cfg, nil
+}
+
+// valueField is the field of a numeric or duration option, kept as text
+// until Provision resolves it; nil for any other name.
+func (c *RedisConfig) valueField(name string) *configValue {
+	switch name {
+	case "db":
+		return &c.DB
+	case "pool_size":
+		return &c.PoolSize
+	case "dial_timeout":
+		return &c.DialTimeout
+	case "timeout":
+		return &c.Timeout
+	}
+	return nil
+}
+
+// checkRedisLiteral is checkLiteral for the redis block's numbers and
+// durations: a literal is checked when the Caddyfile is adapted, a
+// placeholder when it is resolved.
+func checkRedisLiteral(name, v string) error {
+	if hasPlaceholder(v) {
+		return nil
+	}
+	if name == "db" || name == "pool_size" {
+		_, err := parseCount("redis: "+name, v)
+		return err
+	}
+	// Literals need a unit here ("2s"); a plain integer is nanoseconds
+	// only in JSON.
+	if _, err := parseDuration("redis: "+name, v); err != nil {
+		return fmt.Errorf("redis: %s must be a positive duration, got %q", name, v)
+	}
+	_, err := parsePositiveDuration("redis: "+name, v)
+	return err
 }
