@@ -331,12 +331,7 @@ func (s *Store) loadRows(ctx context.Context, sid, key string, archived bool) ([
 	if err := CheckID(sid); err != nil {
 		return nil, err
 	}
-	var raw map[string]string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		raw, err = c.HGetAll(ctx, key).Result()
-		return err
-	})
+	raw, err := s.hashAll(ctx, func(keys) string { return key })
 	if err != nil {
 		return nil, err
 	}

@@ -34,12 +34,7 @@ func (s *Store) KnowledgeEntries(ctx context.Context, ns, project string) ([]Kno
 	if err := checkKnowledgeScope(ns, project); err != nil {
 		return nil, err
 	}
-	var raw map[string]string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		raw, err = c.HGetAll(ctx, s.keys.knowledge(ns, project)).Result()
-		return err
-	})
+	raw, err := s.hashAll(ctx, func(k keys) string { return k.knowledge(ns, project) })
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // The indexes a turn's session is found through: its lineage (inside a
@@ -15,25 +13,13 @@ import (
 // Candidates returns the sessions of a lineage with their message counts.
 // An empty lineage has none. Entries may name expired sessions (see keys.go).
 func (s *Store) Candidates(ctx context.Context, lineage string) (map[string]int, error) {
-	return s.counts(ctx, lineage, s.keys.lineage)
-}
-
-// counts reads the session id → message count hash named lineage (a
-// lineage or an origin; none for "").
-func (s *Store) counts(ctx context.Context, lineage string, keyOf func(string) string) (map[string]int, error) {
 	if lineage == "" {
 		return nil, nil
 	}
 	if err := CheckID(lineage); err != nil {
 		return nil, err
 	}
-	key := keyOf(lineage)
-	var raw map[string]string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		raw, err = c.HGetAll(ctx, key).Result()
-		return err
-	})
+	raw, err := s.hashAll(ctx, func(k keys) string { return k.lineage(lineage) })
 	if err != nil {
 		return nil, err
 	}

@@ -236,12 +236,7 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 	if err := CheckID(id); err != nil {
 		return nil, err
 	}
-	var raw map[string]string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		raw, err = c.HGetAll(ctx, s.keys.state(id)).Result()
-		return err
-	})
+	raw, err := s.hashAll(ctx, func(k keys) string { return k.state(id) })
 	if err != nil || len(raw) == 0 {
 		return nil, err
 	}

@@ -133,6 +133,19 @@ func (s *Store) do(ctx context.Context, fn func(context.Context, redis.Universal
 	return err
 }
 
+// hashAll reads a whole hash under the outage rules of do (empty when the
+// key does not exist). The key is named inside do, so a nil or closed Store
+// answers ErrClosed like every other read.
+func (s *Store) hashAll(ctx context.Context, key func(keys) string) (map[string]string, error) {
+	var raw map[string]string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		raw, err = c.HGetAll(ctx, key(s.keys)).Result()
+		return err
+	})
+	return raw, err
+}
+
 // AddHook instruments the shared client (go-redis hooks: dials, commands,
 // pipelines), e.g. to count the round trips of a turn.
 func (s *Store) AddHook(h redis.Hook) { s.e.client.AddHook(h) }
