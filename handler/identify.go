@@ -67,7 +67,6 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 			if sess.Person == "" {
 				sess.Person = h.personOf(ctx, cred) // sessions stored before usage existed
 			}
-			h.hints.put(lineage, sess.ID)
 			return sess, pre
 		}
 	}
