@@ -37,12 +37,12 @@ func (t *turn) store(reply *translate.Response) {
 	started := h.commits.Go("storing the turn", func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
 		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
-		stored := t.commit(bg, reply, usage.Turn(u, cost, without))
+		stored, sinceCuration := t.commit(bg, reply, usage.Turn(u, cost, without))
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.distillAfterTurn(sess.ID, urgent)
 		}
 		if h.cfg.Knowledge != nil && stored > 0 {
-			h.curateAfterTurn(sess.ID, sess.TurnsSinceCuration+1)
+			h.curateAfterTurn(sess.ID, sinceCuration)
 		}
 	})
 	if !started { // the handler is closed: nobody stores this turn
@@ -65,8 +65,11 @@ const commitTimeout = 3 * time.Second
 // fig is what the turn adds to its person's usage (usage.Turn): its cost and
 // counterfactual cost in micro-dollars (turnCost) are also added to the
 // session's sums, in the same round trip as everything else.
-// It returns the number of messages the session has stored after the turn.
-func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.UsageFigures) int {
+// It returns the number of messages the session has stored after the turn
+// (0: not stored) and its turns since the last curation, as the commit's own
+// increment answered: read before the turn, the counter may predate a
+// curation that reset it since.
+func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.UsageFigures) (int, int) {
 	h, sess, model, msgs, cred, st := t.h, t.sess, t.req.Model, t.msgs, t.cred, &t.planned.state
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
@@ -76,7 +79,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		// continued history get a copy in its namespace.
 		if err := h.cfg.Store.CopyHistory(ctx, sess.ContinuedFrom, sess.ID, h.cfg.Retention); err != nil {
 			h.log.Warn("continued session not stored: its history could not be copied", zap.String("session", sess.ID), zap.Error(err))
-			return 0
+			return 0, 0
 		}
 		h.log.Info("session continued by proof of history under a new credential",
 			zap.String("session", sess.ID), zap.String("from", sess.ContinuedFrom), zap.String("credential", h.cfg.Keys.Fingerprint(cred)))
@@ -142,7 +145,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Usage: rec})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
-		return 0
+		return 0, 0
 	}
 	h.hints.put(next.Lineage, next.ID) // the next turn reads it with its lineage
 	h.log.Debug("turn stored",
@@ -152,7 +155,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		zap.Int("stored", len(stored)),
 		zap.Int64("input_tokens", usage.InputTokens),
 		zap.Int64("output_tokens", usage.OutputTokens))
-	return next.Stored
+	return next.Stored, next.TurnsSinceCuration
 }
 
 // stoppedForWindow reports a 2xx answer that ended because the context window

@@ -253,6 +253,9 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 // the message list. In cluster mode the session's keys (one slot, thanks to
 // the hash tag) are still one MULTI/EXEC, and the lineage key and the active
 // set, which live in other slots, follow in a second pipeline.
+//
+// On success t.Session.TurnsSinceCuration is the curation counter as this
+// commit left it (HINCRBY's answer), not as the turn read it.
 func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	if t.Session == nil {
 		return errors.New("store: CommitTurn without a session")
@@ -281,9 +284,10 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		ttl = DefaultRetention
 	}
 
+	var curation *redis.IntCmd
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		p.HSet(ctx, s.keys.state(sid), sessionFields(t.Session)...)
-		p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
+		curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
 		if t.Session.KnowledgeChanged {
 			p.HSet(ctx, s.keys.state(sid), fKnowledge, t.Session.Knowledge)
 		}
@@ -313,7 +317,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			s.usageWrites(ctx, p, *t.Usage, ttl)
 		}
 	}
-	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		if !s.e.cluster {
 			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				sessionWrites(ctx, p)
@@ -334,6 +338,12 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		})
 		return err
 	})
+	if err == nil && curation != nil {
+		// The counter as this very commit left it: a curation that reset
+		// it after this turn's state was read is already counted.
+		t.Session.TurnsSinceCuration = int(curation.Val())
+	}
+	return err
 }
 
 // Messages returns stored messages [start, stop] (LRANGE semantics).

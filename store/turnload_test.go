@@ -51,3 +51,35 @@ func TestLoadTurnOneRoundTrip(t *testing.T) {
 		t.Fatal("a hint that is not an id was accepted")
 	}
 }
+
+// CommitTurn answers the curation counter as its own increment left it: a
+// curation that subtracted its turns after the turn read the session (the
+// race behind one curation too many per 3 turns) is already accounted for.
+func TestCommitTurnAnswersTheCurationCounter(t *testing.T) {
+	b := backends(t)[0]
+	s := open(t, b.cfg)
+	ctx := context.Background()
+	sess := sampleSession("S1")
+	sess.TurnsSinceCuration = 0
+	for range 3 {
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 3), Credential: []byte("c")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sess.TurnsSinceCuration != 3 {
+		t.Fatalf("after 3 commits the counter is %d, want 3", sess.TurnsSinceCuration)
+	}
+	read, err := s.LoadSession(ctx, "S1") // the next turn reads the session ...
+	if err != nil || read.TurnsSinceCuration != 3 {
+		t.Fatalf("read %+v %v", read, err)
+	}
+	if err := s.CurationDone(ctx, "S1", 3, 3); err != nil { // ... a curation of 3 turns ends ...
+		t.Fatal(err)
+	}
+	if err := s.CommitTurn(ctx, Turn{Session: read}); err != nil { // ... and the turn is stored
+		t.Fatal(err)
+	}
+	if read.TurnsSinceCuration != 1 {
+		t.Fatalf("the commit answered %d turns since curation, want 1 (the read said 3)", read.TurnsSinceCuration)
+	}
+}
