@@ -14,7 +14,9 @@
 #
 # Env: BENCH_DURATION (default 10s per run), BENCH_CONNS (default "1 64"),
 #      BENCH_CASES (default "title turn stream"), BENCH_STORE (auto|redis|embedded),
-#      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs).
+#      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
+#      BENCH_PROFILE=DIR writes a CPU profile of Caddy during each lore run to DIR/<case>-<conns>.pprof
+#      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -201,7 +203,15 @@ for c in $CASES; do
 		log "$c c=$n: reverse_proxy"
 		read -r rp50 rp99 rprps rperr <<<"$(run_wrk "$RP_URL" "$n" "$c")"
 		log "$c c=$n: lore"
+		PROF_PID=
+		if [[ -n "${BENCH_PROFILE:-}" ]]; then
+			mkdir -p "$BENCH_PROFILE"
+			secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
+			curl -sS -o "$BENCH_PROFILE/$c-$n.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
+			PROF_PID=$!
+		fi
 		read -r lo50 lo99 lorps loerr <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
+		[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
 		status=ok
 		if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
 			status="errors non2xx/socket: rp=$rperr lore=$loerr"

@@ -47,10 +47,12 @@ func startStream(w http.ResponseWriter, resp *http.Response) *http.ResponseContr
 }
 
 // eachEvent reads a Messages SSE answer event by event as it arrives,
-// accumulating the assistant message and handing every event to emit; final
-// runs just before the message_stop event is emitted. It returns the reply,
-// or nil unless the stream ran to message_stop and every emit succeeded.
-func eachEvent(resp *http.Response, final func(), emit func(translate.Event) error) *translate.Response {
+// accumulating the assistant message and handing every event to emit, and
+// flushes what emit wrote unless the next event has already arrived
+// (translate.Event.More); final runs just before the message_stop event is
+// emitted. It returns the reply, or nil unless the stream ran to
+// message_stop and every emit succeeded.
+func eachEvent(resp *http.Response, rc *http.ResponseController, final func(), emit func(translate.Event) error) *translate.Response {
 	var acc translate.Accumulator
 	events := translate.NewEventReader(resp.Body)
 	for {
@@ -66,24 +68,12 @@ func eachEvent(resp *http.Response, final func(), emit func(translate.Event) err
 		if emit(ev) != nil {
 			return nil // client gone: the caller's deferred Close cancels the upstream
 		}
+		if !ev.More {
+			_ = rc.Flush()
+		}
 	}
 	if !acc.Done() {
 		return nil
 	}
 	return acc.Response()
-}
-
-// flushWriter flushes after every write: the stream translator writes once
-// per upstream event, so each translated chunk leaves as soon as it exists.
-type flushWriter struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		_ = f.rc.Flush()
-	}
-	return n, err
 }

@@ -21,16 +21,13 @@ func (anthropicEgress) upstreamBody(messages translate.Body) (translate.Body, er
 
 func (e anthropicEgress) relayError(w http.ResponseWriter, resp *http.Response) { e.h.relay(w, resp) }
 
-// stream forwards an SSE answer event by event as it arrives, flushing
-// after each, while accumulating the assistant message.
+// stream forwards an SSE answer event by event as it arrives, while
+// accumulating the assistant message.
 func (anthropicEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
-	return eachEvent(resp, final, func(ev translate.Event) error {
-		if _, err := w.Write(ev.Raw); err != nil {
-			return err
-		}
-		_ = rc.Flush()
-		return nil
+	return eachEvent(resp, rc, final, func(ev translate.Event) error {
+		_, err := w.Write(ev.Raw)
+		return err
 	})
 }
 

@@ -37,9 +37,10 @@ func (claudeViaOpenAIEgress) relayError(w http.ResponseWriter, resp *http.Respon
 func (e claudeViaOpenAIEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	resp.Header.Set("Content-Type", "text/event-stream")
 	rc := startStream(w, resp)
-	tr := translate.NewStreamTranslator(flushWriter{w: w, rc: rc}, e.oreq.Model, e.created, e.oreq.IncludeUsage)
-	reply := eachEvent(resp, final, tr.Event)
+	tr := translate.NewStreamTranslator(w, e.oreq.Model, e.created, e.oreq.IncludeUsage)
+	reply := eachEvent(resp, rc, final, tr.Event)
 	_ = tr.Close()
+	_ = rc.Flush()
 	return reply
 }
 

@@ -50,7 +50,9 @@ func (openAIEgress) stream(w http.ResponseWriter, resp *http.Response, final fun
 		if _, werr := w.Write(ev.Raw); werr != nil {
 			return nil
 		}
-		_ = rc.Flush()
+		if !ev.More { // else the next chunk has arrived: one write for both
+			_ = rc.Flush()
+		}
 	}
 	if !acc.Done() {
 		return nil

@@ -72,11 +72,14 @@ type followUpFailure struct {
 func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
 	var client translate.Accumulator
-	rr := &recallRelay{send: func(ev translate.Event) error {
+	flush := func() { _ = rc.Flush() }
+	rr := &recallRelay{flush: flush, send: func(ev translate.Event) error {
 		if _, err := w.Write(ev.Raw); err != nil {
 			return err
 		}
-		_ = rc.Flush()
+		if !ev.More {
+			flush()
+		}
 		client.Add(ev) // only what the client has
 		return nil
 	}}

@@ -24,10 +24,14 @@ import (
 // uses to decide when to compact) and the output tokens of all rounds.
 // (What all rounds cost is recallEgress's to add up.)
 type recallRelay struct {
-	send func(translate.Event) error // to the client
-	next int                         // next client-visible block index
-	out  int64                       // output tokens of the earlier rounds
-	last pricing.Usage               // usage of the latest finished round
+	// send writes an event to the client, flushing unless ev.More (the
+	// next upstream event has arrived and follows at once); flush sends
+	// what is written, for an event held back that had no More.
+	send  func(translate.Event) error
+	flush func()
+	next  int           // next client-visible block index
+	out   int64         // output tokens of the earlier rounds
+	last  pricing.Usage // usage of the latest finished round
 }
 
 // roundResult is what one round left to do.
@@ -133,6 +137,9 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 		if forward && rr.send(out) != nil {
 			return roundResult{} // client gone
 		}
+		if !forward && !ev.More && rr.flush != nil {
+			rr.flush() // what was sent before this held event
+		}
 	}
 	if recalls > 0 || res.followUp || !first {
 		reply := accumulate(kept)
@@ -223,7 +230,7 @@ func withIndex(ev translate.Event, from, to int) translate.Event {
 	if err != nil {
 		return ev
 	}
-	return withRaw(translate.Event{Name: ev.Name, Data: data})
+	return withRaw(translate.Event{Name: ev.Name, Data: data, More: ev.More})
 }
 
 // withUsage returns a message_delta whose usage figures are u's; the
@@ -244,7 +251,7 @@ func withUsage(ev translate.Event, u pricing.Usage) translate.Event {
 	if err != nil {
 		return ev
 	}
-	return withRaw(translate.Event{Name: ev.Name, Data: data})
+	return withRaw(translate.Event{Name: ev.Name, Data: data, More: ev.More})
 }
 
 func usageFields(u pricing.Usage) map[string][]byte {

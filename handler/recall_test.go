@@ -192,7 +192,7 @@ func TestRecallRelayFail(t *testing.T) {
 	rr.fail([]byte(`<html>bad gateway</html>`))
 	if len(got) != 2 || got[0].Name != "error" || !strings.Contains(string(got[0].Raw), "overloaded_error") ||
 		!strings.Contains(string(got[1].Raw), `"type":"api_error"`) {
-		t.Fatalf("error events %q", got)
+		t.Fatalf("error events %+v", got)
 	}
 }
 

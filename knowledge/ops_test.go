@@ -130,3 +130,22 @@ func TestRenderConversation(t *testing.T) {
 		t.Fatalf("long conversation: %d chars", len(got))
 	}
 }
+
+// TestProjectOfPrefilterAgreesWithTheRegexp: the cheap precondition never
+// turns away a prompt the regexp matches.
+func TestProjectOfPrefilterAgreesWithTheRegexp(t *testing.T) {
+	prompts := []string{
+		"Working directory: /a", "  primary WORKING DIRECTORY:\t/b\n", "x\nworking directory: /c\r\n",
+		"wor\u212Aing directory: /kelvin", "Working Directory : /no", "working directory:", ":working directory: /d",
+		"directory: /e", "DIRECTORY:", "no colon here", "", ":", "y:", "Is directory a git repo: Yes",
+		strings.Repeat("a: b\n", 1000) + "Working directory: /long",
+	}
+	for _, p := range prompts {
+		if workingDir.MatchString(p) && !namesWorkingDir(p) {
+			t.Errorf("%q: the regexp matches but the prefilter says no", p)
+		}
+	}
+	if namesWorkingDir("You are Claude Code: a CLI. " + strings.Repeat("Rule: keep it small. ", 500)) {
+		t.Error("a prompt without a working directory should be rejected before the regexp")
+	}
+}

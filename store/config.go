@@ -178,6 +178,11 @@ func (c Config) universalOptions(addrs []string) *redis.UniversalOptions {
 		// Maintenance push notifications are a Redis Cloud feature; the probe
 		// costs a round trip per connection and fails on most servers.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+		// RESP2: the gateway uses no RESP3 feature (push notifications,
+		// client-side caching), and under RESP3 go-redis checks for pending
+		// push notifications before reading every reply, about 3% of the
+		// gateway's CPU on a stored turn (docs/benchmarks.md).
+		Protocol: 2,
 	}
 	if c.TLS && len(addrs) > 0 {
 		host, _, err := net.SplitHostPort(addrs[0])

@@ -12,6 +12,11 @@ type Event struct {
 	Name string // "event:" value; "message" when absent
 	Data []byte // "data:" lines joined with "\n"
 	Raw  []byte
+	// More is true when the next event has already arrived whole, so reading
+	// it will not wait: a relay may write it before flushing, and a burst of
+	// events leaves in one write instead of one per event (as
+	// reverse_proxy's flush_interval -1 does). False is always safe: flush.
+	More bool
 }
 
 // EventReader splits an SSE stream into events as they arrive.
@@ -36,6 +41,7 @@ func (er *EventReader) Next() (Event, error) {
 			er.raw = append(er.raw, line...)
 			if isBlank(line) {
 				if ev, ok := parseEvent(er.raw); ok {
+					ev.More = er.nextReady()
 					return ev, nil
 				}
 				er.raw = er.raw[:0] // comments or stray blank lines only
@@ -63,6 +69,45 @@ func (er *EventReader) readLine() ([]byte, error) {
 		buf = append(buf, line...)
 	}
 	return buf, err
+}
+
+// nextReady reports whether the buffer already holds the whole next event
+// that Next would return (blocks without data, which Next skips, are looked
+// past). It only looks at what is buffered, so it never waits.
+func (er *EventReader) nextReady() bool {
+	buf, _ := er.br.Peek(er.br.Buffered())
+	for len(buf) > 0 {
+		end, sep := bytes.Index(buf, []byte("\n\n")), 2
+		if i := bytes.Index(buf, []byte("\n\r\n")); i >= 0 && (end < 0 || i < end) {
+			end, sep = i, 3
+		}
+		if end < 0 {
+			return false
+		}
+		if hasDataLine(buf[:end+1]) {
+			return true
+		}
+		buf = buf[end+sep:]
+	}
+	return false
+}
+
+// hasDataLine reports whether a block of lines has a "data" field, i.e. is
+// an event Next dispatches (parseEvent's rule).
+func hasDataLine(block []byte) bool {
+	for len(block) > 0 {
+		line := block
+		if i := bytes.IndexByte(block, '\n'); i >= 0 {
+			line, block = block[:i], block[i+1:]
+		} else {
+			block = nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		if field, _, _ := bytes.Cut(line, []byte(":")); string(field) == "data" {
+			return true
+		}
+	}
+	return false
 }
 
 func isBlank(line []byte) bool {
