@@ -44,16 +44,16 @@ func (a *Admin) serveUsage(w http.ResponseWriter, r *http.Request) error {
 
 // usageReport reads and groups the counters of [since, until].
 func usageReport(ctx context.Context, st *store.Store, since, until time.Time, by string) (usage.Report, error) {
-	entries, err := st.ReadUsage(ctx, since, until)
-	if errors.Is(err, store.ErrUsageRange) {
-		return usage.Report{}, apiErr(http.StatusBadRequest, "since..until: 1 to %d days", store.MaxUsageDays)
+	entries, err := usage.Read(ctx, st, since, until)
+	if errors.Is(err, usage.ErrRange) {
+		return usage.Report{}, apiErr(http.StatusBadRequest, "since..until: 1 to %d days", usage.MaxDays)
 	}
 	if err != nil {
 		return usage.Report{}, apiErr(http.StatusBadGateway, "reading usage: %v", err)
 	}
 	var days []string
 	for d := since; !d.After(until); d = d.AddDate(0, 0, 1) {
-		days = append(days, d.Format(store.UsageDayFormat))
+		days = append(days, d.Format(usage.DayFormat))
 	}
 	rep, err := usage.Build(entries, by, days)
 	if err != nil {
@@ -68,21 +68,21 @@ func usageRange(sinceQ, untilQ string, now time.Time) (since, until time.Time, e
 	now = now.UTC()
 	until = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	if untilQ != "" {
-		if until, err = time.Parse(store.UsageDayFormat, untilQ); err != nil {
+		if until, err = time.Parse(usage.DayFormat, untilQ); err != nil {
 			return since, until, apiErr(http.StatusBadRequest, "until: a date, YYYY-MM-DD")
 		}
 	}
 	since = until.AddDate(0, 0, 1-defaultUsageDays)
 	if sinceQ != "" {
-		if since, err = time.Parse(store.UsageDayFormat, sinceQ); err != nil {
+		if since, err = time.Parse(usage.DayFormat, sinceQ); err != nil {
 			return since, until, apiErr(http.StatusBadRequest, "since: a date, YYYY-MM-DD")
 		}
 	}
 	if since.After(until) {
 		return since, until, apiErr(http.StatusBadRequest, "since is after until")
 	}
-	if until.Sub(since) >= store.MaxUsageDays*24*time.Hour {
-		return since, until, apiErr(http.StatusBadRequest, "since..until: 1 to %d days", store.MaxUsageDays)
+	if until.Sub(since) >= usage.MaxDays*24*time.Hour {
+		return since, until, apiErr(http.StatusBadRequest, "since..until: 1 to %d days", usage.MaxDays)
 	}
 	return since, until, nil
 }

@@ -45,7 +45,7 @@ func (l *Lore) startQueue(resolve func(string) string, upstream, openaiUpstream 
 	// Message Batches on upstream, the OpenAI Batch API on openai_upstream.
 	cfg := batching.Config{Upstream: upstream, OpenAIUpstream: openaiUpstream, Transport: transport, Keys: keys, Store: l.store, Logger: l.logger.Named("batching"),
 		Retention:  retention,
-		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, label.CallFallback) }, OnUsage: l.usage.batch}
+		OnFallback: func(kind string) { l.metrics.WorkerCall(kind, label.CallFallback) }, OnUsage: l.usage.Batch}
 	if b != nil {
 		var err error
 		for _, d := range []struct {

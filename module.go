@@ -25,6 +25,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/metrics"
 	"github.com/caddy-lore/caddy-lore/recall"
 	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/usage"
 )
 
 func init() {
@@ -117,7 +118,7 @@ type Lore struct {
 	queue   *batching.Queue
 	idle    *idle.Scheduler
 	metrics *metrics.Metrics
-	usage   workerUsage
+	usage   usage.WorkerCounter
 	logger  *zap.Logger
 }
 
@@ -220,10 +221,10 @@ func (l *Lore) Provision(ctx caddy.Context) error {
 		}
 	}
 	transport := handler.NewTransport()
-	l.usage = workerUsage{st: l.store, retention: retention, log: l.logger.Named("usage")}
+	l.usage = usage.WorkerCounter{Store: l.store, Retention: retention, Log: l.logger.Named("usage")}
 	l.worker = llm.New(llm.Config{
 		OnCall:    l.metrics.WorkerCall,
-		OnUsage:   l.usage.sync,
+		OnUsage:   l.usage.Sync,
 		Upstream:  upstream,
 		Transport: transport,
 		Model:     orDefault(resolve(l.WorkerModel), llm.DefaultModel),

@@ -75,14 +75,14 @@ func dayCost(rows []usage.Row) []dayBar {
 // statusUsage fills the page's usage sections from one read of the counters.
 func (d *statusData) statusUsage(ctx context.Context, st *store.Store) {
 	since, until, _ := usageRange("", "", d.Now)
-	entries, err := st.ReadUsage(ctx, since, until)
+	entries, err := usage.Read(ctx, st, since, until)
 	if err != nil {
 		d.UsageErr = "usage counters unreadable"
 		return
 	}
 	var days []string
 	for t := since; !t.After(until); t = t.AddDate(0, 0, 1) {
-		days = append(days, t.Format(store.UsageDayFormat))
+		days = append(days, t.Format(usage.DayFormat))
 	}
 	d.People, _ = usage.Build(entries, usage.ByPerson, days)
 	byDay, _ := usage.Build(entries, usage.ByDay, days)

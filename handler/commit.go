@@ -69,7 +69,7 @@ const commitTimeout = 3 * time.Second
 // (0: not stored) and its turns since the last curation, as the commit's own
 // increment answered: read before the turn, the counter may predate a
 // curation that reset it since.
-func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.UsageFigures) (int, int) {
+func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.Figures) (int, int) {
 	h, sess, model, msgs, cred, st := t.h, t.sess, t.req.Model, t.msgs, t.cred, &t.planned.state
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
@@ -98,12 +98,12 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		}
 		stored = append(stored, store.StoredMessage{ID: m.ID, Role: m.Role, Position: i, Content: m.Content, At: now.UnixMilli()})
 	}
-	usage := reply.Usage
+	answered := reply.Usage
 	if !translate.EmptyContent(reply.Content) {
 		pos := len(msgs)
 		stored = append(stored, store.StoredMessage{
 			ID: msg.ComputeID(msg.RoleAssistant, pos, reply.Content), Role: msg.RoleAssistant,
-			Position: pos, Content: reply.Content, At: now.UnixMilli(), Model: reply.Model, Usage: &usage,
+			Position: pos, Content: reply.Content, At: now.UnixMilli(), Model: reply.Model, Usage: &answered,
 		})
 	}
 
@@ -116,10 +116,10 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 	next.MessageCount = len(msgs)
 	next.Stored = len(msgs) + 1
 	next.Turns++
-	next.Usage.InputTokens += usage.InputTokens
-	next.Usage.OutputTokens += usage.OutputTokens
-	next.Usage.CacheReadTokens += usage.CacheReadTokens
-	next.Usage.CacheWriteTokens += usage.CacheWriteTokens
+	next.Usage.InputTokens += answered.InputTokens
+	next.Usage.OutputTokens += answered.OutputTokens
+	next.Usage.CacheReadTokens += answered.CacheReadTokens
+	next.Usage.CacheWriteTokens += answered.CacheWriteTokens
 	next.CostMicroUSD += fig.CostMicroUSD
 	next.CounterfactualMicroUSD += fig.CounterfactualMicroUSD
 
@@ -141,8 +141,8 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 			next.Fingerprint = fp
 		}
 	}
-	rec := &store.UsageRecord{At: now, Person: next.Person, Model: model, Figures: fig}
-	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Usage: rec})
+	counted := usage.Queue(h.cfg.Store, usage.Record{At: now, Person: next.Person, Model: model, Figures: fig}, h.cfg.Retention)
+	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Also: counted})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
 		return 0, 0
@@ -153,8 +153,8 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig store.
 		zap.String("credential", sess.Fingerprint),
 		zap.Int("messages", len(msgs)),
 		zap.Int("stored", len(stored)),
-		zap.Int64("input_tokens", usage.InputTokens),
-		zap.Int64("output_tokens", usage.OutputTokens))
+		zap.Int64("input_tokens", answered.InputTokens),
+		zap.Int64("output_tokens", answered.OutputTokens))
 	return next.Stored, next.TurnsSinceCuration
 }
 

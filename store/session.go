@@ -84,9 +84,11 @@ type Turn struct {
 	Messages   []StoredMessage // appended
 	Credential []byte          // sealed credential blob; nil (or empty) leaves the stored one
 	Retention  time.Duration   // TTL of every key of the session; 0 or less: DefaultRetention
-	// Usage, when set, is added to the per-day usage counters (usage.go)
-	// in the same round trip.
-	Usage *UsageRecord
+	// Also queues other features' writes in the same round trip (the
+	// turn's per-person usage counters, usage.Queue). On a cluster they
+	// follow with the lineage writes, outside the session's slot and its
+	// MULTI, so they must not need either.
+	Also func(context.Context, redis.Pipeliner)
 }
 
 // Session hash field names. Explicit and short rather than derived from the
@@ -313,8 +315,8 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			p.Expire(ctx, s.keys.origin(o), ttl)
 		}
 		s.idleWrites(ctx, p, t.Session, ttl)
-		if t.Usage != nil {
-			s.usageWrites(ctx, p, *t.Usage, ttl)
+		if t.Also != nil {
+			t.Also(ctx, p)
 		}
 	}
 	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
@@ -344,6 +346,30 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		t.Session.TurnsSinceCuration = int(curation.Val())
 	}
 	return err
+}
+
+// SessionPerson returns whom session id's usage is counted for: its Person,
+// else its credential fingerprint; "" when there is no such session
+// (deleted, or expired before its batch came back).
+func (s *Store) SessionPerson(ctx context.Context, id string) (string, error) {
+	if err := CheckID(id); err != nil {
+		return "", err
+	}
+	var who []any
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		who, err = c.HMGet(ctx, s.keys.state(id), fPerson, fFingerprint).Result()
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, v := range who {
+		if str, ok := v.(string); ok && str != "" {
+			return str, nil
+		}
+	}
+	return "", nil
 }
 
 // Messages returns stored messages [start, stop] (LRANGE semantics).

@@ -1,5 +1,5 @@
 // Package usage is per-person usage: what a turn and a worker call add to
-// the per-day counters (store/usage.go), and the report GET /lore/usage and
+// the per-day counters (counters.go), and the report GET /lore/usage and
 // the status page make of them, grouped by person, model or day.
 //
 // The saving is against the same turns sent without the gateway, where no
@@ -14,13 +14,12 @@ import (
 	"slices"
 
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // Turn is what one answered turn adds: its tokens (all upstream rounds),
 // cost and counterfactual in micro-dollars.
-func Turn(u pricing.Usage, cost, counterfactual int64) store.UsageFigures {
-	return store.UsageFigures{
+func Turn(u pricing.Usage, cost, counterfactual int64) Figures {
+	return Figures{
 		Turns: 1, Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.CacheReadTokens, CacheWrite: u.CacheWriteTokens,
 		CostMicroUSD: cost, CounterfactualMicroUSD: counterfactual,
 	}
@@ -28,9 +27,9 @@ func Turn(u pricing.Usage, cost, counterfactual int64) store.UsageFigures {
 
 // Worker is what one worker call of model adds, priced at the Batch API's
 // rate when it ran as a batch row, else at the standard rate.
-func Worker(model string, u pricing.Usage, batch bool) store.UsageFigures {
+func Worker(model string, u pricing.Usage, batch bool) Figures {
 	p := pricing.For(model)
-	f := store.UsageFigures{
+	f := Figures{
 		WorkerCalls: 1, WorkerInput: u.InputTokens, WorkerOutput: u.OutputTokens,
 		WorkerCacheRead: u.CacheReadTokens, WorkerCacheWrite: u.CacheWriteTokens,
 	}
@@ -92,29 +91,29 @@ type Report struct {
 // Build groups entries by by (ByPerson, ByModel or ByDay). Rows are sorted
 // by key for ByDay (every day of the range, empty ones included, so a chart
 // has no gaps), else by cost, highest first.
-func Build(entries []store.UsageEntry, by string, days []string) (Report, error) {
-	key := map[string]func(store.UsageEntry) string{
-		ByPerson: func(e store.UsageEntry) string { return e.Person },
-		ByModel:  func(e store.UsageEntry) string { return e.Model },
-		ByDay:    func(e store.UsageEntry) string { return e.Day },
+func Build(entries []Entry, by string, days []string) (Report, error) {
+	key := map[string]func(Entry) string{
+		ByPerson: func(e Entry) string { return e.Person },
+		ByModel:  func(e Entry) string { return e.Model },
+		ByDay:    func(e Entry) string { return e.Day },
 	}[by]
 	if key == nil {
 		return Report{}, fmt.Errorf("by: one of person, model, day")
 	}
-	sums := map[string]*store.UsageFigures{}
+	sums := map[string]*Figures{}
 	var order []string
 	if by == ByDay {
 		for _, d := range days {
-			sums[d] = &store.UsageFigures{}
+			sums[d] = &Figures{}
 			order = append(order, d)
 		}
 	}
-	var total store.UsageFigures
+	var total Figures
 	for _, e := range entries {
 		k := key(e)
 		f, ok := sums[k]
 		if !ok {
-			f = &store.UsageFigures{}
+			f = &Figures{}
 			sums[k] = f
 			order = append(order, k)
 		}
@@ -138,7 +137,7 @@ func Build(entries []store.UsageEntry, by string, days []string) (Report, error)
 	return r, nil
 }
 
-func row(key string, f store.UsageFigures) Row {
+func row(key string, f Figures) Row {
 	cost := f.CostMicroUSD + f.WorkerCostMicroUSD
 	return Row{
 		Key: key, Turns: f.Turns,

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/caddy-lore/caddy-lore/pricing"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 func TestWorkerPricedAsItRan(t *testing.T) {
@@ -25,7 +24,7 @@ func TestWorkerPricedAsItRan(t *testing.T) {
 func TestBuild(t *testing.T) {
 	turn := Turn(pricing.Usage{InputTokens: 10, OutputTokens: 5, CacheReadTokens: 100, CacheWriteTokens: 20}, 3_000, 5_000)
 	worker := Worker("claude-haiku-4-5", pricing.Usage{InputTokens: 1000, OutputTokens: 100}, true)
-	entries := []store.UsageEntry{
+	entries := []Entry{
 		{Day: "2026-12-01", Person: "alice", Model: "claude-sonnet-4-5", Figures: turn},
 		{Day: "2026-12-01", Person: "alice", Model: "claude-haiku-4-5", Figures: worker},
 		{Day: "2026-12-03", Person: "bob", Model: "claude-sonnet-4-5", Figures: turn},
