@@ -97,8 +97,8 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	if err != nil || sess == nil {
 		t.Fatalf("LoadSession: %v %v", sess, err)
 	}
-	if err := st.ApplyKnowledge(context.Background(), sess.Namespace, knowledge.DefaultProject, store.KnowledgeChange{
-		Put: []store.KnowledgeEntry{{ID: "k1", Project: knowledge.DefaultProject, Category: "gotcha", Title: "T", Content: fact, Confidence: 1}},
+	if err := knowledge.Apply(context.Background(), st, sess.Namespace, knowledge.DefaultProject, knowledge.Change{
+		Put: []knowledge.Entry{{ID: "k1", Project: knowledge.DefaultProject, Category: "gotcha", Title: "T", Content: fact, Confidence: 1}},
 	}, time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -39,11 +39,11 @@ func knowledgeView(ctx context.Context, st *store.Store, s *store.Session, withT
 	if project == "" {
 		project = knowledge.DefaultProject
 	}
-	own, err := st.KnowledgeEntries(ctx, s.Namespace, project)
+	own, err := knowledge.Entries(ctx, st, s.Namespace, project)
 	if err != nil {
 		return nil
 	}
-	global, err := st.KnowledgeEntries(ctx, s.Namespace, store.GlobalProject)
+	global, err := knowledge.Entries(ctx, st, s.Namespace, knowledge.GlobalProject)
 	if err != nil {
 		return nil
 	}
@@ -53,7 +53,7 @@ func knowledgeView(ctx context.Context, st *store.Store, s *store.Session, withT
 	if withText {
 		for _, e := range append(own, global...) {
 			scope := "project"
-			if e.Project == store.GlobalProject {
+			if e.Project == knowledge.GlobalProject {
 				scope = "global"
 			}
 			v.Entries = append(v.Entries, KnowledgeEntry{ID: e.ID, Scope: scope, Category: e.Category,

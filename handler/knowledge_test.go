@@ -12,7 +12,6 @@ import (
 	"github.com/caddy-lore/caddy-lore/internal/llmtest"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // syncKnowledge is the real curator; settle waits for the curation the
@@ -71,9 +70,9 @@ func TestKnowledgeThroughTurns(t *testing.T) {
 	e.h.cfg.Knowledge = syncKnowledge{knowledge.New(knowledge.Config{Store: e.store, Worker: w})}
 
 	ns := e.keys.Namespace(auth.Credential{Scheme: auth.SchemeAPIKey, Value: keyA})
-	seed := store.KnowledgeEntry{ID: "k1", Project: knowledge.DefaultProject, Category: "gotcha", Title: "Flaky ports",
+	seed := knowledge.Entry{ID: "k1", Project: knowledge.DefaultProject, Category: "gotcha", Title: "Flaky ports",
 		Content: "caddytest binds 2999 and 9080", Confidence: 1}
-	if err := e.store.ApplyKnowledge(context.Background(), ns, knowledge.DefaultProject, store.KnowledgeChange{Put: []store.KnowledgeEntry{seed}}, time.Hour); err != nil {
+	if err := knowledge.Apply(context.Background(), e.store, ns, knowledge.DefaultProject, knowledge.Change{Put: []knowledge.Entry{seed}}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	seeded := "## Long-term Knowledge\n\n### Gotcha\n- **Flaky ports**: caddytest binds 2999 and 9080"

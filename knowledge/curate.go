@@ -101,7 +101,7 @@ func (c *Curator) Consolidate(ctx context.Context, sid string) (bool, error) {
 		return false, err
 	}
 	r := ref{Session: sid, Namespace: sess.Namespace, Project: projectOf(sess), Token: newID(c.cfg.Now())}
-	entries, err := c.st.KnowledgeEntries(ctx, r.Namespace, r.Project)
+	entries, err := Entries(ctx, c.st, r.Namespace, r.Project)
 	if err != nil {
 		return false, err
 	}
@@ -109,7 +109,7 @@ func (c *Curator) Consolidate(ctx context.Context, sid string) (bool, error) {
 	if len(entries) <= MaxEntries {
 		return false, nil
 	}
-	if ok, err := c.st.AcquireConsolidationGuard(ctx, r.Namespace, r.Project, r.Token, c.cfg.GuardTTL); err != nil || !ok {
+	if ok, err := acquireConsolidation(ctx, c.st, r.Namespace, r.Project, r.Token, c.cfg.GuardTTL); err != nil || !ok {
 		return false, err
 	}
 	refJSON, _ := json.Marshal(r)
@@ -120,8 +120,8 @@ func (c *Curator) Consolidate(ctx context.Context, sid string) (bool, error) {
 
 // entries returns a project's entries followed by the namespace's global
 // ones, read now (ops must apply to what is stored, not to a cached read).
-func (c *Curator) entries(ctx context.Context, ns, project string) ([]store.KnowledgeEntry, error) {
-	own, global, err := c.st.KnowledgeScopes(ctx, ns, project)
+func (c *Curator) entries(ctx context.Context, ns, project string) ([]Entry, error) {
+	own, global, err := readScopes(ctx, c.st, ns, project)
 	return append(own, global...), err
 }
 
@@ -170,10 +170,10 @@ func (c *Curator) apply(ctx context.Context, r ref, ops []Op, allowCreate bool) 
 	now := c.cfg.Now()
 	a := applyOps(ops, r.Project, entries, allowCreate, func() string { return newID(now) }, now.UnixMilli())
 	if a.changes[r.Project] == nil {
-		a.changes[r.Project] = &store.KnowledgeChange{}
+		a.changes[r.Project] = &Change{}
 	}
 	for project, ch := range a.changes {
-		if err := c.st.ApplyKnowledge(ctx, r.Namespace, project, *ch, c.cfg.EntryTTL); err != nil {
+		if err := Apply(ctx, c.st, r.Namespace, project, *ch, c.cfg.EntryTTL); err != nil {
 			return nil, err
 		}
 		if len(ch.Put)+len(ch.Delete) > 0 {
@@ -207,7 +207,7 @@ func (c *Curator) releaseCuration(ctx context.Context, r ref) {
 func (c *Curator) releaseConsolidation(ctx context.Context, r ref) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if err := c.st.ReleaseConsolidationGuard(ctx, r.Namespace, r.Project, r.Token); err != nil {
+	if err := releaseConsolidation(ctx, c.st, r.Namespace, r.Project, r.Token); err != nil {
 		c.log.Warn("consolidation guard not released; it expires on its own", zap.Error(err))
 	}
 }

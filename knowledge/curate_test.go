@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // docs/knowledge-and-recall.md, Curation (with the fix for the prompt cache, see Block): the
@@ -183,12 +181,12 @@ func TestCurationFailureLeavesWorkForLater(t *testing.T) {
 func TestIdleCuratesAndConsolidates(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	var put []store.KnowledgeEntry
+	var put []Entry
 	for i := range 27 {
-		put = append(put, store.KnowledgeEntry{ID: newID(t0) + string(rune('a'+i%26)), Project: projA, Category: "gotcha",
+		put = append(put, Entry{ID: newID(t0) + string(rune('a'+i%26)), Project: projA, Category: "gotcha",
 			Title: "entry " + string(rune('a'+i)), Content: "content", Confidence: 0.9, UpdatedAt: int64(1000 - i)})
 	}
-	if err := e.st.ApplyKnowledge(ctx, nsA, projA, store.KnowledgeChange{Put: put}, 0); err != nil {
+	if err := Apply(ctx, e.st, nsA, projA, Change{Put: put}, 0); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {

@@ -132,9 +132,9 @@ func (e *env) drain(t *testing.T) int {
 	}
 }
 
-func (e *env) entries(t *testing.T, ns, project string) []store.KnowledgeEntry {
+func (e *env) entries(t *testing.T, ns, project string) []Entry {
 	t.Helper()
-	out, err := e.st.KnowledgeEntries(context.Background(), ns, project)
+	out, err := Entries(context.Background(), e.st, ns, project)
 	if err != nil {
 		t.Fatal(err)
 	}

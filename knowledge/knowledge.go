@@ -7,7 +7,7 @@
 //
 // Knowledge belongs to a credential namespace and, inside it, to a project
 // (ProjectOf): it is shared by one person's sessions on one codebase and by
-// nobody else. All state is in Redis (store/keys_knowledge.go), so any
+// nobody else. All state is in Redis (entries.go, store/keys_knowledge.go), so any
 // instance can schedule, apply or read it.
 package knowledge
 

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // Entry limits (docs/knowledge-and-recall.md, Long-term knowledge).
@@ -80,7 +78,7 @@ func Truncate(content string) string {
 
 // applied is the result of applying ops: per project, the change to write.
 type applied struct {
-	changes map[string]*store.KnowledgeChange
+	changes map[string]*Change
 	created int
 	updated int
 	deleted int
@@ -93,15 +91,15 @@ type applied struct {
 // existing id. allowCreate is false for consolidation, which only merges.
 // newID and now give new entries their id and times. entries is not
 // modified.
-func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCreate bool, newID func() string, now int64) *applied {
-	live := make([]*store.KnowledgeEntry, 0, len(entries)+len(ops))
+func applyOps(ops []Op, project string, entries []Entry, allowCreate bool, newID func() string, now int64) *applied {
+	live := make([]*Entry, 0, len(entries)+len(ops))
 	existed := make(map[string]string, len(entries)) // id → project, as stored
 	for i := range entries {
 		e := entries[i]
 		live = append(live, &e)
 		existed[e.ID] = e.Project
 	}
-	byID := func(id string) *store.KnowledgeEntry {
+	byID := func(id string) *Entry {
 		for _, e := range live {
 			if e.ID == id {
 				return e
@@ -110,7 +108,7 @@ func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCre
 		return nil
 	}
 	touched := map[string]bool{}
-	a := &applied{changes: map[string]*store.KnowledgeChange{}}
+	a := &applied{changes: map[string]*Change{}}
 	for _, op := range ops {
 		switch op.Op {
 		case "create":
@@ -120,7 +118,7 @@ func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCre
 			}
 			scope := project
 			if op.Scope == "global" {
-				scope = store.GlobalProject
+				scope = GlobalProject
 			}
 			if e := findTitle(live, title, scope); e != nil {
 				e.Content, e.UpdatedAt = content, now
@@ -128,7 +126,7 @@ func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCre
 				a.updated++
 				continue
 			}
-			e := &store.KnowledgeEntry{ID: newID(), Project: scope, Category: category(op.Category), Title: title,
+			e := &Entry{ID: newID(), Project: scope, Category: category(op.Category), Title: title,
 				Content: content, Confidence: 1, CreatedAt: now, UpdatedAt: now}
 			live = append(live, e)
 			touched[e.ID] = true
@@ -151,7 +149,7 @@ func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCre
 			if byID(op.ID) == nil {
 				continue
 			}
-			live = slices.DeleteFunc(live, func(e *store.KnowledgeEntry) bool { return e.ID == op.ID })
+			live = slices.DeleteFunc(live, func(e *Entry) bool { return e.ID == op.ID })
 			delete(touched, op.ID)
 			if p, ok := existed[op.ID]; ok {
 				ch := a.change(p)
@@ -169,18 +167,18 @@ func applyOps(ops []Op, project string, entries []store.KnowledgeEntry, allowCre
 	return a
 }
 
-func (a *applied) change(project string) *store.KnowledgeChange {
+func (a *applied) change(project string) *Change {
 	if a.changes[project] == nil {
-		a.changes[project] = &store.KnowledgeChange{}
+		a.changes[project] = &Change{}
 	}
 	return a.changes[project]
 }
 
 // findTitle finds a live entry titled title (case-insensitively) in scope,
 // or among the global entries.
-func findTitle(entries []*store.KnowledgeEntry, title, scope string) *store.KnowledgeEntry {
+func findTitle(entries []*Entry, title, scope string) *Entry {
 	for _, e := range entries {
-		if e.Confidence > 0 && strings.EqualFold(e.Title, title) && (e.Project == scope || e.Project == store.GlobalProject) {
+		if e.Confidence > 0 && strings.EqualFold(e.Title, title) && (e.Project == scope || e.Project == GlobalProject) {
 			return e
 		}
 	}

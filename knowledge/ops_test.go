@@ -45,9 +45,9 @@ func TestTruncate(t *testing.T) {
 
 func TestApplyOps(t *testing.T) {
 	conf := 0.5
-	existing := []store.KnowledgeEntry{
+	existing := []Entry{
 		{ID: "e1", Project: projA, Category: "gotcha", Title: "Flaky test", Content: "old", Confidence: 1},
-		{ID: "g1", Project: store.GlobalProject, Category: "preference", Title: "Tabs", Content: "use tabs", Confidence: 1},
+		{ID: "g1", Project: GlobalProject, Category: "preference", Title: "Tabs", Content: "use tabs", Confidence: 1},
 		{ID: "gone", Project: projA, Category: "pattern", Title: "Retired", Content: "x", Confidence: 0},
 	}
 	n := 0
@@ -67,11 +67,11 @@ func TestApplyOps(t *testing.T) {
 	if a.created != 3 || a.updated != 2 || a.deleted != 1 {
 		t.Fatalf("created %d updated %d deleted %d", a.created, a.updated, a.deleted)
 	}
-	proj, glob := a.changes[projA], a.changes[store.GlobalProject]
+	proj, glob := a.changes[projA], a.changes[GlobalProject]
 	if proj == nil || glob == nil || len(proj.Delete) != 0 || len(glob.Delete) != 0 {
 		t.Fatalf("changes %+v", a.changes)
 	}
-	titles := func(es []store.KnowledgeEntry) (out []string) {
+	titles := func(es []Entry) (out []string) {
 		for _, e := range es {
 			out = append(out, e.ID+":"+e.Title+"="+e.Content)
 		}

@@ -3,8 +3,6 @@ package knowledge
 import (
 	"fmt"
 	"strings"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // The prompts are constants so the worker's system block (cache_control
@@ -50,7 +48,7 @@ Output only a JSON array of update and delete operations, nothing before or afte
  {"op":"delete","id":"<entry id>","reason":"..."}]`
 
 // listEntries renders entries as "- [id] (category) title: content".
-func listEntries(b *strings.Builder, entries []store.KnowledgeEntry) {
+func listEntries(b *strings.Builder, entries []Entry) {
 	if len(entries) == 0 {
 		b.WriteString("(none)\n")
 		return
@@ -62,7 +60,7 @@ func listEntries(b *strings.Builder, entries []store.KnowledgeEntry) {
 
 // curatorUser is the curator's user message: the existing entries, the
 // conversation, then the reminders.
-func curatorUser(entries []store.KnowledgeEntry, conversation string) string {
+func curatorUser(entries []Entry, conversation string) string {
 	var b strings.Builder
 	b.WriteString("Existing knowledge entries:\n")
 	listEntries(&b, entries)
@@ -80,7 +78,7 @@ Reminders:
 }
 
 // consolidationUser lists every entry with the target count.
-func consolidationUser(entries []store.KnowledgeEntry, target int) string {
+func consolidationUser(entries []Entry, target int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "The project has %d knowledge entries; bring them down to at most %d.\n\n", len(entries), target)
 	listEntries(&b, entries)

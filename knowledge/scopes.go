@@ -22,11 +22,11 @@ const (
 type scopeKey struct{ ns, project string }
 
 type scopeEntry struct {
-	own, global []store.KnowledgeEntry
+	own, global []Entry
 	at          time.Time
 }
 
-// scopeCache is a bounded, short-lived cache of KnowledgeScopes reads.
+// scopeCache is a bounded, short-lived cache of readScopes reads.
 type scopeCache struct {
 	mu      sync.Mutex
 	entries map[scopeKey]scopeEntry
@@ -34,7 +34,7 @@ type scopeCache struct {
 
 // get returns the project's and the global entries, from the cache when
 // fresh enough. The slices are shared: callers must not modify them.
-func (c *scopeCache) get(ctx context.Context, st *store.Store, ns, project string, now time.Time) (own, global []store.KnowledgeEntry, err error) {
+func (c *scopeCache) get(ctx context.Context, st *store.Store, ns, project string, now time.Time) (own, global []Entry, err error) {
 	k := scopeKey{ns, project}
 	c.mu.Lock()
 	e, ok := c.entries[k]
@@ -42,7 +42,7 @@ func (c *scopeCache) get(ctx context.Context, st *store.Store, ns, project strin
 	if ok && now.Sub(e.at) < scopeTTL {
 		return e.own, e.global, nil
 	}
-	own, global, err = st.KnowledgeScopes(ctx, ns, project)
+	own, global, err = readScopes(ctx, st, ns, project)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -71,7 +71,7 @@ func (c *scopeCache) drop(ns, project string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k := range c.entries {
-		if k.ns == ns && (k.project == project || project == store.GlobalProject) {
+		if k.ns == ns && (k.project == project || project == GlobalProject) {
 			delete(c.entries, k)
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 func TestScopeCache(t *testing.T) {
@@ -14,7 +12,7 @@ func TestScopeCache(t *testing.T) {
 	ctx := context.Background()
 	var c scopeCache
 	put := func(id string) {
-		if err := e.st.ApplyKnowledge(ctx, nsA, projA, store.KnowledgeChange{Put: []store.KnowledgeEntry{{ID: id, Project: projA, Title: id, Content: "c", Confidence: 1}}}, time.Hour); err != nil {
+		if err := Apply(ctx, e.st, nsA, projA, Change{Put: []Entry{{ID: id, Project: projA, Title: id, Content: "c", Confidence: 1}}}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}

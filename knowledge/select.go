@@ -8,7 +8,6 @@ import (
 	"unicode"
 
 	"github.com/caddy-lore/caddy-lore/internal/textrank"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // Selection constants (docs/knowledge-and-recall.md, Long-term knowledge:
@@ -34,7 +33,7 @@ const (
 func Tokens(s string) int { return (len(s) + 2) / 3 }
 
 type scored struct {
-	e     store.KnowledgeEntry
+	e     Entry
 	score float64
 }
 
@@ -45,7 +44,7 @@ type scored struct {
 // project entries as a safety net; global entries only when they match.
 // Without a usable context, the most confident entries of each pool.
 // It returns "" when nothing fits or there is nothing to say.
-func Select(project, global []store.KnowledgeEntry, context string, budget int) string {
+func Select(project, global []Entry, context string, budget int) string {
 	project, global = live(project), live(global)
 	if len(project)+len(global) == 0 || budget <= headerTokens {
 		return ""
@@ -54,7 +53,7 @@ func Select(project, global []store.KnowledgeEntry, context string, budget int) 
 	if terms := textrank.TopTerms(context, maxContextTerms); len(strings.TrimSpace(context)) > minContextChars && len(terms) > 0 {
 		picks = matchEntries(project, global, terms)
 	} else {
-		for _, pool := range [][]store.KnowledgeEntry{project, global} {
+		for _, pool := range [][]Entry{project, global} {
 			for i := range min(len(pool), noContextEntries) {
 				picks = append(picks, scored{pool[i], pool[i].Confidence})
 			}
@@ -62,7 +61,7 @@ func Select(project, global []store.KnowledgeEntry, context string, budget int) 
 	}
 	slices.SortStableFunc(picks, func(a, b scored) int { return cmp.Compare(b.score, a.score) })
 	left := budget - headerTokens
-	var packed []store.KnowledgeEntry
+	var packed []Entry
 	for _, p := range picks {
 		cost := Tokens(p.e.Title+p.e.Content) + entryOverhead
 		if cost <= left {
@@ -74,7 +73,7 @@ func Select(project, global []store.KnowledgeEntry, context string, budget int) 
 }
 
 // matchEntries scores both pools against the terms.
-func matchEntries(project, global []store.KnowledgeEntry, terms []string) []scored {
+func matchEntries(project, global []Entry, terms []string) []scored {
 	all := append(slices.Clip(project), global...)
 	raw := bm25(all, terms)
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -107,7 +106,7 @@ func matchEntries(project, global []store.KnowledgeEntry, terms []string) []scor
 
 // bm25 scores each entry against the terms: title ×6, content ×2,
 // category ×3, prefix matching (textrank.Score).
-func bm25(entries []store.KnowledgeEntry, terms []string) []float64 {
+func bm25(entries []Entry, terms []string) []float64 {
 	docs := make([]textrank.Doc, len(entries))
 	for i, e := range entries {
 		docs[i] = textrank.Doc{{Text: e.Title, Weight: weightTitle}, {Text: e.Content, Weight: weightContent}, {Text: e.Category, Weight: weightCategory}}
@@ -116,19 +115,19 @@ func bm25(entries []store.KnowledgeEntry, terms []string) []float64 {
 }
 
 // live drops entries the selection must not inject.
-func live(entries []store.KnowledgeEntry) []store.KnowledgeEntry {
-	return slices.DeleteFunc(slices.Clone(entries), func(e store.KnowledgeEntry) bool { return e.Confidence <= minConfidence })
+func live(entries []Entry) []Entry {
+	return slices.DeleteFunc(slices.Clone(entries), func(e Entry) bool { return e.Confidence <= minConfidence })
 }
 
 // Format renders entries as the system prompt's knowledge block: the
 // header, then one "### Category" section per category in order of first
 // appearance, each entry a "- **title**: content" bullet.
-func Format(entries []store.KnowledgeEntry) string {
+func Format(entries []Entry) string {
 	if len(entries) == 0 {
 		return ""
 	}
 	var cats []string
-	byCat := map[string][]store.KnowledgeEntry{}
+	byCat := map[string][]Entry{}
 	for _, e := range entries {
 		if byCat[e.Category] == nil {
 			cats = append(cats, e.Category)

@@ -4,15 +4,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
-func entry(id, project, cat, title, content string, conf float64) store.KnowledgeEntry {
-	return store.KnowledgeEntry{ID: id, Project: project, Category: cat, Title: title, Content: content, Confidence: conf}
+func entry(id, project, cat, title, content string, conf float64) Entry {
+	return Entry{ID: id, Project: project, Category: cat, Title: title, Content: content, Confidence: conf}
 }
 
 func TestFormat(t *testing.T) {
-	got := Format([]store.KnowledgeEntry{
+	got := Format([]Entry{
 		entry("1", projA, "gotcha", "Redis in tests", "start redis-server on 6399", 1),
 		entry("2", projA, "decision", "Go version", "1.26", 1),
 		entry("3", projA, "gotcha", "Ports", "caddytest uses 2999 and 9080", 1),
@@ -27,14 +26,14 @@ func TestFormat(t *testing.T) {
 }
 
 func TestSelectMatchesContext(t *testing.T) {
-	project := []store.KnowledgeEntry{
+	project := []Entry{
 		entry("p1", projA, "pattern", "Logging", "use zap, never fmt.Println", 1),
 		entry("p2", projA, "gotcha", "Redis cluster slots", "keys of one session share a hash tag so Lua scripts work in cluster mode", 0.9),
 		entry("p3", projA, "decision", "Weak", "below the confidence floor", 0.2),
 	}
-	global := []store.KnowledgeEntry{
-		entry("g1", store.GlobalProject, "preference", "Commit messages", "small commits with honest messages", 1),
-		entry("g2", store.GlobalProject, "preference", "Cluster naming", "name clusters after rivers", 1),
+	global := []Entry{
+		entry("g1", GlobalProject, "preference", "Commit messages", "small commits with honest messages", 1),
+		entry("g2", GlobalProject, "preference", "Cluster naming", "name clusters after rivers", 1),
 	}
 	ctx := "the redis cluster fails: CROSSSLOT keys in request don't hash to the same slot; the lua script touches two keys of the cluster"
 	got := Select(project, global, ctx, 1000)
@@ -59,24 +58,24 @@ func TestSelectBudget(t *testing.T) {
 	big := entry("b", projA, "pattern", "Big", strings.Repeat("word ", 300), 1) // 1,503 chars: 501+10 tokens
 	small := entry("s", projA, "pattern", "Small", "short", 0.5)                // ceil(10/3)+10 = 14 tokens
 	mid := entry("m", projA, "pattern", "Mid", strings.Repeat("m", 87), 0.8)    // ceil(90/3)+10 = 40 tokens
-	if got := Select([]store.KnowledgeEntry{big, mid, small}, nil, "", 15+40+14); !strings.Contains(got, "**Mid**") ||
+	if got := Select([]Entry{big, mid, small}, nil, "", 15+40+14); !strings.Contains(got, "**Mid**") ||
 		!strings.Contains(got, "**Small**") || strings.Contains(got, "**Big**") {
 		t.Fatalf("budget 69: the big entry must be skipped and both smaller ones kept:\n%s", got)
 	}
-	if got := Select([]store.KnowledgeEntry{big, mid, small}, nil, "", 15+40+13); strings.Contains(got, "**Small**") || !strings.Contains(got, "**Mid**") {
+	if got := Select([]Entry{big, mid, small}, nil, "", 15+40+13); strings.Contains(got, "**Small**") || !strings.Contains(got, "**Mid**") {
 		t.Fatalf("budget 68: only Mid fits:\n%s", got)
 	}
-	if Select([]store.KnowledgeEntry{small}, nil, "", 15) != "" {
+	if Select([]Entry{small}, nil, "", 15) != "" {
 		t.Fatal("a budget that only pays the header must give nothing")
 	}
 }
 
 func TestSelectWithoutContext(t *testing.T) {
-	var project []store.KnowledgeEntry
+	var project []Entry
 	for i := range 12 {
 		project = append(project, entry(string(rune('a'+i)), projA, "pattern", "P"+string(rune('a'+i)), "c", 1-float64(i)/100))
 	}
-	got := Select(project, []store.KnowledgeEntry{entry("g", store.GlobalProject, "preference", "G", "g", 1)}, "short", 100000)
+	got := Select(project, []Entry{entry("g", GlobalProject, "preference", "G", "g", 1)}, "short", 100000)
 	if n := strings.Count(got, "\n- **P"); n != noContextEntries {
 		t.Fatalf("%d project entries without context, want %d", n, noContextEntries)
 	}

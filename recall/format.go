@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/internal/content"
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -36,7 +37,7 @@ func format(query string, results []result) string {
 }
 
 // knowledgeLine is "[knowledge/<category>] **<title>**: <content>".
-func knowledgeLine(e store.KnowledgeEntry) string {
+func knowledgeLine(e knowledge.Entry) string {
 	cat := e.Category
 	if cat == "" {
 		cat = "general"

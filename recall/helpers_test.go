@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/internal/storetest"
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -76,18 +77,18 @@ func addRows(tb testing.TB, st *store.Store, sid string, obs ...string) []string
 	return ids
 }
 
-func putKnowledge(tb testing.TB, st *store.Store, ns, project string, entries ...store.KnowledgeEntry) {
+func putKnowledge(tb testing.TB, st *store.Store, ns, project string, entries ...knowledge.Entry) {
 	tb.Helper()
 	for i := range entries {
 		entries[i].Project = project
 	}
-	if err := st.ApplyKnowledge(context.Background(), ns, project, store.KnowledgeChange{Put: entries}, time.Hour); err != nil {
+	if err := knowledge.Apply(context.Background(), st, ns, project, knowledge.Change{Put: entries}, time.Hour); err != nil {
 		tb.Fatal(err)
 	}
 }
 
-func kn(id, cat, title, body string, conf float64) store.KnowledgeEntry {
-	return store.KnowledgeEntry{ID: id, Category: cat, Title: title, Content: body, Confidence: conf}
+func kn(id, cat, title, body string, conf float64) knowledge.Entry {
+	return knowledge.Entry{ID: id, Category: cat, Title: title, Content: body, Confidence: conf}
 }
 
 // keys lists the fused results' keys in order.

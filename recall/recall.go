@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/caddy-lore/caddy-lore/internal/textrank"
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -155,13 +156,13 @@ func searchKnowledge(ctx context.Context, st *store.Store, q Query, terms []stri
 	if q.Namespace == "" {
 		return nil, nil // no namespace, no knowledge: never guess one
 	}
-	projects := []string{store.GlobalProject}
-	if q.Project != "" && q.Project != store.GlobalProject {
-		projects = []string{q.Project, store.GlobalProject}
+	projects := []string{knowledge.GlobalProject}
+	if q.Project != "" && q.Project != knowledge.GlobalProject {
+		projects = []string{q.Project, knowledge.GlobalProject}
 	}
-	var entries []store.KnowledgeEntry
+	var entries []knowledge.Entry
 	for _, p := range projects {
-		es, err := st.KnowledgeEntries(ctx, q.Namespace, p)
+		es, err := knowledge.Entries(ctx, st, q.Namespace, p)
 		if err != nil {
 			return nil, fmt.Errorf("recall: knowledge: %w", err)
 		}

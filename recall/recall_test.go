@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -23,9 +24,9 @@ func fixture(t *testing.T) *store.Store {
 		kn("k1", "gotcha", "Zebra stripes", "never paint them", 0.9),
 		kn("k2", "pattern", "Logging", "use zap", 1),
 		kn("k3", "gotcha", "Zebra weak", "below the confidence floor", 0.2))
-	putKnowledge(t, st, nsA, store.GlobalProject, kn("g1", "preference", "Horses", "zebras are not horses", 1))
+	putKnowledge(t, st, nsA, knowledge.GlobalProject, kn("g1", "preference", "Horses", "zebras are not horses", 1))
 	putKnowledge(t, st, nsB, proj, kn("kb", "gotcha", "Zebra secretb", "zebra zebra secretb", 1))
-	putKnowledge(t, st, nsB, store.GlobalProject, kn("gb", "gotcha", "Zebra secretb global", "zebra", 1))
+	putKnowledge(t, st, nsB, knowledge.GlobalProject, kn("gb", "gotcha", "Zebra secretb global", "zebra", 1))
 
 	// List indices 0..3, positions 10..13; all five tokens long, so the
 	// BM25 order is the zebra count: 0 (3), 3 (2), 2 (1); 1 never.
@@ -204,7 +205,7 @@ func TestIsolation(t *testing.T) {
 
 func TestPerSourceLimit(t *testing.T) {
 	st := newStore(t)
-	var entries []store.KnowledgeEntry
+	var entries []knowledge.Entry
 	var msgs []any
 	var obs []string
 	for i := range 15 {
@@ -361,7 +362,7 @@ func BenchmarkSearch(b *testing.B) {
 		obs[i] = strings.Repeat(fmt.Sprintf("* %s decided to keep %s in the %s. ", words[i%len(words)], words[(i+3)%len(words)], words[(i+5)%len(words)]), 8)
 	}
 	addRows(b, st, "SA", obs...)
-	var entries []store.KnowledgeEntry
+	var entries []knowledge.Entry
 	for i := range 20 {
 		entries = append(entries, kn(fmt.Sprint("k", i), "gotcha", words[i%len(words)]+" notes", strings.Repeat(words[(i+1)%len(words)]+" ", 40), 1))
 	}

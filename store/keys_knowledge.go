@@ -1,15 +1,11 @@
 package store
 
-// Long-term knowledge keys (package knowledge), in addition to the table in
-// keys.go. Knowledge belongs to a credential namespace (one person or one
-// service key) and, inside it, to a project; it is never shared across
-// namespaces. The per-session keys carry the session's hash tag, so
-// DeleteSession removes them with the rest of the session.
+// A session's curation keys, in addition to the table in keys.go (the
+// knowledge entries are package knowledge's, knowledge/entries.go). They
+// carry the session's hash tag, so DeleteSession removes them with the rest
+// of the session.
 //
 //	key                              type    content                                    TTL
-//	<p>kn:{<ns>.<project>}:entries   hash    entry id → KnowledgeEntry JSON             KnowledgeTTL, refreshed on every
-//	                                         (<project> "global" for cross-project)     curation or consolidation
-//	<p>kn:{<ns>.<project>}:guard     string  in-flight consolidation token (SET NX PX)  the guard TTL
 //	<p>s:{<sid>}:kn:mark             string  curated-up-to: the count of stored         the session's message list TTL
 //	                                         messages (list entries) the curator saw
 //	<p>s:{<sid>}:kn:guard            string  in-flight curation token (SET NX PX)       the guard TTL
@@ -22,14 +18,5 @@ package store
 // ResetCuration subtracts what a curation covered, both atomically, so a
 // turn committed while a curation is in flight is never lost.
 
-// GlobalProject is the project name of cross-project knowledge.
-const GlobalProject = "global"
-
-func (k keys) knowledge(ns, project string) string {
-	return k.prefix + "kn:{" + ns + "." + project + "}:entries"
-}
-func (k keys) knConsolidation(ns, project string) string {
-	return k.prefix + "kn:{" + ns + "." + project + "}:guard"
-}
 func (k keys) knMark(sid string) string  { return k.prefix + "s:{" + sid + "}:kn:mark" }
 func (k keys) knGuard(sid string) string { return k.prefix + "s:{" + sid + "}:kn:guard" }

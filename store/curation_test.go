@@ -6,47 +6,6 @@ import (
 	"time"
 )
 
-func TestKnowledgeStore(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := open(t, b.cfg)
-			ns, proj := "0123456789abcdef0123456789abcdef", "p0123456789abcdef"
-			key := s.keys.knowledge(ns, proj)
-			put := []KnowledgeEntry{
-				{ID: "a", Project: proj, Title: "A", Content: "a", Confidence: 0.5, UpdatedAt: 2},
-				{ID: "b", Project: proj, Title: "B", Content: "b", Confidence: 1, UpdatedAt: 1},
-				{ID: "c", Project: proj, Title: "C", Content: "c", Confidence: 0.5, UpdatedAt: 3},
-			}
-			if err := s.ApplyKnowledge(ctx, ns, proj, KnowledgeChange{Put: put}, time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.KnowledgeEntries(ctx, ns, proj)
-			if err != nil || len(got) != 3 || got[0].ID != "b" || got[1].ID != "c" || got[2].ID != "a" {
-				t.Fatalf("entries (by confidence, then newest) = %+v, %v", got, err)
-			}
-			if ttl := b.raw.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
-				t.Fatalf("ttl %v", ttl)
-			}
-			if err := s.ApplyKnowledge(ctx, ns, proj, KnowledgeChange{Delete: []string{"a", "missing"}}, 2*time.Hour); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := s.KnowledgeEntries(ctx, ns, proj); len(got) != 2 {
-				t.Fatalf("after delete %d entries", len(got))
-			}
-			if ttl := b.raw.TTL(ctx, key).Val(); ttl <= time.Hour {
-				t.Fatalf("an empty change must refresh the TTL: %v", ttl)
-			}
-			if other, _ := s.KnowledgeEntries(ctx, "ffffffffffffffffffffffffffffffff", proj); len(other) != 0 {
-				t.Fatal("another namespace sees the entries")
-			}
-			if _, err := s.KnowledgeEntries(ctx, ns, "bad}project"); err != ErrInvalidID {
-				t.Fatalf("bad project: %v", err)
-			}
-		})
-	}
-}
-
 func TestCurationBookkeeping(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
