@@ -15,6 +15,7 @@ TARGETS=(
 	"./handler/translate FuzzParseRequestMatchesEncodingJSON"
 	"./handler/translate FuzzSystemText"
 	"./handler/translate FuzzSSE"
+	"./handler/translate FuzzDeltaFastPath"
 	"./handler/translate FuzzOpenAIRequest"
 	"./handler/translate FuzzOpenAIStream"
 	"./msg FuzzDecodeMatchesEncodingJSON"

@@ -51,6 +51,13 @@ type accBlock struct {
 // Add folds one event into the reply. Events it does not understand (ping,
 // unknown types, non-JSON data) are ignored: they are only forwarded.
 func (a *Accumulator) Add(ev Event) {
+	if !a.addDelta(ev.Data) {
+		a.addDecoded(ev.Data)
+	}
+}
+
+// addDecoded folds any event in, decoded with encoding/json.
+func (a *Accumulator) addDecoded(data []byte) {
 	var e struct {
 		Type    string `json:"type"`
 		Index   int    `json:"index"`
@@ -70,7 +77,7 @@ func (a *Accumulator) Add(ev Event) {
 		} `json:"delta"`
 		Usage *pricing.Usage `json:"usage"`
 	}
-	if json.Unmarshal(ev.Data, &e) != nil {
+	if json.Unmarshal(data, &e) != nil {
 		return
 	}
 	switch e.Type {
@@ -86,6 +93,9 @@ func (a *Accumulator) Add(ev Event) {
 			Signature string `json:"signature"`
 		}
 		_ = json.Unmarshal(e.ContentBlock, &cb)
+		if e.Index < 0 || e.Index >= maxBlocks {
+			return // not a block a real answer has: never allocated for
+		}
 		b := &accBlock{Type: cb.Type, ID: cb.ID, Name: cb.Name, Start: append(json.RawMessage(nil), e.ContentBlock...)}
 		b.Text.WriteString(cb.Text + cb.Thinking)
 		b.Signature.WriteString(cb.Signature)
@@ -94,20 +104,8 @@ func (a *Accumulator) Add(ev Event) {
 		}
 		a.blocks[e.Index] = b
 	case "content_block_delta":
-		if e.Index >= len(a.blocks) || a.blocks[e.Index] == nil {
-			return
-		}
-		b := a.blocks[e.Index]
-		switch e.Delta.Type {
-		case "text_delta":
-			b.Text.WriteString(e.Delta.Text)
-		case "thinking_delta":
-			b.Text.WriteString(e.Delta.Thinking)
-		case "signature_delta":
-			b.Signature.WriteString(e.Delta.Signature)
-		case "input_json_delta":
-			b.Input.WriteString(e.Delta.PartialJSON)
-		}
+		d := e.Delta
+		a.delta(e.Index, delta{typ: d.Type, text: d.Text, thinking: d.Thinking, signature: d.Signature, partialJSON: d.PartialJSON})
 	case "message_delta":
 		if e.Delta.StopReason != "" {
 			a.resp.StopReason = e.Delta.StopReason
@@ -180,4 +178,29 @@ func (b *accBlock) json() json.RawMessage {
 func EmptyContent(content json.RawMessage) bool {
 	s := strings.TrimSpace(string(content))
 	return s == "" || s == "[]" || s == "null"
+}
+
+// maxBlocks bounds a content block index: an upstream's index is never
+// trusted with an allocation of its size.
+const maxBlocks = 1 << 16
+
+// delta is a content_block_delta's delta.
+type delta struct{ typ, text, thinking, signature, partialJSON string }
+
+// delta folds a content block delta into block index.
+func (a *Accumulator) delta(index int, d delta) {
+	if index < 0 || index >= len(a.blocks) || a.blocks[index] == nil {
+		return
+	}
+	b := a.blocks[index]
+	switch d.typ {
+	case "text_delta":
+		b.Text.WriteString(d.text)
+	case "thinking_delta":
+		b.Text.WriteString(d.thinking)
+	case "signature_delta":
+		b.Signature.WriteString(d.signature)
+	case "input_json_delta":
+		b.Input.WriteString(d.partialJSON)
+	}
 }

@@ -114,3 +114,39 @@ func FuzzOpenAIRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDeltaFastPath: an event folds in the same whether Add's jsonscan fast
+// path for content block deltas takes it or encoding/json does.
+func FuzzDeltaFastPath(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"he said \"hi\"\n\u00e9"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}`,
+		`{"type":"content_block_delta","index":2,"delta":{"type":"thinking_delta","thinking":"hmm"}}`,
+		`{"type":"content_block_delta","index":2,"delta":{"type":"signature_delta","signature":"c2ln"}}`,
+		`{"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","Index":1,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"x","text":"y"}}`,
+		`{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}}`,
+		`{"type":"content_block_delta","delta":{"type":"text_delta","text":"no index"}}`,
+		`{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"x"}} `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		starts := []string{
+			`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+			`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}}`,
+			`{"type":"content_block_start","index":2,"content_block":{"type":"thinking","thinking":""}}`,
+		}
+		var fast, slow Accumulator
+		for _, s := range starts {
+			fast.Add(Event{Data: []byte(s)})
+			slow.addDecoded([]byte(s))
+		}
+		fast.Add(Event{Data: data})
+		slow.addDecoded(data)
+		if f, s := fast.Response(), slow.Response(); string(f.Content) != string(s.Content) || f.StopReason != s.StopReason || f.Usage != s.Usage {
+			t.Fatalf("%q: fast path %s, encoding/json %s", data, f.Content, s.Content)
+		}
+	})
+}
