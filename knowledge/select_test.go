@@ -3,7 +3,6 @@ package knowledge
 import (
 	"strings"
 	"testing"
-
 )
 
 func entry(id, project, cat, title, content string, conf float64) Entry {
