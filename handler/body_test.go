@@ -54,7 +54,7 @@ func TestReadGrowing(t *testing.T) {
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("n=%d declared=%d: %d bytes, %v", n, declared, len(got), err)
 			}
-			if declared == int64(n) && n > firstRead && cap(got) != n+1 {
+			if declared == int64(n) && cap(got) != n+1 {
 				t.Fatalf("n=%d: cap %d, want %d", n, cap(got), n+1)
 			}
 		}
@@ -133,5 +133,19 @@ func TestHostileChatBodiesRefused(t *testing.T) {
 	}
 	if n := len(e.fake.Requests()); n != 0 {
 		t.Fatalf("%d hostile requests reached the upstream", n)
+	}
+}
+
+// TestReadGrowingLyingLength: a Content-Length smaller or larger than the
+// body changes only how the buffer grows, never what is read.
+func TestReadGrowingLyingLength(t *testing.T) {
+	for _, n := range []int{0, 10, 4000, firstRead + 5} {
+		body := bytes.Repeat([]byte("y"), n)
+		for _, declared := range []int64{0, 1, int64(n / 2), int64(n) + 100, firstRead - 1} {
+			got, err := readGrowing(bytes.NewReader(body), declared)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("n=%d declared=%d: %d bytes, %v", n, declared, len(got), err)
+			}
+		}
 	}
 }

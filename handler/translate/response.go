@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -176,8 +177,8 @@ func (b *accBlock) json() json.RawMessage {
 
 // EmptyContent reports whether a content array has nothing worth storing.
 func EmptyContent(content json.RawMessage) bool {
-	s := strings.TrimSpace(string(content))
-	return s == "" || s == "[]" || s == "null"
+	s := bytes.TrimSpace(content) // not string(content): a copy of every stored message
+	return len(s) == 0 || string(s) == "[]" || string(s) == "null"
 }
 
 // maxBlocks bounds a content block index: an upstream's index is never
