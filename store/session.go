@@ -275,7 +275,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	}
 	msgs := make([]any, len(t.Messages))
 	for i := range t.Messages {
-		b, err := json.Marshal(&t.Messages[i])
+		b, err := encodeMessage(&t.Messages[i])
 		if err != nil {
 			return fmt.Errorf("store: message %d of session %s: %w", t.Messages[i].Position, sid, err)
 		}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/caddy-lore/caddy-lore/pricing"
+)
+
+// encodeMessage writes what json.Marshal writes, as far as a reader can
+// tell: both decode to the same message, and what json.Marshal refuses is
+// refused.
+func TestEncodeMessageDecodesAsJSONMarshal(t *testing.T) {
+	usage := &pricing.Usage{InputTokens: 3, OutputTokens: 4, CacheReadTokens: 5}
+	contents := []string{
+		`"plain"`, `[{"type":"text","text":"a \"quoted\" <b>&amp;</b>\n\u00e9\u2028"}]`,
+		" \n [ {\"type\" : \"tool_result\", \"content\": [ ] } ] \t", ``, " ", `null`, `[]`, `{}`, `12`,
+		`[{"type":"text","text":"` + string([]byte{0xff, 0xfe}) + `"}]`,
+	}
+	for _, c := range contents {
+		for _, m := range []StoredMessage{
+			{ID: "m1", Role: "user", Position: 0, Content: json.RawMessage(c), At: 1700000000000},
+			{ID: "id \"odd\" <x>", Role: "assistant", Position: 41, Content: json.RawMessage(c), At: 1, Model: "claude-\u00e9", Usage: usage},
+		} {
+			want, werr := json.Marshal(&m)
+			got, gerr := encodeMessage(&m)
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("content %q: json.Marshal err %v, encodeMessage err %v", c, werr, gerr)
+			}
+			if werr != nil {
+				continue
+			}
+			var a, b StoredMessage
+			if err := json.Unmarshal(want, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(got, &b); err != nil {
+				t.Fatalf("content %q: %s does not decode: %v", c, got, err)
+			}
+			var ca, cb any
+			_ = json.Unmarshal(a.Content, &ca)
+			_ = json.Unmarshal(b.Content, &cb)
+			a.Content, b.Content = nil, nil
+			if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ca, cb) {
+				t.Fatalf("content %q:\n got %s\nwant %s", c, got, want)
+			}
+		}
+	}
+	nilContent := StoredMessage{ID: "m", Role: "user"}
+	if got, err := encodeMessage(&nilContent); err != nil || !json.Valid(got) {
+		t.Fatalf("nil content: %s %v", got, err)
+	}
+	for _, bad := range []string{`[`, `{"a":}`, `"x" "y"`, `[1,]`, "\"\x01\""} {
+		m := StoredMessage{ID: "m", Role: "user", Content: json.RawMessage(bad)}
+		if _, err := encodeMessage(&m); err == nil {
+			t.Errorf("content %q: accepted", bad)
+		}
+	}
+}
