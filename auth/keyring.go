@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/hkdf"
 )
@@ -21,8 +23,8 @@ import (
 // be correlated with a namespace in Redis.
 type Keyring struct {
 	aead   cipher.AEAD // AES-256-GCM, for Seal/Open
-	fpKey  []byte      // HMAC key of Fingerprint
-	nsKey  []byte      // HMAC key of Namespace
+	fp     *keyedMAC   // HMAC of Fingerprint
+	ns     *keyedMAC   // HMAC of Namespace
 	random bool        // made by RandomKeyring (shown by String)
 	// previous opens blobs sealed under earlier credential keys, newest
 	// first (see WithPrevious); Seal never uses them.
@@ -112,7 +114,7 @@ func derive(secret []byte, random bool) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: cipher: %w", err)
 	}
-	return &Keyring{aead: aead, fpKey: fpKey, nsKey: nsKey, random: random}, nil
+	return &Keyring{aead: aead, fp: newKeyedMAC(fpKey), ns: newKeyedMAC(nsKey), random: random}, nil
 }
 
 // mac is HMAC-SHA256 over "scheme|value", prefixed with "openai:" for an
@@ -121,15 +123,38 @@ func derive(secret []byte, random bool) (*Keyring, error) {
 // input (and so the namespaces) they had before providers were recorded. The
 // same key accepted by the two providers gets two namespaces and two batch
 // groups: its sessions and queued work never mix.
-func mac(key []byte, c Credential) []byte {
-	m := hmac.New(sha256.New, key)
+func mac(km *keyedMAC, c Credential) []byte {
+	prefix := ""
 	if c.Provider == ProviderOpenAI {
-		m.Write([]byte("openai:"))
+		prefix = "openai:"
 	}
-	m.Write([]byte(c.Scheme))
-	m.Write([]byte{'|'})
-	m.Write([]byte(c.Value))
-	return m.Sum(nil)
+	return km.sum(prefix, string(c.Scheme), "|", c.Value)
+}
+
+// keyedMAC is HMAC-SHA256 under one key, its keyed states kept for reuse:
+// every request computes a namespace and a fingerprint, and hmac.New (the key
+// schedule and two hash states) was most of their cost.
+type keyedMAC struct {
+	key  []byte
+	pool sync.Pool // of hash.Hash from hmac.New(sha256.New, key)
+}
+
+func newKeyedMAC(key []byte) *keyedMAC {
+	km := &keyedMAC{key: key}
+	km.pool.New = func() any { return hmac.New(sha256.New, key) }
+	return km
+}
+
+// sum is the MAC of the concatenated parts.
+func (km *keyedMAC) sum(parts ...string) []byte {
+	m := km.pool.Get().(hash.Hash)
+	m.Reset()
+	for _, p := range parts {
+		_, _ = io.WriteString(m, p)
+	}
+	out := m.Sum(nil)
+	km.pool.Put(m)
+	return out
 }
 
 // Fingerprint is a short (12 hex) keyed, non-reversible label for logs and
@@ -138,7 +163,7 @@ func (k *Keyring) Fingerprint(c Credential) string {
 	if c.IsZero() {
 		return "none"
 	}
-	return hex.EncodeToString(mac(k.fpKey, c)[:6])
+	return hex.EncodeToString(mac(k.fp, c)[:6])
 }
 
 // Namespace is the keyed hash (32 hex) that every session of c lives under;
@@ -147,7 +172,7 @@ func (k *Keyring) Namespace(c Credential) string {
 	if c.IsZero() {
 		return "anon"
 	}
-	return hex.EncodeToString(mac(k.nsKey, c)[:16])
+	return hex.EncodeToString(mac(k.ns, c)[:16])
 }
 
 // IdentityNamespace is the namespace of a person named by the operator's
@@ -158,10 +183,7 @@ func (k *Keyring) IdentityNamespace(identity string) string {
 	if identity == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, k.nsKey)
-	m.Write([]byte("identity|"))
-	m.Write([]byte(identity))
-	return "id-" + hex.EncodeToString(m.Sum(nil)[:16])
+	return "id-" + hex.EncodeToString(k.ns.sum("identity|", identity)[:16])
 }
 
 // additionalData binds the blob's version to the caller's aad, so a blob

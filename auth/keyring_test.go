@@ -2,10 +2,15 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -214,4 +219,41 @@ func TestAPIKeyAsBearerSameNamespace(t *testing.T) {
 	if out.Get("X-Api-Key") != "sk-ant-api03-same" || out.Get("Authorization") != "" || out.Get("Anthropic-Beta") != "" {
 		t.Fatalf("an API key must go upstream as x-api-key without the OAuth beta: %v", out)
 	}
+}
+
+// The reused keyed states give the MAC of a fresh hmac.New, also when used
+// from many goroutines at once: namespaces are a compatibility promise.
+func TestKeyedMACMatchesHMAC(t *testing.T) {
+	k, err := NewKeyring(strings.Repeat("k", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(key []byte, parts ...string) string {
+		m := hmac.New(sha256.New, key)
+		for _, p := range parts {
+			m.Write([]byte(p))
+		}
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				v := fmt.Sprintf("sk-ant-api03-%d-%d", g, i)
+				c := Credential{Scheme: SchemeAPIKey, Value: v}
+				if got := k.Namespace(c); got != want(k.ns.key, string(SchemeAPIKey)+"|", v)[:32] {
+					t.Errorf("namespace of %s: %s", v, got)
+					return
+				}
+				o := Credential{Scheme: SchemeBearer, Value: v, Provider: ProviderOpenAI}
+				if got := k.Fingerprint(o); got != want(k.fp.key, "openai:", string(SchemeBearer), "|", v)[:12] {
+					t.Errorf("fingerprint of %s: %s", v, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -137,7 +137,7 @@ func TestKeyringNeverPrintsKeys(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d"} {
 		for _, v := range []any{k, *k, struct{ K *Keyring }{k}} {
 			out := fmt.Sprintf(verb, v)
-			if strings.Contains(out, fmt.Sprintf("%x", k.fpKey)) || strings.Contains(out, string(k.fpKey[:4])) {
+			if strings.Contains(out, fmt.Sprintf("%x", k.fp.key)) || strings.Contains(out, string(k.fp.key[:4])) {
 				t.Errorf("%s of %T leaks keys: %s", verb, v, out)
 			}
 		}

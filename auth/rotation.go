@@ -46,7 +46,7 @@ func (k *Keyring) WithPrevious(secrets ...string) (*Keyring, error) {
 		out.previous = append(out.previous, prev.aead)
 		oldest = prev
 	}
-	out.fpKey, out.nsKey = oldest.fpKey, oldest.nsKey
+	out.fp, out.ns = oldest.fp, oldest.ns
 	return &out, nil
 }
 
