@@ -49,10 +49,14 @@ trap 'exit 130' INT TERM
 
 log() { echo "bench: $*" >&2; }
 
+# Ports come from below the kernel's ephemeral range: a port there may be a
+# closed connection's, in TIME_WAIT after an earlier run, which a probe
+# cannot see but a listener cannot bind.
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return

@@ -52,7 +52,7 @@ type accBlock struct {
 // Add folds one event into the reply. Events it does not understand (ping,
 // unknown types, non-JSON data) are ignored: they are only forwarded.
 func (a *Accumulator) Add(ev Event) {
-	if !a.addDelta(ev.Data) {
+	if !a.addQuick(ev.Data) {
 		a.addDecoded(ev.Data)
 	}
 }

@@ -129,6 +129,11 @@ func FuzzDeltaFastPath(f *testing.F) {
 		`{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"x"}}`,
 		`{"type":"content_block_delta","delta":{"type":"text_delta","text":"no index"}}`,
 		`{"type":"content_block_delta","index":1.0,"delta":{"type":"text_delta","text":"x"}} `,
+		`{"type":"ping"}`, `{"type":"content_block_stop","index":0}`, `{"type":"message_stop"}`,
+		`{"type":"ping","Type":"message_stop"}`, `{"type":"message_stop","index":"x"}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"usage":5}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":[1,2]}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -138,14 +143,15 @@ func FuzzDeltaFastPath(f *testing.F) {
 			`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}}`,
 			`{"type":"content_block_start","index":2,"content_block":{"type":"thinking","thinking":""}}`,
 		}
-		var fast, slow Accumulator
+		var fast, slow Accumulator // fast goes through Add, slow through encoding/json only
 		for _, s := range starts {
 			fast.Add(Event{Data: []byte(s)})
 			slow.addDecoded([]byte(s))
 		}
 		fast.Add(Event{Data: data})
 		slow.addDecoded(data)
-		if f, s := fast.Response(), slow.Response(); string(f.Content) != string(s.Content) || f.StopReason != s.StopReason || f.Usage != s.Usage {
+		if f, s := fast.Response(), slow.Response(); string(f.Content) != string(s.Content) || f.StopReason != s.StopReason ||
+			f.Usage != s.Usage || f.ID != s.ID || fast.Done() != slow.Done() {
 			t.Fatalf("%q: fast path %s, encoding/json %s", data, f.Content, s.Content)
 		}
 	})
