@@ -13,6 +13,8 @@
 # and prints p50/p99 latency, requests/s and the lore/reverse_proxy ratios.
 #
 # Env: BENCH_DURATION (default 10s per run), BENCH_CONNS (default "1 64"),
+#      BENCH_REPEAT (default 1: each pair of runs is repeated, alternating, and the table shows the
+#      medians; on a shared machine 5 gives ratios that move by a few hundredths instead of ±0.1),
 #      BENCH_CASES (default "title turn stream"), BENCH_STORE (auto|redis|embedded),
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
 #      BENCH_PROFILE=DIR writes a CPU profile of Caddy during each lore run to DIR/<case>-<conns>.pprof
@@ -24,6 +26,7 @@ BENCH="$ROOT/bench"
 DURATION="${BENCH_DURATION:-10s}"
 CONNS="${BENCH_CONNS:-1 64}"
 CASES="${BENCH_CASES:-title turn stream}"
+REPEAT="${BENCH_REPEAT:-1}"
 STORE_WANT="${BENCH_STORE:-auto}"
 CADDY="${CADDY_BIN:-$ROOT/bin/caddy}"
 
@@ -202,25 +205,35 @@ done
 
 ROWS=()
 ERRORS=0
+
+# median of the arguments (numbers)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
 for c in $CASES; do
 	for n in $CONNS; do
-		log "$c c=$n: reverse_proxy"
-		read -r rp50 rp99 rprps rperr <<<"$(run_wrk "$RP_URL" "$n" "$c")"
-		log "$c c=$n: lore"
-		PROF_PID=
-		if [[ -n "${BENCH_PROFILE:-}" ]]; then
-			mkdir -p "$BENCH_PROFILE"
-			secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
-			curl -sS -o "$BENCH_PROFILE/$c-$n.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
-			PROF_PID=$!
-		fi
-		read -r lo50 lo99 lorps loerr <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
-		[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
+		R50=() R99=() RRPS=() L50=() L99=() LRPS=()
 		status=ok
-		if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
-			status="errors non2xx/socket: rp=$rperr lore=$loerr"
-			ERRORS=1
-		fi
+		for ((rep = 1; rep <= REPEAT; rep++)); do
+			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
+			read -r rp50 rp99 rprps rperr <<<"$(run_wrk "$RP_URL" "$n" "$c")"
+			log "$c c=$n: lore (run $rep of $REPEAT)"
+			PROF_PID=
+			if [[ -n "${BENCH_PROFILE:-}" && $rep == 1 ]]; then
+				mkdir -p "$BENCH_PROFILE"
+				secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
+				curl -sS -o "$BENCH_PROFILE/$c-$n.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
+				PROF_PID=$!
+			fi
+			read -r lo50 lo99 lorps loerr <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
+			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
+			if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
+				status="errors non2xx/socket: rp=$rperr lore=$loerr"
+				ERRORS=1
+			fi
+			R50+=("$rp50") R99+=("$rp99") RRPS+=("$rprps") L50+=("$lo50") L99+=("$lo99") LRPS+=("$lorps")
+		done
+		rp50=$(median "${R50[@]}") rp99=$(median "${R99[@]}") rprps=$(median "${RRPS[@]}")
+		lo50=$(median "${L50[@]}") lo99=$(median "${L99[@]}") lorps=$(median "${LRPS[@]}")
 		ROWS+=("$(printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s' \
 			"$c" "$n" "$rp50" "$lo50" "$(ratio "$lo50" "$rp50")" "$rp99" "$lo99" "$(ratio "$lo99" "$rp99")" \
 			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
@@ -229,7 +242,7 @@ done
 
 CPU="$(nproc) cpu, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//')"
 echo
-echo "lore vs reverse_proxy — $("$CADDY" version | awk '{print $1}'), lore store: $STORE, wrk ${DURATION}/run, $CPU"
+echo "lore vs reverse_proxy — $("$CADDY" version | awk '{print $1}'), lore store: $STORE, wrk ${DURATION}/run, median of $REPEAT alternating run(s) per side, $CPU"
 echo "load average before/after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (wrk, Caddy, fake upstream and redis share the machine)"
 echo "latency in ms; ratio = lore / reverse_proxy (targets: title p50 ≤ 1.10, turn p50 ≤ 1.5)"
 printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s\n' \

@@ -58,7 +58,7 @@ var (
 		}),
 		cost: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "lore", Name: "cost_dollars_total",
-			Help: "Estimated cost of answered conversation turns at list prices (see README, Cost accounting).",
+			Help: "Estimated cost of answered conversation turns at list prices (docs/cost.md).",
 		}),
 		without: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "lore", Name: "counterfactual_dollars_total",

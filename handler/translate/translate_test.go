@@ -148,3 +148,20 @@ func TestParseResponseAndEmpty(t *testing.T) {
 		}
 	}
 }
+
+// An upstream's block index is never trusted: a negative one is ignored
+// (it panicked the accumulator) and a huge one allocates nothing.
+func TestAccumulatorHostileIndex(t *testing.T) {
+	var acc Accumulator
+	for _, data := range []string{
+		`{"type":"content_block_start","index":-1,"content_block":{"type":"text","text":"x"}}`,
+		`{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"y"}}`,
+		`{"type":"content_block_delta","index":-1,"delta":{"type":"text_delta","text":"y"},"usage":null}`,
+		`{"type":"content_block_start","index":1000000000,"content_block":{"type":"text","text":"x"}}`,
+	} {
+		acc.Add(Event{Data: []byte(data)})
+	}
+	if len(acc.blocks) != 0 {
+		t.Fatalf("%d blocks kept", len(acc.blocks))
+	}
+}
