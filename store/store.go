@@ -1,8 +1,10 @@
 // Package store is the gateway's Redis access: the shared client pool, the
 // embedded in-process default, the outage breaker, and the session (its keys,
-// its commit, its indexes). Feature packages that own their keys and scripts
-// (batching, idle) reach Redis through Do, Key and SessionKey; docs/redis-keys.md
-// is the whole key schema.
+// its one-round-trip read and its commit, its indexes, and the per-session
+// state of distillation and curation it reads and copies with it). Feature
+// packages that own their keys and scripts (batching, idle, knowledge, usage)
+// reach Redis through Do, Key, SessionKey, the guards and Turn.Also;
+// docs/redis-keys.md is the whole key schema.
 package store
 
 import (
