@@ -35,6 +35,9 @@ const (
 	workerModel   = "claude-haiku-4-5"
 	distillMinMsg = 30 // distill.MaxSegment: the post-turn trigger
 	metaThreshold = 10 // distill.MetaThreshold
+	// batchedTurnGap is the least time between two turns' starts with the
+	// batch queue on: 320 turns then span at least 11 s, each third 3.7 s.
+	batchedTurnGap = 35 * time.Millisecond
 )
 
 // ccClient is a Claude-Code-shaped client: it resends its whole history on
@@ -339,7 +342,19 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 		sid       string
 	)
 	started := time.Now()
+	var lastTurn time.Time
 	for k := 1; k <= longTurns; k++ {
+		if !syncWorkers {
+			// Pace the client: the batch queue flushes and polls every
+			// second here, so one flush-and-poll cycle takes up to about 3 s,
+			// and "distillation keeps happening in every third" is only
+			// about the gateway if a third spans more than that. Back to
+			// back, a fast machine ran the 320 turns in 4 s and a whole
+			// third fell inside one cycle. The gap is a floor, not a
+			// timing assertion: a slower machine only makes it longer.
+			time.Sleep(time.Until(lastTurn.Add(batchedTurnGap)))
+			lastTurn = time.Now()
+		}
 		var blocks []map[string]any
 		isPrompt := len(pending) == 0
 		if isPrompt {
