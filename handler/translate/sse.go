@@ -26,8 +26,14 @@ type EventReader struct {
 }
 
 // NewEventReader reads events from r.
+//
+// Its buffer is bufio's default 4 KiB: a streamed answer's events are lines
+// of a few hundred bytes (longer ones are read whole by readLine), and the
+// upstream body it reads already comes through the HTTP transport's own
+// 4 KiB buffer. A 32 KiB buffer per stream was 40% of the gateway's
+// allocations on streamed turns (docs/benchmarks.md).
 func NewEventReader(r io.Reader) *EventReader {
-	return &EventReader{br: bufio.NewReaderSize(r, 32<<10)}
+	return &EventReader{br: bufio.NewReader(r)}
 }
 
 // Next returns the next event. Raw and Data alias an internal buffer that is
