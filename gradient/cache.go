@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
@@ -216,8 +217,8 @@ func systemBlocks(system json.RawMessage) ([][]byte, bool) {
 	case len(t) == 0 || bytes.Equal(t, []byte("null")):
 		return nil, true
 	case t[0] == '"':
-		var s string
-		if json.Unmarshal(t, &s) != nil {
+		s, err := jsonscan.String(t) // re-encoded below as encoding/json would decode it
+		if err != nil {
 			return nil, false
 		}
 		if s == "" {

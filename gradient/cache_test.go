@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // docs/context-window.md, Prompt caching: the system prompt becomes one text block with
@@ -105,4 +106,37 @@ func TestJSONObjectSurgery(t *testing.T) {
 	mustEqual(t, "add to empty", string(addField([]byte(`{ }`), cc5m)), `{ "cache_control":{"type":"ephemeral"}}`)
 	has, is1h := hasCacheControl([]byte(`{"text":"\"cache_control\":1","x":[{"cache_control":2}]}`))
 	mustEqual(t, "nested or quoted markers are not top-level", has || is1h, false)
+}
+
+// A string system becomes the text block encoding/json's reading of it
+// would give, escapes, astral characters and invalid UTF-8 included (that
+// one as "\ufffd" where encoding/json's rune would be written raw: the same
+// text, and the API refuses such a body anyway).
+func TestSystemBlocksStringAsEncodingJSON(t *testing.T) {
+	for _, raw := range []string{`"plain"`, `"a \"q\" \\ \n\t\u00e9\ud83d\ude00 <b>&"`, "\"bad \xff utf8\"", `""`, ` "spaced" `} {
+		got, ok := systemBlocks(json.RawMessage(raw))
+		var s string
+		if err := json.Unmarshal([]byte(raw), &s); err != nil || !ok {
+			t.Fatalf("%q: %v %v", raw, err, ok)
+		}
+		var want [][]byte
+		if s != "" {
+			want = [][]byte{encodeTextBlock(s)}
+		}
+		same := sameBlock
+		if utf8.ValidString(raw) {
+			same = func(a, b []byte) bool { return string(a) == string(b) } // byte for byte: the cached prefix
+		}
+		if len(got) != len(want) || len(got) == 1 && !same(got[0], want[0]) {
+			t.Errorf("%q: got %q, want %q", raw, got, want)
+		}
+	}
+	if _, ok := systemBlocks(json.RawMessage(`"unterminated`)); ok {
+		t.Error("a malformed string was read")
+	}
+}
+
+func sameBlock(a, b []byte) bool {
+	var x, y map[string]any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && x["type"] == y["type"] && x["text"] == y["text"]
 }
