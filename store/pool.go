@@ -30,6 +30,7 @@ type entry struct {
 	cluster   bool
 	opTimeout time.Duration
 	health    *health
+	commits   groupCommitter // a single node's or sentinel's session commits (groupcommit.go)
 
 	// Embedded store only.
 	mini   *miniredis.Miniredis

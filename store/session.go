@@ -319,15 +319,46 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			t.Also(ctx, p)
 		}
 	}
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		if !s.e.cluster {
-			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				sessionWrites(ctx, p)
-				otherSlotWrites(ctx, p)
+	var err error
+	if !s.e.cluster {
+		err = s.commitGrouped(ctx, func(ctx context.Context, p redis.Pipeliner) {
+			sessionWrites(ctx, p)
+			otherSlotWrites(ctx, p)
+		})
+	} else {
+		err = s.commitCluster(ctx, sessionWrites, otherSlotWrites)
+	}
+	if err == nil && curation != nil {
+		// The counter as this very commit left it: a curation that reset
+		// it after this turn's state was read is already counted.
+		t.Session.TurnsSinceCuration = int(curation.Val())
+	}
+	return err
+}
+
+// commitGrouped sends a commit's writes in the next group commit.
+func (s *Store) commitGrouped(ctx context.Context, write func(context.Context, redis.Pipeliner)) error {
+	if s == nil || s.isClosed() {
+		return ErrClosed
+	}
+	return s.e.commits.commit(ctx, write, func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
+		var cmds []redis.Cmder
+		err := s.e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+			var err error
+			cmds, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				queue(p)
 				return nil
 			})
 			return err
-		}
+		})
+		return cmds, err
+	})
+}
+
+// commitCluster writes the session's keys (one slot) in one MULTI/EXEC and
+// then, in a second pipeline, the keys of other slots.
+func (s *Store) commitCluster(ctx context.Context, sessionWrites, otherSlotWrites func(context.Context, redis.Pipeliner)) error {
+	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			sessionWrites(ctx, p)
 			return nil
@@ -340,12 +371,6 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		})
 		return err
 	})
-	if err == nil && curation != nil {
-		// The counter as this very commit left it: a curation that reset
-		// it after this turn's state was read is already counted.
-		t.Session.TurnsSinceCuration = int(curation.Val())
-	}
-	return err
 }
 
 // SessionPerson returns whom session id's usage is counted for: its Person,

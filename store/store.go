@@ -118,18 +118,24 @@ func (s *Store) do(ctx context.Context, fn func(context.Context, redis.Universal
 	if s == nil || s.isClosed() {
 		return ErrClosed
 	}
-	if !s.e.health.ok() {
+	return s.e.do(ctx, fn)
+}
+
+// do is Store.do for the shared client, whichever handle asks (a group
+// commit runs for the commits of several handles).
+func (e *entry) do(ctx context.Context, fn func(context.Context, redis.UniversalClient) error) error {
+	if !e.health.ok() {
 		return ErrUnavailable
 	}
 	opCtx := ctx
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		opCtx, cancel = context.WithTimeout(ctx, s.e.opTimeout)
+		opCtx, cancel = context.WithTimeout(ctx, e.opTimeout)
 		defer cancel()
 	}
-	err := fn(opCtx, s.e.client)
+	err := fn(opCtx, e.client)
 	if isOutage(ctx, err) {
-		s.e.health.markDown(err)
+		e.health.markDown(err)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
