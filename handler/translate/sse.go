@@ -84,7 +84,11 @@ func (er *EventReader) nextReady() bool {
 	buf, _ := er.br.Peek(er.br.Buffered())
 	for len(buf) > 0 {
 		end, sep := bytes.Index(buf, []byte("\n\n")), 2
-		if i := bytes.Index(buf, []byte("\n\r\n")); i >= 0 && (end < 0 || i < end) {
+		crlf := buf // a CRLF blank line counts only before the first LF one
+		if end >= 0 {
+			crlf = buf[:end+2]
+		}
+		if i := bytes.Index(crlf, []byte("\n\r\n")); i >= 0 && (end < 0 || i < end) {
 			end, sep = i, 3
 		}
 		if end < 0 {

@@ -19,6 +19,7 @@ func TestEventMoreOnlyWhenTheNextEventHasArrived(t *testing.T) {
 		{"one by one", []string{"data: 1\n\n", "data: 2\n\n"}, []bool{false, false}},
 		{"next only partly arrived", []string{"data: 1\n\ndata: 2\n", "\n"}, []bool{false, false}},
 		{"CRLF", []string{"data: 1\r\n\r\ndata: 2\r\n\r\n"}, []bool{true, false}},
+		{"CRLF then LF", []string{"data: 1\r\n\r\ndata: 2\r\n\r\ndata: 3\n\n"}, []bool{true, true, false}},
 		{"comment between", []string{"data: 1\n\n: keep-alive\n\ndata: 2\n\n"}, []bool{true, false}},
 		{"only a comment after", []string{"data: 1\n\n: keep-alive\n\n", "data: 2\n\n"}, []bool{false, false}},
 		{"data without a colon", []string{"data: 1\n\ndata\n\n"}, []bool{true, false}},
