@@ -19,6 +19,9 @@
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
 #      BENCH_PROFILE=DIR writes a CPU profile of Caddy during each lore run to DIR/<case>-<conns>.pprof
 #      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`).
+# Under the table, a second one gives the CPU time per request of each process (Caddy, the fake
+# upstream, redis-server, wrk) on both sides, from /proc/<pid>/stat: at high concurrency the machine
+# is saturated, so the latency ratio follows the ratio of the total CPU per request.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,6 +113,7 @@ KEY="sk-ant-api03-bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 FAKE_PORT=$(free_port)
 "$WORK/fakeupstream" -listen "127.0.0.1:$FAKE_PORT" -keys "$KEY" >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
+FAKE_PID=$!
 wait_port "127.0.0.1:$FAKE_PORT"
 
 # The fake records every request (with its body) for test assertions; clear
@@ -124,6 +128,7 @@ if [[ "$STORE_WANT" != embedded ]] && command -v redis-server >/dev/null 2>&1; t
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
 		--daemonize no >"$WORK/redis.log" 2>&1 &
 	PIDS+=($!)
+	REDIS_PID=$!
 	wait_port "127.0.0.1:$REDIS_PORT"
 	STORE="redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)"
 	CADDYFILE="$BENCH/Caddyfile"
@@ -142,6 +147,7 @@ export BENCH_CREDENTIAL_KEY
 (cd "$WORK" && HOME="$WORK" XDG_DATA_HOME="$WORK/xdg" XDG_CONFIG_HOME="$WORK/xdg" \
 	exec "$CADDY" run --config "$CADDYFILE" --adapter caddyfile) >"$WORK/caddy.log" 2>&1 &
 PIDS+=($!)
+CADDY_PID=$!
 wait_port "127.0.0.1:$RP_PORT" || { tail -n 30 "$WORK/caddy.log" >&2; exit 1; }
 wait_port "127.0.0.1:$LORE_PORT" || { tail -n 30 "$WORK/caddy.log" >&2; exit 1; }
 
@@ -170,22 +176,42 @@ to_ms() { # "123.45us" | "1.2ms" | "1.5s" | "2m" -> ms
 		printf "%.3f", n }'
 }
 
-# run_wrk URL CONNS CASE -> "p50_ms p99_ms rps errors"
+# cpu_ticks PID -> user+system clock ticks the process has used (0 when it is gone or absent)
+cpu_ticks() {
+	[[ -n "${1:-}" && -r "/proc/$1/stat" ]] || { echo 0; return; }
+	# the command name (field 2) may hold spaces: count fields after its closing parenthesis
+	sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+TICK=$(getconf CLK_TCK)
+
+# run_wrk URL CONNS CASE -> "p50_ms p99_ms rps errors cpu" where cpu is
+# "caddy/fake/redis/wrk" in microseconds of CPU per request.
 run_wrk() {
 	local url=$1 conns=$2 case=$3 threads session=none out
 	threads=$((conns < 2 ? conns : 2))
 	curl -sS -o /dev/null -X POST "http://127.0.0.1:$FAKE_PORT/_fake/reset"
 	[[ "$case" == title ]] || session=unique
-	out=$(BENCH_BODY="$BENCH/$case.json" BENCH_KEY="$KEY" BENCH_SESSION=$session BENCH_RUN="$RANDOM$RANDOM" \
-		wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$BENCH/post.lua" "$url")
+	local c0 f0 r0 w0 c1 f1 r1
+	c0=$(cpu_ticks "$CADDY_PID") f0=$(cpu_ticks "$FAKE_PID") r0=$(cpu_ticks "${REDIS_PID:-}")
+	# wrk's own CPU: the children's ticks of this subshell, read by bash's `times`
+	out=$( (BENCH_BODY="$BENCH/$case.json" BENCH_KEY="$KEY" BENCH_SESSION=$session BENCH_RUN="$RANDOM$RANDOM" \
+		wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$BENCH/post.lua" "$url"; times) )
+	c1=$(cpu_ticks "$CADDY_PID") f1=$(cpu_ticks "$FAKE_PID") r1=$(cpu_ticks "${REDIS_PID:-}")
 	echo "$out" >>"$WORK/wrk.log"
+	local total wrk_s cpu
+	total=$(echo "$out" | awk '/requests in/ {print $1}')
+	# `times` prints two lines; the second is the children's "user system" as 0m1.234s
+	wrk_s=$(echo "$out" | tail -n 1 | awk '{ s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } print s }')
+	cpu=$(awk -v n="${total:-0}" -v t="$TICK" -v c=$((c1 - c0)) -v f=$((f1 - f0)) -v r=$((r1 - r0)) -v w="$wrk_s" 'BEGIN {
+		if (n <= 0) { print "-"; exit }
+		printf "%.0f/%.0f/%.0f/%.0f", c / t * 1e6 / n, f / t * 1e6 / n, r / t * 1e6 / n, w * 1e6 / n }')
 	local p50 p99 rps errs
 	p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
 	p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
 	rps=$(echo "$out" | awk '$1 == "Requests/sec:" {print $2}')
 	# "<non-2xx>/<socket errors: connect+read+write+timeout>"
 	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {h += $NF} /Socket errors:/ {gsub(/,/, ""); s += $4 + $6 + $8 + $10} END {printf "%d/%d", h, s}')
-	echo "$(to_ms "$p50") $(to_ms "$p99") ${rps:-0} $errs"
+	echo "$(to_ms "$p50") $(to_ms "$p99") ${rps:-0} $errs $cpu"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -204,18 +230,39 @@ for c in $CASES; do
 done
 
 ROWS=()
+CPUROWS=()
 ERRORS=0
 
 # median of the arguments (numbers)
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# cpu_row CASE CONNS: the medians of RCPU and LCPU ("caddy/fake/redis/wrk" µs per request), per
+# process and in total, and the lore/reverse_proxy ratio of the totals.
+cpu_row() {
+	local side i vals out=() tot=()
+	for side in RCPU LCPU; do
+		local -n runs=$side
+		local parts=() sum=0 m
+		for i in 1 2 3 4; do
+			vals=()
+			for r in "${runs[@]}"; do vals+=("$(echo "$r" | cut -d/ -f"$i" | sed 's/^-$/0/')"); done
+			m=$(median "${vals[@]}")
+			parts+=("$(printf '%.0f' "$m")")
+			sum=$(awk -v a="$sum" -v b="$m" 'BEGIN { printf "%.0f", a + b }')
+		done
+		out+=("$(printf '%6s %5s %5s %5s %6s' "${parts[@]}" "$sum")")
+		tot+=("$sum")
+	done
+	printf '%-7s %5s | %s | %s | %6s' "$1" "$2" "${out[0]}" "${out[1]}" "$(ratio "${tot[1]}" "${tot[0]}")"
+}
+
 for c in $CASES; do
 	for n in $CONNS; do
-		R50=() R99=() RRPS=() L50=() L99=() LRPS=()
+		R50=() R99=() RRPS=() L50=() L99=() LRPS=() RCPU=() LCPU=()
 		status=ok
 		for ((rep = 1; rep <= REPEAT; rep++)); do
 			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
-			read -r rp50 rp99 rprps rperr <<<"$(run_wrk "$RP_URL" "$n" "$c")"
+			read -r rp50 rp99 rprps rperr rpcpu <<<"$(run_wrk "$RP_URL" "$n" "$c")"
 			log "$c c=$n: lore (run $rep of $REPEAT)"
 			PROF_PID=
 			if [[ -n "${BENCH_PROFILE:-}" && $rep == 1 ]]; then
@@ -224,19 +271,21 @@ for c in $CASES; do
 				curl -sS -o "$BENCH_PROFILE/$c-$n.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
 				PROF_PID=$!
 			fi
-			read -r lo50 lo99 lorps loerr <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
+			read -r lo50 lo99 lorps loerr locpu <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
 			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
 			if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
 				status="errors non2xx/socket: rp=$rperr lore=$loerr"
 				ERRORS=1
 			fi
 			R50+=("$rp50") R99+=("$rp99") RRPS+=("$rprps") L50+=("$lo50") L99+=("$lo99") LRPS+=("$lorps")
+			RCPU+=("$rpcpu") LCPU+=("$locpu")
 		done
 		rp50=$(median "${R50[@]}") rp99=$(median "${R99[@]}") rprps=$(median "${RRPS[@]}")
 		lo50=$(median "${L50[@]}") lo99=$(median "${L99[@]}") lorps=$(median "${LRPS[@]}")
 		ROWS+=("$(printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s' \
 			"$c" "$n" "$rp50" "$lo50" "$(ratio "$lo50" "$rp50")" "$rp99" "$lo99" "$(ratio "$lo99" "$rp99")" \
 			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
+		CPUROWS+=("$(cpu_row "$c" "$n")")
 	done
 done
 
@@ -249,6 +298,11 @@ printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s\n' \
 	case conns "rp p50" "lore p50" ratio "rp p99" "lore p99" ratio "rp rps" "lore rps" ratio status
 printf '%s\n' "--------------+---------------------------+---------------------------+---------------------------+-------"
 printf '%s\n' "${ROWS[@]}"
+echo
+echo "CPU per request in µs (median of the runs): caddy, fake upstream, redis-server, wrk, and their total"
+printf '%-7s %5s | %-30s | %-30s | %s\n' case conns "reverse_proxy" "lore" "total ratio"
+printf '%-7s %5s | %6s %5s %5s %5s %6s | %6s %5s %5s %5s %6s |\n' "" "" caddy fake redis wrk total caddy fake redis wrk total
+printf '%s\n' "${CPUROWS[@]}"
 if [[ $ERRORS == 1 ]]; then
 	echo "some runs had errors (wrk's timeout is 2s); wrk output and logs are in $WORK"
 fi

@@ -142,7 +142,7 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.
 		}
 	}
 	counted := usage.Queue(h.cfg.Store, usage.Record{At: now, Person: next.Person, Model: model, Figures: fig}, h.cfg.Retention)
-	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Also: counted})
+	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Counters: []store.Increments{counted}})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
 		return 0, 0

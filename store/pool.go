@@ -30,7 +30,9 @@ type entry struct {
 	cluster   bool
 	opTimeout time.Duration
 	health    *health
-	commits   groupCommitter // a single node's or sentinel's session commits (groupcommit.go)
+	// A single node's or sentinel's turn reads and session commits, sent
+	// in groups (group.go).
+	reads, commits grouper
 
 	// Embedded store only.
 	mini   *miniredis.Miniredis

@@ -84,11 +84,11 @@ type Turn struct {
 	Messages   []StoredMessage // appended
 	Credential []byte          // sealed credential blob; nil (or empty) leaves the stored one
 	Retention  time.Duration   // TTL of every key of the session; 0 or less: DefaultRetention
-	// Also queues other features' writes in the same round trip (the
-	// turn's per-person usage counters, usage.Queue). On a cluster they
-	// follow with the lineage writes, outside the session's slot and its
-	// MULTI, so they must not need either.
-	Also func(context.Context, redis.Pipeliner)
+	// Counters are other features' counters the turn adds to, in the
+	// same round trip (its per-person usage, usage.Queue); a group commit
+	// adds up its turns' (counters.go). On a cluster they follow with the
+	// lineage writes, outside the session's slot and its MULTI.
+	Counters []Increments
 }
 
 // Session hash field names. Explicit and short rather than derived from the
@@ -315,18 +315,18 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			p.Expire(ctx, s.keys.origin(o), ttl)
 		}
 		s.idleWrites(ctx, p, t.Session, ttl)
-		if t.Also != nil {
-			t.Also(ctx, p)
-		}
 	}
 	var err error
 	if !s.e.cluster {
 		err = s.commitGrouped(ctx, func(ctx context.Context, p redis.Pipeliner) {
 			sessionWrites(ctx, p)
 			otherSlotWrites(ctx, p)
-		})
+		}, t.Counters)
 	} else {
-		err = s.commitCluster(ctx, sessionWrites, otherSlotWrites)
+		err = s.commitCluster(ctx, sessionWrites, func(ctx context.Context, p redis.Pipeliner) {
+			otherSlotWrites(ctx, p)
+			QueueIncrements(ctx, p, t.Counters...)
+		})
 	}
 	if err == nil && curation != nil {
 		// The counter as this very commit left it: a curation that reset
@@ -336,12 +336,13 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	return err
 }
 
-// commitGrouped sends a commit's writes in the next group commit.
-func (s *Store) commitGrouped(ctx context.Context, write func(context.Context, redis.Pipeliner)) error {
+// commitGrouped sends a commit's writes and counters in the next group
+// commit.
+func (s *Store) commitGrouped(ctx context.Context, write func(context.Context, redis.Pipeliner), counters []Increments) error {
 	if s == nil || s.isClosed() {
 		return ErrClosed
 	}
-	return s.e.commits.commit(ctx, write, func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	return s.e.commits.run(ctx, write, counters, func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
 		var cmds []redis.Cmder
 		err := s.e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 			var err error

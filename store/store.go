@@ -3,7 +3,7 @@
 // its one-round-trip read and its commit, its indexes, and the per-session
 // state of distillation and curation it reads and copies with it). Feature
 // packages that own their keys and scripts (batching, idle, knowledge, usage)
-// reach Redis through Do, Key, SessionKey, the guards and Turn.Also;
+// reach Redis through Do, Key, SessionKey, the guards and Turn.Counters;
 // docs/redis-keys.md is the whole key schema.
 package store
 

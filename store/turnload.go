@@ -23,8 +23,9 @@ type TurnLoad struct {
 
 // LoadTurn reads the lineage's sessions, the origin's when origin is not
 // "", and, when hint names a session, that session's state and distillation
-// rows, in one pipelined round trip (on a
-// cluster, go-redis sends the pipeline's commands to their nodes at once).
+// rows, in one pipelined round trip, shared with the turns that read at the
+// same time on a single node or sentinel (group.go); on a cluster, go-redis
+// sends the pipeline's commands to their nodes at once.
 // The caller still chooses among Candidates: the hint only saves the second
 // and third round trips when it chose right, which is every turn of a
 // conversation that stays on one instance.
@@ -39,24 +40,15 @@ func (s *Store) LoadTurn(ctx context.Context, lineage, origin, hint string) (Tur
 		return out, errors.New("store: LoadTurn without a lineage")
 	}
 	var lin, orig, state, rows *redis.MapStringStringCmd
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			lin = p.HGetAll(ctx, s.keys.lineage(lineage))
-			if origin != "" {
-				orig = p.HGetAll(ctx, s.keys.origin(origin))
-			}
-			if hint != "" {
-				state = p.HGetAll(ctx, s.keys.state(hint))
-				rows = p.HGetAll(ctx, s.keys.distRows(hint))
-			}
-			return nil
-		})
-		for _, cmd := range cmds {
-			if cmd.Err() != nil && !errors.Is(cmd.Err(), redis.Nil) {
-				return cmd.Err()
-			}
+	err := s.readGrouped(ctx, func(ctx context.Context, p redis.Pipeliner) {
+		lin = p.HGetAll(ctx, s.keys.lineage(lineage))
+		if origin != "" {
+			orig = p.HGetAll(ctx, s.keys.origin(origin))
 		}
-		return err
+		if hint != "" {
+			state = p.HGetAll(ctx, s.keys.state(hint))
+			rows = p.HGetAll(ctx, s.keys.distRows(hint))
+		}
 	})
 	if err != nil {
 		return out, err
@@ -79,4 +71,34 @@ func (s *Store) LoadTurn(ctx context.Context, lineage, origin, hint string) (Tur
 		return TurnLoad{}, err
 	}
 	return out, nil
+}
+
+// readGrouped sends read's commands in the next group of turn reads (one
+// pipeline) on a single node or sentinel, alone in a pipeline on a
+// cluster, and returns the first error of its own commands (a missing key's
+// redis.Nil is not one) or of the round trip.
+func (s *Store) readGrouped(ctx context.Context, read func(context.Context, redis.Pipeliner)) error {
+	if s == nil || s.isClosed() {
+		return ErrClosed
+	}
+	send := func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
+		var cmds []redis.Cmder
+		err := s.e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+			var err error
+			cmds, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				queue(p)
+				return nil
+			})
+			return err
+		})
+		return cmds, err
+	}
+	if s.e.cluster {
+		cmds, err := send(ctx, func(p redis.Pipeliner) { read(ctx, p) })
+		if ferr := firstErr(cmds); ferr != nil && !errors.Is(err, ErrUnavailable) {
+			return ferr
+		}
+		return err
+	}
+	return s.e.reads.run(ctx, read, nil, send)
 }

@@ -17,8 +17,8 @@ import (
 
 // Per-person usage in Redis: one hash of counters per UTC day, fields
 // "<figure>|<model>|<person>". What a turn adds is written with the turn's
-// commit (Queue, store.Turn.Also) and what a worker call adds right after it
-// (AddWorker), one command each; a day is read with one HGETALL, so a month
+// commit (Queue, store.Turn.Counters; a group commit adds up its turns') and
+// what a worker call adds right after it (AddWorker); a day is read with one HGETALL, so a month
 // of usage is 31 reads whatever the traffic, on any instance, after any
 // restart.
 //
@@ -140,25 +140,15 @@ func expiry(day, now time.Time, ttl time.Duration) time.Time {
 	return at
 }
 
-// addScript adds a record's counters and sets the day's expiry in one
-// command: KEYS[1] the day, ARGV[1] its expiry (unix seconds), then field
-// and increment pairs. Sent as EVAL, not EVALSHA, because it runs inside the
-// commit's MULTI, where a script missing after a Redis restart could not be
-// loaded and retried; Redis caches it by its hash either way.
-const addScript = `for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIREAT', KEYS[1], ARGV[1])
-return 1`
-
-// Queue returns the write of rec's counters, for store.Turn.Also: one
-// command in the commit's round trip (seven HINCRBYs and an EXPIREAT
-// before). ttl is the retention.
-func Queue(st *store.Store, rec Record, ttl time.Duration) func(context.Context, redis.Pipeliner) {
+// Queue returns the counters rec adds, for store.Turn.Counters: one
+// HINCRBY per non-zero figure and the day's EXPIREAT, added up with the
+// other turns of a group commit. ttl is the retention.
+func Queue(st *store.Store, rec Record, ttl time.Duration) store.Increments {
 	if ttl <= 0 {
 		ttl = store.DefaultRetention
 	}
 	at := rec.At.UTC()
 	day := time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC)
-	key := dayKey(st, day.Format(DayFormat))
 	model, person := cleanLabel(rec.Model, true), cleanLabel(rec.Person, false)
 	if model == "" {
 		model = "unknown"
@@ -166,15 +156,13 @@ func Queue(st *store.Store, rec Record, ttl time.Duration) func(context.Context,
 	if person == "" {
 		person = UnknownPerson
 	}
-	args := []any{expiry(day, rec.At, ttl).Unix()}
+	in := store.Increments{Key: dayKey(st, day.Format(DayFormat)), ExpireAt: expiry(day, rec.At, ttl)}
 	for _, c := range counters(&rec.Figures) {
 		if *c.v != 0 {
-			args = append(args, c.name+"|"+model+"|"+person, *c.v)
+			in.Fields = append(in.Fields, store.Increment{Field: c.name + "|" + model + "|" + person, By: *c.v})
 		}
 	}
-	return func(ctx context.Context, p redis.Pipeliner) {
-		p.Eval(ctx, addScript, []string{key}, args...)
-	}
+	return in
 }
 
 // AddWorker adds a worker call's counters to the person of session sid (the
@@ -188,7 +176,7 @@ func AddWorker(ctx context.Context, st *store.Store, sid string, rec Record, ttl
 	rec.Person = person
 	return st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			Queue(st, rec, ttl)(ctx, p)
+			store.QueueIncrements(ctx, p, Queue(st, rec, ttl))
 			return nil
 		})
 		return err

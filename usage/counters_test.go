@@ -15,7 +15,7 @@ func session(id, person string) *store.Session {
 		Lineage: "lin0123456789abcdef", LastRequest: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
 }
 
-// The counters are written in the turn's own commit (store.Turn.Also), in
+// The counters are written in the turn's own commit (store.Turn.Counters), in
 // its MULTI on a single node, and by worker calls for the session's person.
 func TestCountersPerDay(t *testing.T) {
 	ctx := context.Background()
@@ -26,7 +26,7 @@ func TestCountersPerDay(t *testing.T) {
 	turn := Figures{Turns: 1, Input: 10, Output: 20, CacheRead: 30, CacheWrite: 40, CostMicroUSD: 500, CounterfactualMicroUSD: 900}
 	for _, at := range []time.Time{day1, day1, day2} {
 		rec := Record{At: at, Person: "alice", Model: "claude-sonnet-4-5", Figures: turn}
-		if err := st.CommitTurn(ctx, store.Turn{Session: session("S1", "alice"), Also: Queue(st, rec, 48*time.Hour), Retention: 48 * time.Hour}); err != nil {
+		if err := st.CommitTurn(ctx, store.Turn{Session: session("S1", "alice"), Counters: []store.Increments{Queue(st, rec, 48*time.Hour)}, Retention: 48 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestQueueNothingToCount(t *testing.T) {
 	cfg, raw := storetest.Config(t, "usage")
 	st := storetest.Open(t, cfg)
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	if err := st.CommitTurn(ctx, store.Turn{Session: session("S1", "bob"), Also: Queue(st, Record{At: at, Person: "bob"}, time.Hour)}); err != nil {
+	if err := st.CommitTurn(ctx, store.Turn{Session: session("S1", "bob"), Counters: []store.Increments{Queue(st, Record{At: at, Person: "bob"}, time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := raw.HLen(ctx, st.Key("usage:{2026-12-06}")).Val(); n != 0 {
