@@ -53,3 +53,34 @@ func BenchmarkParseAndDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccumulate folds a real stream's events (toolStream: a text
+// block, a tool call, the message's start and end) into an Accumulator, by
+// Add (the fast path where it applies) and by encoding/json alone.
+func BenchmarkAccumulate(b *testing.B) {
+	var events [][]byte
+	er := NewEventReader(strings.NewReader(toolStream))
+	for {
+		ev, err := er.Next()
+		if err != nil {
+			break
+		}
+		events = append(events, append([]byte(nil), ev.Data...))
+	}
+	for _, path := range []string{"Add", "encoding-json"} {
+		b.Run(path, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var a Accumulator
+				for _, e := range events {
+					if path == "Add" {
+						a.Add(Event{Data: e})
+					} else {
+						a.addDecoded(e)
+					}
+				}
+				_ = a.Response()
+			}
+		})
+	}
+}

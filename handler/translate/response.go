@@ -85,48 +85,62 @@ func (a *Accumulator) addDecoded(data []byte) {
 	case "message_start":
 		a.resp.ID, a.resp.Model, a.resp.Usage = e.Message.ID, e.Message.Model, e.Message.Usage
 	case "content_block_start":
-		var cb struct {
-			Type      string `json:"type"`
-			ID        string `json:"id"`
-			Name      string `json:"name"`
-			Text      string `json:"text"`
-			Thinking  string `json:"thinking"`
-			Signature string `json:"signature"`
-		}
+		var cb blockStart
 		_ = json.Unmarshal(e.ContentBlock, &cb)
-		if e.Index < 0 || e.Index >= maxBlocks {
-			return // not a block a real answer has: never allocated for
-		}
-		b := &accBlock{Type: cb.Type, ID: cb.ID, Name: cb.Name, Start: append(json.RawMessage(nil), e.ContentBlock...)}
-		b.Text.WriteString(cb.Text + cb.Thinking)
-		b.Signature.WriteString(cb.Signature)
-		for len(a.blocks) <= e.Index {
-			a.blocks = append(a.blocks, nil)
-		}
-		a.blocks[e.Index] = b
+		a.startBlock(e.Index, cb, e.ContentBlock)
 	case "content_block_delta":
 		d := e.Delta
 		a.delta(e.Index, delta{typ: d.Type, text: d.Text, thinking: d.Thinking, signature: d.Signature, partialJSON: d.PartialJSON})
 	case "message_delta":
-		if e.Delta.StopReason != "" {
-			a.resp.StopReason = e.Delta.StopReason
-		}
-		if e.Usage != nil {
-			// message_delta usage is cumulative: output always, the input
-			// figures only when the server repeats them.
-			a.resp.Usage.OutputTokens = e.Usage.OutputTokens
-			if e.Usage.InputTokens > 0 {
-				a.resp.Usage.InputTokens = e.Usage.InputTokens
-			}
-			if e.Usage.CacheReadTokens > 0 {
-				a.resp.Usage.CacheReadTokens = e.Usage.CacheReadTokens
-			}
-			if e.Usage.CacheWriteTokens > 0 {
-				a.resp.Usage.CacheWriteTokens = e.Usage.CacheWriteTokens
-			}
-		}
+		a.messageDelta(e.Delta.StopReason, e.Usage)
 	case "message_stop":
 		a.done = true
+	}
+}
+
+// blockStart is what a content_block_start's block gives the accumulator.
+type blockStart struct {
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Text      string `json:"text"`
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"`
+}
+
+// startBlock opens block index; raw is the block as sent.
+func (a *Accumulator) startBlock(index int, cb blockStart, raw []byte) {
+	if index < 0 || index >= maxBlocks {
+		return // not a block a real answer has: never allocated for
+	}
+	b := &accBlock{Type: cb.Type, ID: cb.ID, Name: cb.Name, Start: append(json.RawMessage(nil), raw...)}
+	b.Text.WriteString(cb.Text + cb.Thinking)
+	b.Signature.WriteString(cb.Signature)
+	for len(a.blocks) <= index {
+		a.blocks = append(a.blocks, nil)
+	}
+	a.blocks[index] = b
+}
+
+// messageDelta folds a message_delta in: its stop reason, and its usage,
+// which is cumulative: output always, the input figures only when the
+// server repeats them.
+func (a *Accumulator) messageDelta(stopReason string, u *pricing.Usage) {
+	if stopReason != "" {
+		a.resp.StopReason = stopReason
+	}
+	if u == nil {
+		return
+	}
+	a.resp.Usage.OutputTokens = u.OutputTokens
+	if u.InputTokens > 0 {
+		a.resp.Usage.InputTokens = u.InputTokens
+	}
+	if u.CacheReadTokens > 0 {
+		a.resp.Usage.CacheReadTokens = u.CacheReadTokens
+	}
+	if u.CacheWriteTokens > 0 {
+		a.resp.Usage.CacheWriteTokens = u.CacheWriteTokens
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -134,6 +136,23 @@ func FuzzDeltaFastPath(f *testing.F) {
 		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"usage":5}`,
 		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":[1,2]}`,
 		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"input_tokens":785,"cache_creation_input_tokens":0,"cache_read_input_tokens":12,"output_tokens":3}}`,
+		`{"type":"message_delta","delta":{"stop_reason":null},"usage":null}`,
+		`{"type":"message_delta","delta":{"Stop_Reason":"x"},"usage":{"Output_Tokens":3}}`,
+		`{"type":"message_delta","usage":{"output_tokens":3},"usage":{"input_tokens":4}}`,
+		`{"type":"message_delta","usage":{"output_tokens":-3,"server_tool_use":{"web_search_requests":1}}}`,
+		`{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":785,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":0},"output_tokens":1,"service_tier":"standard"}}}`,
+		`{"type":"message_start","message":{"ID":"msg_1","model":"m","usage":{"input_tokens":1e3}}}`,
+		`{"type":"message_start"}`,
+		`{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_1","name":"Bash","input":{}}}`,
+		`{"type":"content_block_start","index":3,"content_block": {"type":"thinking","thinking":"","signature":"" } }`,
+		`{"type":"content_block_start","index":3,"content_block":{"type":"server_tool_use","id":"s","name":"web_search","input":{"q":1}}}`,
+		`{"type":"content_block_start","index":3,"content_block":{"type":"text","Text":"x"}}`,
+		`{"type":"content_block_start","index":3,"content_block":{"type":"text","text":5}}`,
+		`{"type":"content_block_start","index":3,"content_block":null}`,
+		`{"type":"content_block_start","content_block":{"type":"text","text":""}}`,
+		`{"type":"content_block_start","index":3,"content_block":{"type":"text"},"content_block":{"text":"y"}}`,
+		`{"type":"message_stop","usage":{"output_tokens":"x"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -151,8 +170,22 @@ func FuzzDeltaFastPath(f *testing.F) {
 		fast.Add(Event{Data: data})
 		slow.addDecoded(data)
 		if f, s := fast.Response(), slow.Response(); string(f.Content) != string(s.Content) || f.StopReason != s.StopReason ||
-			f.Usage != s.Usage || f.ID != s.ID || fast.Done() != slow.Done() {
-			t.Fatalf("%q: fast path %s, encoding/json %s", data, f.Content, s.Content)
+			f.Usage != s.Usage || f.ID != s.ID || f.Model != s.Model || fast.Done() != slow.Done() ||
+			blockState(&fast) != blockState(&slow) {
+			t.Fatalf("%q: fast path %+v %s, encoding/json %+v %s", data, *f, blockState(&fast), *s, blockState(&slow))
 		}
 	})
+}
+
+// blockState is every block's state as text, for comparing accumulators.
+func blockState(a *Accumulator) string {
+	var b strings.Builder
+	for i, bl := range a.blocks {
+		if bl == nil {
+			fmt.Fprintf(&b, "%d: nil\n", i)
+			continue
+		}
+		fmt.Fprintf(&b, "%d: %q %q %q %q %q %q %q\n", i, bl.Type, bl.ID, bl.Name, bl.Text.String(), bl.Signature.String(), bl.Input.String(), bl.Start)
+	}
+	return b.String()
 }
