@@ -2,6 +2,7 @@ package handler
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
@@ -47,14 +48,14 @@ func classify(req *translate.Request, system string, msgs []msg.Message) class {
 		return classCompaction
 	}
 	if req.ToolCount <= utilityMaxTools && req.MessageCount <= utilityMaxMessages &&
-		len([]rune(system)) < utilityMaxSystemLen {
+		utf8.RuneCountInString(system) < utilityMaxSystemLen {
 		return classUtility
 	}
 	return classTurn
 }
 
 func isCompaction(tools int, system string, msgs []msg.Message) bool {
-	if strings.Contains(strings.ToLower(system), "anchored context summarization assistant") {
+	if containsFoldASCII(system, "anchored context summarization assistant") {
 		return true
 	}
 	last := lastUserText(msgs)
@@ -104,4 +105,32 @@ func firstUserText(msgs []msg.Message) string {
 		}
 	}
 	return ""
+}
+
+// containsFoldASCII reports whether strings.ToLower(s) contains needle
+// (lower-case ASCII), without copying s: Claude Code's system prompt,
+// searched on every turn, is tens of kilobytes. The two non-ASCII
+// characters ToLower turns into ASCII letters, the dotted capital I (into
+// i) and the Kelvin sign (into k), send s the slow way.
+func containsFoldASCII(s, needle string) bool {
+	if strings.Contains(s, "\u0130") || strings.Contains(s, "\u212a") {
+		return strings.Contains(strings.ToLower(s), needle)
+	}
+	n := len(needle)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != needle[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }

@@ -72,3 +72,25 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// containsFoldASCII finds what strings.ToLower(s) would contain, including
+// through the two non-ASCII characters that lower-case to ASCII letters.
+func TestContainsFoldASCII(t *testing.T) {
+	const needle = "anchored context summarization assistant"
+	for _, s := range []string{
+		"You are an Anchored Context SUMMARIZATION assistant.",
+		"an anchored context summarization assistan",
+		"—anchored context summarization assistant—",
+		"anchored context summar\u0130zation assistant", // İ lower-cases to i
+		"anchored context summari\u212azation assistant", // not a k in the needle: no match either way
+		"ANCHORED CONTEXT SUMMARIZATION ASSISTANT",
+		"",
+	} {
+		if got, want := containsFoldASCII(s, needle), strings.Contains(strings.ToLower(s), needle); got != want {
+			t.Errorf("containsFoldASCII(%q) = %v, strings.ToLower says %v", s, got, want)
+		}
+	}
+	if !containsFoldASCII("a \u212aeep b", "keep") {
+		t.Error("the Kelvin sign lower-cases to k")
+	}
+}
