@@ -81,7 +81,7 @@ func TestContainsFoldASCII(t *testing.T) {
 		"You are an Anchored Context SUMMARIZATION assistant.",
 		"an anchored context summarization assistan",
 		"—anchored context summarization assistant—",
-		"anchored context summar\u0130zation assistant", // İ lower-cases to i
+		"anchored context summar\u0130zation assistant",  // İ lower-cases to i
 		"anchored context summari\u212azation assistant", // not a k in the needle: no match either way
 		"ANCHORED CONTEXT SUMMARIZATION ASSISTANT",
 		"",
