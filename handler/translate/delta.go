@@ -140,7 +140,7 @@ func (q *quickEvent) object(start int, keys []string, read func(i, start int) in
 			if string(key) == k {
 				if seen&(1<<i) != 0 {
 					q.exact = false
-					q.typeSure = q.typeSure && !(top && i == 0)
+					q.typeSure = q.typeSure && (!top || i != 0)
 				}
 				seen |= 1 << i
 				end := read(i, vs)
@@ -153,7 +153,7 @@ func (q *quickEvent) object(start int, keys []string, read func(i, start int) in
 		for i, k := range keys {
 			if bytes.EqualFold(key, []byte(k)) {
 				q.exact = false
-				q.typeSure = q.typeSure && !(top && i == 0)
+				q.typeSure = q.typeSure && (!top || i != 0)
 			}
 		}
 		return -1
