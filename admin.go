@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-lore/caddy-lore/batching"
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler"
 	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -283,7 +284,7 @@ func sessionDetail(ctx context.Context, st *store.Store, h *handler.Handler, id 
 		return nil, cmpErr(err, apiErr(http.StatusNotFound, "no such session"))
 	}
 	v := &SessionDetail{SessionView: *sv}
-	rows, err := st.Distillations(ctx, id)
+	rows, err := distill.LiveRows(ctx, st, id)
 	if err != nil {
 		return nil, apiErr(http.StatusBadGateway, "reading distillations: %v", err)
 	}
@@ -294,10 +295,10 @@ func sessionDetail(ctx context.Context, st *store.Store, h *handler.Handler, id 
 			ObservationChars: len(row.Observations), CreatedAt: time.UnixMilli(row.CreatedAt).UTC(),
 		})
 	}
-	if upTo, err := st.DistilledUpTo(ctx, id); err == nil {
+	if upTo, err := distill.DistilledUpTo(ctx, st, id); err == nil {
 		v.Distilled = &upTo
 	}
-	if n, err := st.UndistilledCount(ctx, id); err == nil {
+	if n, err := distill.UndistilledCount(ctx, st, id); err == nil {
 		v.Undistilled = &n
 	}
 	v.Knowledge = knowledgeView(ctx, st, s, withMessages)

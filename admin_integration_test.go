@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/batching"
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -85,10 +86,10 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	}
 	defer func() { _ = st.Close() }()
 	const obs = "observation text that must not be shown"
-	if out, _, err := st.StoreDistillation(context.Background(), view.ID, store.DistillRow{
+	if out, _, err := distill.StoreRow(context.Background(), st, view.ID, distill.Row{
 		ID: "row-1", Observations: obs, First: 0, Last: 1, FirstPos: 0, LastPos: 1, CreatedAt: time.Now().UnixMilli(),
-	}); err != nil || out == store.RowRejected || out == store.RowNoSession {
-		t.Fatalf("StoreDistillation: %v %v", out, err)
+	}); err != nil || out == distill.RowRejected || out == distill.RowNoSession {
+		t.Fatalf("StoreRow: %v %v", out, err)
 	}
 
 	// A knowledge entry of the session's person and project.
@@ -190,7 +191,7 @@ func TestIntegrationAdminAPI(t *testing.T) {
 	if code, _ := adminDo(t, "GET", "/lore/sessions/"+view.ID); code != 404 {
 		t.Fatalf("after DELETE: %d", code)
 	}
-	if rows, err := st.Distillations(context.Background(), view.ID); err != nil || len(rows) != 0 {
+	if rows, err := distill.LiveRows(context.Background(), st, view.ID); err != nil || len(rows) != 0 {
 		t.Fatalf("distillations after DELETE: %v %v", rows, err)
 	}
 	if msgs, err := st.Messages(context.Background(), view.ID, 0, -1); err != nil || len(msgs) != 0 {

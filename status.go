@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/batching"
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
 )
@@ -127,7 +128,7 @@ func (a *Admin) serveStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := statusData{Now: time.Now().UTC(), Sessions: page.Sessions, More: page.NextCursor != "", Distilled: map[string]int{}}
 	for _, s := range page.Sessions {
-		if n, err := st.DistilledUpTo(ctx, s.ID); err == nil {
+		if n, err := distill.DistilledUpTo(ctx, st, s.ID); err == nil {
 			d.Distilled[s.ID] = n
 		}
 		if s.LastLayer >= 0 && s.LastLayer < len(d.Layers) {

@@ -2,8 +2,10 @@
 // replacing old history with LLM-written observations (docs/context-window.md, Distillation): it
 // splits undistilled messages into segments, has the worker distil each one
 // into an <observations> block, folds many rows into a meta row, and writes
-// compaction summaries from the rows. All its state is in Redis (store/),
-// so any instance can trigger, apply or read it.
+// compaction summaries from the rows. All its state is in Redis, in the
+// session's keys (its rows, watermark and guard: rows.go and
+// rows_scripts.go, reached through store.Store), so any instance can
+// trigger, apply or read it.
 package distill
 
 import (
@@ -142,7 +144,7 @@ func (d *Distiller) AfterTurn(ctx context.Context, sessionID string, layer int) 
 	if layer >= newestLayerUrgent {
 		return d.run(ctx, sessionID, runOpts{force: true, urgent: true})
 	}
-	n, err := d.st.UndistilledCount(ctx, sessionID)
+	n, err := UndistilledCount(ctx, d.st, sessionID)
 	if err != nil || n < MaxSegment {
 		return Result{}, err
 	}
@@ -161,7 +163,7 @@ func (d *Distiller) Idle(ctx context.Context, sessionID string) (Result, error) 
 // consumes them: the one conversion from the stored row, whose coverage
 // fields only distillation and recall need.
 func (d *Distiller) Rows(ctx context.Context, sessionID string) ([]gradient.Distillation, error) {
-	rows, err := d.st.Distillations(ctx, sessionID)
+	rows, err := LiveRows(ctx, d.st, sessionID)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +172,7 @@ func (d *Distiller) Rows(ctx context.Context, sessionID string) ([]gradient.Dist
 
 // ForGradient is the gradient's view of stored distillation rows (the
 // coverage fields stay with the stored rows, for recall and the admin API).
-func ForGradient(rows []store.DistillRow) []gradient.Distillation {
+func ForGradient(rows []Row) []gradient.Distillation {
 	if len(rows) == 0 {
 		return nil
 	}

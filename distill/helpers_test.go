@@ -158,9 +158,9 @@ func body(t *testing.T, r fakeupstream.Request) (system, user string) {
 }
 
 // rows returns the session's live rows, oldest first.
-func (e *env) rows(t *testing.T, sid string) []store.DistillRow {
+func (e *env) rows(t *testing.T, sid string) []Row {
 	t.Helper()
-	rows, err := e.st.Distillations(context.Background(), sid)
+	rows, err := LiveRows(context.Background(), e.st, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func (e *env) rows(t *testing.T, sid string) []store.DistillRow {
 
 func (e *env) mark(t *testing.T, sid string) int {
 	t.Helper()
-	n, err := e.st.DistilledUpTo(context.Background(), sid)
+	n, err := DistilledUpTo(context.Background(), e.st, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func (e *env) mark(t *testing.T, sid string) int {
 
 func (e *env) undistilled(t *testing.T, sid string) int {
 	t.Helper()
-	n, err := e.st.UndistilledCount(context.Background(), sid)
+	n, err := UndistilledCount(context.Background(), e.st, sid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // metaRef is the Ref of a "meta" call.
@@ -28,12 +27,12 @@ type metaRef struct {
 // warm is the skipMeta gate (see metaIfDue).
 func (d *Distiller) metaUnderGuard(ctx context.Context, sid string, warm bool) (bool, error) {
 	tok := newID()
-	got, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, false, d.cfg.GuardTTL)
-	if err != nil || got == store.GuardBusy {
+	got, err := AcquireGuard(ctx, d.st, sid, tok, holdRef, false, d.cfg.GuardTTL)
+	if err != nil || got == GuardBusy {
 		return false, err
 	}
 	meta, err := d.metaIfDue(ctx, sid, tok, false, warm)
-	if _, rerr := d.st.ReleaseDistillRef(ctx, sid, tok, holdRef); rerr != nil && err == nil {
+	if _, rerr := ReleaseRef(ctx, d.st, sid, tok, holdRef); rerr != nil && err == nil {
 		err = rerr
 	}
 	return meta, err
@@ -53,12 +52,12 @@ func (d *Distiller) metaUnderGuard(ctx context.Context, sid string, warm bool) (
 // loops at layer 1), and without this bound its prefix would only grow
 // until layer 3 cut it.
 func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent, warm bool) (bool, error) {
-	rows, err := d.st.Distillations(ctx, sid)
+	rows, err := LiveRows(ctx, d.st, sid)
 	if err != nil {
 		return false, err
 	}
-	var gen0 []store.DistillRow
-	var prior *store.DistillRow
+	var gen0 []Row
+	var prior *Row
 	for i := range rows {
 		r := &rows[i]
 		switch {
@@ -98,7 +97,7 @@ func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent, warm
 		Kind: KindMeta, SessionID: sid, Model: d.cfg.Model, Urgent: urgent, Ref: refJSON,
 		System: ReflectorSystem, User: reflectorUser(priorText, segments),
 	}
-	if _, err := d.st.AddDistillRef(ctx, sid, tok, ref.RefID, d.cfg.GuardTTL); err != nil {
+	if _, err := AddRef(ctx, d.st, sid, tok, ref.RefID, d.cfg.GuardTTL); err != nil {
 		return false, err
 	}
 	if err := d.w.Submit(ctx, c); err != nil {
@@ -108,7 +107,7 @@ func (d *Distiller) metaIfDue(ctx context.Context, sid, tok string, urgent, warm
 }
 
 // applyMeta stores the meta row and archives the rows it merges, atomically
-// (store.ReplaceWithMeta). If a merged row is no longer live, the result is
+// (ReplaceWithMeta, rows.go). If a merged row is no longer live, the result is
 // stale and dropped: nothing is archived, nothing is lost.
 func (d *Distiller) applyMeta(ctx context.Context, c llm.Call, text string) error {
 	var ref metaRef
@@ -119,15 +118,15 @@ func (d *Distiller) applyMeta(ctx context.Context, c llm.Call, text string) erro
 	if obs == "" {
 		return fmt.Errorf("%w: no observations from meta-distillation", ErrEmpty)
 	}
-	rows, err := d.st.Distillations(ctx, ref.Session)
+	rows, err := LiveRows(ctx, d.st, ref.Session)
 	if err != nil {
 		return err
 	}
-	byID := make(map[string]store.DistillRow, len(rows))
+	byID := make(map[string]Row, len(rows))
 	for _, r := range rows {
 		byID[r.ID] = r
 	}
-	meta := store.DistillRow{ID: newID(), Generation: ref.Generation, Observations: obs, CreatedAt: d.cfg.Now().UnixMilli()}
+	meta := Row{ID: newID(), Generation: ref.Generation, Observations: obs, CreatedAt: d.cfg.Now().UnixMilli()}
 	for i, id := range ref.Merged {
 		r, ok := byID[id]
 		if !ok {
@@ -143,7 +142,7 @@ func (d *Distiller) applyMeta(ctx context.Context, c llm.Call, text string) erro
 		}
 		meta.SourceIDs = append(meta.SourceIDs, r.SourceIDs...)
 	}
-	done, err := d.st.ReplaceWithMeta(ctx, ref.Session, meta, ref.Merged)
+	done, err := ReplaceWithMeta(ctx, d.st, ref.Session, meta, ref.Merged)
 	if err != nil {
 		return err
 	}
@@ -170,8 +169,8 @@ func (d *Distiller) failMeta(ctx context.Context, c llm.Call, _ error) {
 func (d *Distiller) release(ctx context.Context, sid, tok, ref string) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if _, err := d.st.ReleaseDistillRef(ctx, sid, tok, ref); err != nil &&
-		!errors.Is(err, store.ErrGuardLost) && !errors.Is(err, store.ErrRefReleased) {
+	if _, err := ReleaseRef(ctx, d.st, sid, tok, ref); err != nil &&
+		!errors.Is(err, ErrGuardLost) && !errors.Is(err, ErrRefReleased) {
 		d.log.Warn("distillation guard not released; it expires on its own", zap.String("session", sid), zap.Error(err))
 	}
 }

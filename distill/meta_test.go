@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/caddy-lore/caddy-lore/auth"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // docs/context-window.md, Distillation: with 10 live gen-0 rows and no prior meta, a run
@@ -43,7 +42,7 @@ func TestMetaAtTen(t *testing.T) {
 		rows[0].SourceIDs[0] != "m0" || rows[0].SourceIDs[49] != "m49" {
 		t.Fatalf("rows after the first meta: %+v", rows)
 	}
-	archived, err := e.st.ArchivedDistillations(ctx, "s1")
+	archived, err := ArchivedRows(ctx, e.st, "s1")
 	if err != nil || len(archived) != 10 {
 		t.Fatalf("%d archived, %v", len(archived), err)
 	}
@@ -69,7 +68,7 @@ func TestMetaAtTen(t *testing.T) {
 	if len(rows) != 1 || rows[0].Generation != 2 || rows[0].First != 0 || rows[0].Last != 99 || len(rows[0].SourceIDs) != 100 {
 		t.Fatalf("rows after the second meta: %+v", rows)
 	}
-	if archived, _ = e.st.ArchivedDistillations(ctx, "s1"); len(archived) != 21 || archived[0].Generation != 1 {
+	if archived, _ = ArchivedRows(ctx, e.st, "s1"); len(archived) != 21 || archived[0].Generation != 1 {
 		t.Errorf("%d archived (first gen %d), want 21 with the generation-1 row first", len(archived), archived[0].Generation)
 	}
 	if e.guarded("s1") {
@@ -82,8 +81,8 @@ func seed(t *testing.T, e *env, sid string) {
 	t.Helper()
 	e.add(t, sid, 50, apiKey)
 	for i := 0; i < 10; i++ {
-		row := store.DistillRow{ID: "seed" + strconv.Itoa(i), Observations: "- seeded " + strconv.Itoa(i), First: 5 * i, Last: 5*i + 4}
-		if out, _, err := e.st.StoreDistillation(ctx, sid, row); err != nil || out != store.RowStored {
+		row := Row{ID: "seed" + strconv.Itoa(i), Observations: "- seeded " + strconv.Itoa(i), First: 5 * i, Last: 5*i + 4}
+		if out, _, err := StoreRow(ctx, e.st, sid, row); err != nil || out != RowStored {
 			t.Fatalf("seed %d: %v, %v", i, out, err)
 		}
 	}
@@ -128,8 +127,8 @@ func TestSkipMetaGateBounded(t *testing.T) {
 	in := e.instance(t, auth.Credential{}, true)
 	e.add(t, "s1", 95, apiKey) // last request now: warm
 	for i := 0; i < 19; i++ {
-		row := store.DistillRow{ID: "seed" + strconv.Itoa(i), Observations: "- seeded " + strconv.Itoa(i), First: 5 * i, Last: 5*i + 4}
-		if out, _, err := e.st.StoreDistillation(ctx, "s1", row); err != nil || out != store.RowStored {
+		row := Row{ID: "seed" + strconv.Itoa(i), Observations: "- seeded " + strconv.Itoa(i), First: 5 * i, Last: 5*i + 4}
+		if out, _, err := StoreRow(ctx, e.st, "s1", row); err != nil || out != RowStored {
 			t.Fatalf("seed %d: %v, %v", i, out, err)
 		}
 	}
@@ -178,7 +177,7 @@ func TestStaleMetaDropped(t *testing.T) {
 	}
 	calls, creds := in.q.Take()
 	// Another meta folded the rows meanwhile.
-	if ok, err := e.st.ReplaceWithMeta(ctx, "s1", store.DistillRow{ID: "other", Generation: 1, Observations: "- other", Last: 49},
+	if ok, err := ReplaceWithMeta(ctx, e.st, "s1", Row{ID: "other", Generation: 1, Observations: "- other", Last: 49},
 		[]string{"seed0", "seed1", "seed2", "seed3", "seed4", "seed5", "seed6", "seed7", "seed8", "seed9"}); !ok || err != nil {
 		t.Fatal(ok, err)
 	}

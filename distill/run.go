@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/llm"
-	"github.com/caddy-lore/caddy-lore/store"
 )
 
 // The in-flight guard (docs/context-window.md, Distillation) is a set of named references in Redis,
@@ -29,7 +28,7 @@ import (
 // but never beside another urgent run: it distils the pending messages
 // itself, inline, re-covering what the batched calls cover. Whichever
 // result comes second overlaps a stored row and is dropped
-// (store.StoreDistillation, store.ReplaceWithMeta), so the late batched
+// (StoreRow, ReplaceWithMeta: rows.go), so the late batched
 // results neither duplicate nor contradict the urgent run's rows.
 
 // holdRef names a run's own reference.
@@ -60,12 +59,12 @@ type segmentRef struct {
 // run is the reference's run() (§6.2) on top of the guard.
 func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result, err error) {
 	tok := newID()
-	got, err := d.st.AcquireDistillGuard(ctx, sid, tok, holdRef, o.urgent, d.cfg.GuardTTL)
-	if err != nil || got == store.GuardBusy {
+	got, err := AcquireGuard(ctx, d.st, sid, tok, holdRef, o.urgent, d.cfg.GuardTTL)
+	if err != nil || got == GuardBusy {
 		res.Busy = err == nil
 		return res, err
 	}
-	if got == store.GuardJoined {
+	if got == GuardJoined {
 		res.Joined = true
 		d.log.Debug("urgent distillation beside a non-urgent run whose calls are out", zap.String("session", sid))
 	}
@@ -79,7 +78,7 @@ func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result,
 	}()
 
 	for round := 0; round < MaxRounds; round++ {
-		p, err := d.st.PendingDistill(ctx, sid)
+		p, err := LoadPending(ctx, d.st, sid)
 		if err != nil {
 			return res, err
 		}
@@ -108,7 +107,7 @@ func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result,
 				if stored {
 					res.Distilled += len(seg)
 				}
-				if errors.Is(err, llm.ErrNoCredential) || errors.Is(err, store.ErrGuardLost) {
+				if errors.Is(err, llm.ErrNoCredential) || errors.Is(err, ErrGuardLost) {
 					return res, err // every other segment would fail the same way
 				}
 			}
@@ -147,7 +146,7 @@ func (d *Distiller) submitSegment(ctx context.Context, sid, tok string, seg []in
 		System: ObserverSystem,
 		User:   observerUser(prior, sessionDate(seg, d.cfg.Location), render(seg, names, d.cfg.Location)),
 	}
-	if _, err := d.st.AddDistillRef(ctx, sid, tok, ref.RefID, d.cfg.GuardTTL); err != nil {
+	if _, err := AddRef(ctx, d.st, sid, tok, ref.RefID, d.cfg.GuardTTL); err != nil {
 		return false, err
 	}
 	if err := d.w.Submit(ctx, c); err != nil {
@@ -156,7 +155,7 @@ func (d *Distiller) submitSegment(ctx context.Context, sid, tok string, seg []in
 	if !o.urgent {
 		return false, nil
 	}
-	mark, err := d.st.DistilledUpTo(ctx, sid)
+	mark, err := DistilledUpTo(ctx, d.st, sid)
 	return err == nil && mark > ref.Last, nil
 }
 
@@ -176,23 +175,23 @@ func (d *Distiller) applySegment(ctx context.Context, c llm.Call, text string) e
 	if obs == "" {
 		return fmt.Errorf("%w: no observations for entries %d-%d", ErrEmpty, ref.First, ref.Last)
 	}
-	row := store.DistillRow{
+	row := Row{
 		ID: newID(), Observations: obs, First: ref.First, Last: ref.Last,
 		FirstPos: ref.FirstPos, LastPos: ref.LastPos, SourceIDs: ref.IDs, CreatedAt: d.cfg.Now().UnixMilli(),
 	}
-	outcome, mark, err := d.st.StoreDistillation(ctx, ref.Session, row)
+	outcome, mark, err := StoreRow(ctx, d.st, ref.Session, row)
 	if err != nil {
 		return err // Fail drops the reference
 	}
 	switch outcome {
-	case store.RowRejected:
+	case RowRejected:
 		d.log.Info("distillation result overlaps stored rows; dropped",
 			zap.String("session", ref.Session), zap.Int("first", ref.First), zap.Int("last", ref.Last))
-	case store.RowNoSession:
+	case RowNoSession:
 		d.log.Info("distillation result for an expired session; dropped", zap.String("session", ref.Session))
 	default:
 		d.log.Debug("distillation stored", zap.String("session", ref.Session), zap.Int("first", ref.First),
-			zap.Int("last", ref.Last), zap.Int("mark", mark), zap.Bool("ahead", outcome == store.RowAhead))
+			zap.Int("last", ref.Last), zap.Int("mark", mark), zap.Bool("ahead", outcome == RowAhead))
 	}
 	d.finish(ctx, ref.Session, ref.Token, ref.RefID, !c.Urgent, ref.MetaIfCold)
 	return nil
@@ -218,9 +217,9 @@ func (d *Distiller) failSegment(ctx context.Context, c llm.Call, err error) {
 func (d *Distiller) finish(ctx context.Context, sid, tok, ref string, allowMeta, metaIfCold bool) bool {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	left, err := d.st.ReleaseDistillRef(ctx, sid, tok, ref)
+	left, err := ReleaseRef(ctx, d.st, sid, tok, ref)
 	if err != nil {
-		if !errors.Is(err, store.ErrGuardLost) && !errors.Is(err, store.ErrRefReleased) {
+		if !errors.Is(err, ErrGuardLost) && !errors.Is(err, ErrRefReleased) {
 			d.log.Warn("distillation guard not released; it expires on its own",
 				zap.String("session", sid), zap.Error(err))
 		}
@@ -239,7 +238,7 @@ func (d *Distiller) finish(ctx context.Context, sid, tok, ref string, allowMeta,
 // latestObservations is the most recent live row's observations, shown to
 // the observer as already recorded; "" at the start of a session.
 func (d *Distiller) latestObservations(ctx context.Context, sid string) string {
-	rows, err := d.st.Distillations(ctx, sid)
+	rows, err := LiveRows(ctx, d.st, sid)
 	if err != nil || len(rows) == 0 {
 		return ""
 	}

@@ -16,7 +16,7 @@ type indexed struct {
 // entries that no out-of-order row covers yet. Usually there is one run;
 // after an out-of-order result there is a hole before it, and the messages
 // it covers must not be distilled twice.
-func uncovered(p *store.PendingDistill) [][]indexed {
+func uncovered(p *Pending) [][]indexed {
 	var runs [][]indexed
 	var cur []indexed
 	a := 0
@@ -101,7 +101,7 @@ func splitIndex(at []int64, max int) int {
 }
 
 // plan turns the pending messages into segments.
-func plan(p *store.PendingDistill) [][]indexed {
+func plan(p *Pending) [][]indexed {
 	var segs [][]indexed
 	for _, run := range uncovered(p) {
 		at := make([]int64, len(run))

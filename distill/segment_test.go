@@ -50,7 +50,7 @@ func TestSegments(t *testing.T) {
 
 // plan skips ranges already covered by out-of-order rows.
 func TestPlanSkipsAhead(t *testing.T) {
-	p := &store.PendingDistill{Mark: 30, Messages: make([]store.StoredMessage, 35), Ahead: []store.Span{{First: 40, Last: 49}}}
+	p := &Pending{Mark: 30, Messages: make([]store.StoredMessage, 35), Ahead: []Span{{First: 40, Last: 49}}}
 	for i := range p.Messages {
 		p.Messages[i].At = int64(i) * 60_000
 	}

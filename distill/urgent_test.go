@@ -218,7 +218,7 @@ func TestUrgentMetaBesideBatchedMeta(t *testing.T) {
 
 	in.deliver(t, held[0], creds[0])
 	after := e.rows(t, "s1")
-	archived, err := e.st.ArchivedDistillations(ctx, "s1")
+	archived, err := ArchivedRows(ctx, e.st, "s1")
 	if len(after) != 1 || after[0].ID != rows[0].ID || err != nil || len(archived) != 11 || e.guarded("s1") {
 		t.Errorf("after the batched meta: rows %+v, %d archived (%v), guarded %v", after, len(archived), err, e.guarded("s1"))
 	}

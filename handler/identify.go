@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/session"
@@ -46,9 +47,17 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 	if err != nil {
 		return nil, prefetched{}
 	}
+	var hintedRows []distill.Row
+	if load.Hinted != nil {
+		// The rows come raw in the turn's round trip; a row that does not
+		// decode fails the read like a LoadTurn error.
+		if hintedRows, err = distill.DecodeRows(hint, load.HintedRows, false); err != nil {
+			return nil, prefetched{}
+		}
+	}
 	candidates := load.Candidates
 	if id, ok := session.Choose(candidates, len(msgs)); ok {
-		sess, pre := load.Hinted, prefetched{rows: load.HintedRows, read: true}
+		sess, pre := load.Hinted, prefetched{rows: hintedRows, read: true}
 		if id != hint || sess == nil {
 			if sess, err = st.LoadSession(ctx, id); err != nil {
 				return nil, prefetched{}
@@ -94,6 +103,6 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 // prefetched is what identify read for plan in its round trip: the chosen
 // session's live distillations, when read says they were read.
 type prefetched struct {
-	rows []store.DistillRow
+	rows []distill.Row
 	read bool
 }

@@ -311,10 +311,10 @@ func TestIdleDistillsBelowMinimum(t *testing.T) {
 		t.Fatalf("the call does not render messages 0-3: %.300s", reqs[0].Body)
 	}
 	ctx := context.Background()
-	if mark, _ := e.st.DistilledUpTo(ctx, "S1"); mark != 4 {
+	if mark, _ := distill.DistilledUpTo(ctx, e.st, "S1"); mark != 4 {
 		t.Fatalf("watermark %d after idle, want 4", mark)
 	}
-	rows, _ := e.st.Distillations(ctx, "S1")
+	rows, _ := distill.LiveRows(ctx, e.st, "S1")
 	if len(rows) != 1 || !strings.Contains(rows[0].Observations, "distilled 4 messages") {
 		t.Fatalf("rows = %+v", rows)
 	}
@@ -331,10 +331,10 @@ func TestIdleMetaDistills(t *testing.T) {
 			ctx := context.Background()
 			turn(t, e.st, e.keys, e.clk, "S1", 20)
 			for i := 0; i < distill.MetaThreshold; i++ {
-				row := store.DistillRow{ID: fmt.Sprintf("r%02d", i), Observations: fmt.Sprintf("- row %d", i),
+				row := distill.Row{ID: fmt.Sprintf("r%02d", i), Observations: fmt.Sprintf("- row %d", i),
 					First: 2 * i, Last: 2*i + 1, FirstPos: 2 * i, LastPos: 2*i + 1, CreatedAt: e.clk.Now().UnixMilli()}
-				if out, _, err := e.st.StoreDistillation(ctx, "S1", row); err != nil || out != store.RowStored {
-					t.Fatalf("StoreDistillation = %v, %v", out, err)
+				if out, _, err := distill.StoreRow(ctx, e.st, "S1", row); err != nil || out != distill.RowStored {
+					t.Fatalf("StoreRow = %v, %v", out, err)
 				}
 			}
 			if pending > 0 {
@@ -356,8 +356,8 @@ func TestIdleMetaDistills(t *testing.T) {
 			if calls[len(calls)-1] != distill.KindMeta || len(calls) != want {
 				t.Fatalf("idle calls = %v, want %d ending with meta", calls, want)
 			}
-			rows, _ := e.st.Distillations(ctx, "S1")
-			archived, _ := e.st.ArchivedDistillations(ctx, "S1")
+			rows, _ := distill.LiveRows(ctx, e.st, "S1")
+			archived, _ := distill.ArchivedRows(ctx, e.st, "S1")
 			wantArchived := distill.MetaThreshold
 			if pending > 0 {
 				wantArchived++
@@ -366,7 +366,7 @@ func TestIdleMetaDistills(t *testing.T) {
 				t.Fatalf("after idle: live rows %+v, %d archived; want one gen-1 row and %d archived",
 					rows, len(archived), wantArchived)
 			}
-			if mark, _ := e.st.DistilledUpTo(ctx, "S1"); mark != 20+pending {
+			if mark, _ := distill.DistilledUpTo(ctx, e.st, "S1"); mark != 20+pending {
 				t.Fatalf("watermark %d, want %d", mark, 20+pending)
 			}
 		})
@@ -411,7 +411,7 @@ func TestIdleRetriesWhileDistillationInFlight(t *testing.T) {
 		t.Fatalf("%d calls queued while the guard is held, want only the post-turn one", n)
 	}
 	e.drain(t) // the batch of the post-turn run comes back
-	if mark, _ := e.st.DistilledUpTo(ctx, "S1"); mark != distill.MaxSegment {
+	if mark, _ := distill.DistilledUpTo(ctx, e.st, "S1"); mark != distill.MaxSegment {
 		t.Fatalf("watermark %d", mark)
 	}
 	e.clk.Advance(s.Interval())
@@ -422,7 +422,7 @@ func TestIdleRetriesWhileDistillationInFlight(t *testing.T) {
 		t.Errorf("idle work results %v, want [ErrRetry, nil]", results)
 	}
 	mu.Unlock()
-	if mark, _ := e.st.DistilledUpTo(ctx, "S1"); mark != distill.MaxSegment+3 {
+	if mark, _ := distill.DistilledUpTo(ctx, e.st, "S1"); mark != distill.MaxSegment+3 {
 		t.Fatalf("watermark %d after the retry, want %d", mark, distill.MaxSegment+3)
 	}
 }

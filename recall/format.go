@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/internal/content"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -46,7 +47,7 @@ func knowledgeLine(e knowledge.Entry) string {
 }
 
 // distilledLine is "[distilled] <preview of the observations>".
-func distilledLine(r store.DistillRow) string {
+func distilledLine(r distill.Row) string {
 	return "[distilled] " + oneLine(r.Observations, previewBytes)
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/internal/storetest"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -62,15 +63,15 @@ func addMessages(tb testing.TB, st *store.Store, sid, ns string, pos int, conten
 func addRows(tb testing.TB, st *store.Store, sid string, obs ...string) []string {
 	tb.Helper()
 	ctx := context.Background()
-	mark, err := st.DistilledUpTo(ctx, sid)
+	mark, err := distill.DistilledUpTo(ctx, st, sid)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ids := make([]string, len(obs))
 	for i, o := range obs {
 		ids[i] = fmt.Sprintf("%s-r%d", sid, mark+i)
-		row := store.DistillRow{ID: ids[i], Observations: o, First: mark + i, Last: mark + i, FirstPos: mark + i, LastPos: mark + i}
-		if out, _, err := st.StoreDistillation(ctx, sid, row); out != store.RowStored || err != nil {
+		row := distill.Row{ID: ids[i], Observations: o, First: mark + i, Last: mark + i, FirstPos: mark + i, LastPos: mark + i}
+		if out, _, err := distill.StoreRow(ctx, st, sid, row); out != distill.RowStored || err != nil {
 			tb.Fatalf("row %s: %v %v", ids[i], out, err)
 		}
 	}

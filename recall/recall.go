@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/internal/textrank"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -187,11 +188,11 @@ func searchKnowledge(ctx context.Context, st *store.Store, q Query, terms []stri
 // archived row was merged into a meta row that may have dropped the detail
 // the model is looking for.
 func searchDistilled(ctx context.Context, st *store.Store, sid string, terms []string) ([]item, error) {
-	rows, err := st.Distillations(ctx, sid)
+	rows, err := distill.LiveRows(ctx, st, sid)
 	if err != nil {
 		return nil, fmt.Errorf("recall: distillations: %w", err)
 	}
-	archived, err := st.ArchivedDistillations(ctx, sid)
+	archived, err := distill.ArchivedRows(ctx, st, sid)
 	if err != nil {
 		return nil, fmt.Errorf("recall: archived distillations: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/caddy-lore/caddy-lore/distill"
 	"github.com/caddy-lore/caddy-lore/knowledge"
 	"github.com/caddy-lore/caddy-lore/store"
 )
@@ -37,8 +38,8 @@ func fixture(t *testing.T) *store.Store {
 		[]map[string]any{{"type": "text", "text": "zebra zebra one two three"}})
 	ids := addRows(t, st, "SA", "zebra zebra zebra alpha beta", "zebra alpha beta gamma delta", "nothing relevant here at all")
 	// Archive the first row under a meta row: archived rows stay searchable.
-	meta := store.DistillRow{ID: "SA-meta", Generation: 1, Observations: "older work summarised", First: 0, Last: 0}
-	if ok, err := st.ReplaceWithMeta(context.Background(), "SA", meta, ids[:1]); !ok || err != nil {
+	meta := distill.Row{ID: "SA-meta", Generation: 1, Observations: "older work summarised", First: 0, Last: 0}
+	if ok, err := distill.ReplaceWithMeta(context.Background(), st, "SA", meta, ids[:1]); !ok || err != nil {
 		t.Fatalf("meta: %v %v", ok, err)
 	}
 	for _, sid := range []string{"SB", "SA2"} {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,20 @@ func (s *Store) CurationMark(ctx context.Context, sid string) (int, error) {
 		return 0, err
 	}
 	return s.mark(ctx, s.keys.knMark(sid))
+}
+
+// mark reads a count kept as a string key (a watermark); a missing key is 0.
+func (s *Store) mark(ctx context.Context, key string) (int, error) {
+	var n int
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		n, err = c.Get(ctx, key).Int()
+		if errors.Is(err, redis.Nil) {
+			n, err = 0, nil
+		}
+		return err
+	})
+	return n, err
 }
 
 // curationDoneScript records a successful curation atomically: the mark

@@ -53,8 +53,12 @@ const BatchUsageKey = "batch"
 // (package idle checks that for the sessions it claims).
 const StateKey = "state"
 
+// MessagesKey names the session's message list. Package distill's scripts
+// read it (the list indices they cover, the TTL they copy).
+const MessagesKey = "msgs"
+
 func (k keys) state(sid string) string { return k.session(sid, StateKey) }
-func (k keys) msgs(sid string) string  { return k.session(sid, "msgs") }
+func (k keys) msgs(sid string) string  { return k.session(sid, MessagesKey) }
 func (k keys) cred(sid string) string  { return k.session(sid, "cred") }
 func (k keys) lineage(l string) string { return k.prefix + "lin:{" + l + "}" }
 func (k keys) origin(o string) string  { return k.prefix + "orig:{" + o + "}" }

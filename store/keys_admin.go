@@ -9,8 +9,9 @@ import "strings"
 //	<p>s:{*}:state             every session's state hash (ListSessions SCANs it)
 //
 // DeleteSession removes every key of a session: the ones of keys.go, of
-// keys_distill.go, keys_knowledge.go and BatchUsageKey (package batching), its field in its lineage
-// hash and in its origin hash, and its member of the idle set (keys_idle.go).
+// keys_distill.go (package distill), keys_knowledge.go and BatchUsageKey
+// (package batching), its field in its lineage hash and in its origin hash,
+// and its member of the idle set (keys_idle.go).
 
 // stateScanPattern is the SCAN MATCH pattern of all session state hashes.
 // The prefix is escaped, so a prefix with glob characters matches literally.

@@ -1,9 +1,11 @@
 // Package store is the gateway's Redis access: the shared client pool, the
 // embedded in-process default, the outage breaker, and the session (its keys,
-// its one-round-trip read and its commit, its indexes, and the per-session
-// state of distillation and curation it reads and copies with it). Feature
-// packages that own their keys and scripts (batching, idle, knowledge, usage)
-// reach Redis through Do, Key, SessionKey, the guards and Turn.Counters;
+// its one-round-trip read and its commit, its copy and deletion, its indexes
+// and its curation state). Feature packages that own their keys and scripts
+// (batching, distill, idle, knowledge, usage) reach Redis through Do, Key,
+// SessionKey, the guards and Turn.Counters. Of distillation, store keeps only
+// the key names (keys_distill.go): it copies and deletes those keys with the
+// session and reads the live rows, raw, in LoadTurn's round trip.
 // docs/redis-keys.md is the whole key schema.
 package store
 

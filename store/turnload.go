@@ -15,10 +15,11 @@ type TurnLoad struct {
 	Candidates map[string]int // session id → message count, as Candidates
 	Origins    map[string]int // as Origins; nil without an origin
 	// Hinted is the hinted session's state, nil when there was no hint or
-	// its state has expired; HintedRows its live distillations, as
-	// Distillations returns them.
+	// its state has expired. HintedRows is then its live distillations as
+	// stored (the HGETALL of dist:rows: row id → row JSON), which package
+	// distill owns and decodes (distill.DecodeRows); nil when Hinted is.
 	Hinted     *Session
-	HintedRows []DistillRow
+	HintedRows map[string]string
 }
 
 // LoadTurn reads the lineage's sessions, the origin's when origin is not
@@ -67,9 +68,7 @@ func (s *Store) LoadTurn(ctx context.Context, lineage, origin, hint string) (Tur
 	if out.Hinted, err = decodeSession(hint, state.Val()); err != nil {
 		return TurnLoad{}, err
 	}
-	if out.HintedRows, err = decodeRows(hint, rows.Val(), false); err != nil {
-		return TurnLoad{}, err
-	}
+	out.HintedRows = rows.Val()
 	return out, nil
 }
 

@@ -1,7 +1,7 @@
 // Package storetest gives package tests a Redis for store.Store: a fresh
 // miniredis, or, when LORE_TEST_REDIS_ADDR is set, the real Redis there
 // under a fresh key prefix whose keys are deleted when the test ends (the
-// Lua scripts run on both).
+// Lua scripts run on both; Backends gives both at once).
 package storetest
 
 import (
@@ -22,15 +22,43 @@ import (
 // uses it, and a plain client on the same server for inspection.
 func Config(tb testing.TB, name string) (store.Config, *redis.Client) {
 	tb.Helper()
+	addr := os.Getenv("LORE_TEST_REDIS_ADDR")
+	if addr == "" {
+		addr = miniredis.RunT(tb).Addr()
+	}
+	return config(tb, name, addr)
+}
+
+// Backend is one Redis a test runs against: a configuration as Config gives
+// it and a plain client on the same server.
+type Backend struct {
+	Name string // "miniredis" or "redis"
+	Cfg  store.Config
+	Raw  *redis.Client
+}
+
+// Backends returns a fresh miniredis and, when LORE_TEST_REDIS_ADDR is set,
+// the real Redis there as well, for the tests of Lua scripts, which must
+// behave the same on both.
+func Backends(tb testing.TB, name string) []Backend {
+	tb.Helper()
+	cfg, raw := config(tb, name, miniredis.RunT(tb).Addr())
+	out := []Backend{{Name: "miniredis", Cfg: cfg, Raw: raw}}
+	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
+		cfg, raw := config(tb, name, addr)
+		out = append(out, Backend{Name: "redis", Cfg: cfg, Raw: raw})
+	}
+	return out
+}
+
+// config is a fresh key prefix on the Redis at addr, whose keys are deleted
+// when the test ends.
+func config(tb testing.TB, name, addr string) (store.Config, *redis.Client) {
+	tb.Helper()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	cfg := store.Config{KeyPrefix: "lore-" + name + "-" + hex.EncodeToString(b[:]) + ":"}
-	if addr := os.Getenv("LORE_TEST_REDIS_ADDR"); addr != "" {
-		cfg.Addresses = []string{addr}
-	} else {
-		cfg.Addresses = []string{miniredis.RunT(tb).Addr()}
-	}
-	raw := redis.NewClient(&redis.Options{Addr: cfg.Addresses[0]})
+	cfg := store.Config{Addresses: []string{addr}, KeyPrefix: "lore-" + name + "-" + hex.EncodeToString(b[:]) + ":"}
+	raw := redis.NewClient(&redis.Options{Addr: addr})
 	tb.Cleanup(func() {
 		if keys, _ := raw.Keys(context.Background(), cfg.KeyPrefix+"*").Result(); len(keys) > 0 {
 			raw.Del(context.Background(), keys...)

@@ -1,8 +1,8 @@
-package store
+package distill
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua scripts of distill.go. Each touches keys of one session only (one
+// The Lua scripts of rows.go. Each touches keys of one session only (one
 // hash slot) and is atomic. Redis replies false for a missing key, hence the
 // "or '0'" defaults.
 
