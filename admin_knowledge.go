@@ -47,7 +47,7 @@ func knowledgeView(ctx context.Context, st *store.Store, s *store.Session, withT
 	if err != nil {
 		return nil
 	}
-	mark, _ := st.CurationMark(ctx, s.ID)
+	mark, _ := knowledge.CurationMark(ctx, st, s.ID)
 	v := &KnowledgeView{Project: project, TurnsSinceCuration: s.TurnsSinceCuration, CuratedMessages: mark,
 		ProjectEntries: len(own), GlobalEntries: len(global)}
 	if withText {

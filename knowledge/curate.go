@@ -59,7 +59,7 @@ func (c *Curator) curate(ctx context.Context, sid string, due bool) (bool, error
 		return false, err
 	}
 	r := ref{Session: sid, Namespace: sess.Namespace, Project: projectOf(sess), Token: newID(c.cfg.Now()), Turns: sess.TurnsSinceCuration}
-	if ok, err := c.st.AcquireCurationGuard(ctx, sid, r.Token, c.cfg.GuardTTL); err != nil || !ok {
+	if ok, err := AcquireCurationGuard(ctx, c.st, sid, r.Token, c.cfg.GuardTTL); err != nil || !ok {
 		return false, err
 	}
 	submitted := false
@@ -68,7 +68,7 @@ func (c *Curator) curate(ctx context.Context, sid string, due bool) (bool, error
 			c.releaseCuration(ctx, r)
 		}
 	}()
-	mark, err := c.st.CurationMark(ctx, sid)
+	mark, err := CurationMark(ctx, c.st, sid)
 	if err != nil {
 		return false, err
 	}
@@ -138,7 +138,7 @@ func (c *Curator) applyCurate(ctx context.Context, call llm.Call, text string) e
 	if err != nil {
 		return err
 	}
-	if err := c.st.CurationDone(ctx, r.Session, r.Mark, r.Turns); err != nil {
+	if err := CurationDone(ctx, c.st, r.Session, r.Mark, r.Turns); err != nil {
 		return err
 	}
 	c.log.Debug("curation applied", zap.String("session", r.Session),
@@ -199,7 +199,7 @@ func (c *Curator) release(ctx context.Context, call llm.Call, _ error) {
 func (c *Curator) releaseCuration(ctx context.Context, r ref) {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if err := c.st.ReleaseCurationGuard(ctx, r.Session, r.Token); err != nil {
+	if err := ReleaseCurationGuard(ctx, c.st, r.Session, r.Token); err != nil {
 		c.log.Warn("curation guard not released; it expires on its own", zap.String("session", r.Session), zap.Error(err))
 	}
 }

@@ -74,7 +74,7 @@ func TestCuratorEveryThreeTurns(t *testing.T) {
 	if n := e.session(t, "SA").TurnsSinceCuration; n != 1 {
 		t.Fatalf("turns since curation after success = %d, want 1 (3 covered, the fourth kept)", n)
 	}
-	if mark, _ := e.st.CurationMark(ctx, "SA"); mark != 6 {
+	if mark, _ := CurationMark(ctx, e.st, "SA"); mark != 6 {
 		t.Fatalf("curation mark = %d, want 6", mark)
 	}
 	if e.guarded("SA") {
@@ -168,7 +168,7 @@ func TestCurationFailureLeavesWorkForLater(t *testing.T) {
 	if n := e.session(t, "SA").TurnsSinceCuration; n != 3 {
 		t.Fatalf("counter = %d, want 3", n)
 	}
-	if mark, _ := e.st.CurationMark(ctx, "SA"); mark != 0 {
+	if mark, _ := CurationMark(ctx, e.st, "SA"); mark != 0 {
 		t.Fatalf("mark = %d, want 0", mark)
 	}
 	if ok, _ := e.c.Curate(ctx, "SA"); !ok {

@@ -42,7 +42,7 @@ type Session struct {
 	Stored       int // messages stored so far, i.e. the next position
 	Turns        int
 	// TurnsSinceCuration is maintained by Redis alone: CommitTurn adds one
-	// and CurationDone subtracts what a curation covered; the value written
+	// and knowledge.CurationDone subtracts what a curation covered; the value written
 	// with a session is ignored.
 	TurnsSinceCuration int
 	Usage              pricing.Usage // totals over the session

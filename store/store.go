@@ -1,11 +1,12 @@
 // Package store is the gateway's Redis access: the shared client pool, the
 // embedded in-process default, the outage breaker, and the session (its keys,
-// its one-round-trip read and its commit, its copy and deletion, its indexes
-// and its curation state). Feature packages that own their keys and scripts
+// its one-round-trip read and its commit, grouped under load, its copy and
+// deletion, its indexes). Feature packages that own their keys and scripts
 // (batching, distill, idle, knowledge, usage) reach Redis through Do, Key,
-// SessionKey, the guards and Turn.Counters. Of distillation, store keeps only
-// the key names (keys_distill.go): it copies and deletes those keys with the
-// session and reads the live rows, raw, in LoadTurn's round trip.
+// SessionKey, the guards and Turn.Counters. Of the per-session keys of
+// distillation and curation, store keeps only the names (keys_distill.go,
+// keys_knowledge.go): it copies and deletes those keys with the session, and
+// reads the live distillation rows, raw, in LoadTurn's round trip.
 // docs/redis-keys.md is the whole key schema.
 package store
 

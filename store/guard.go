@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// In-flight guards: a token held in a string key (SET NX PX), released only
+// by its holder. Features use them for their guards (knowledge's curation
+// and consolidation guards).
+
+// AcquireGuard takes the guard key for token (SET NX with ttl): false when
+// another holder has it. key is a full key (Key, SessionKey); features use it
+// for their in-flight guards.
+func (s *Store) AcquireGuard(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	var ok bool
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		ok, err = c.SetNX(ctx, key, token, ttl).Result()
+		return err
+	})
+	return ok, err
+}
+
+var releaseGuardScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// ReleaseGuard releases the guard key if token still holds it.
+func (s *Store) ReleaseGuard(ctx context.Context, key, token string) error {
+	return s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		return releaseGuardScript.Run(ctx, c, []string{key}, token).Err()
+	})
+}
+
+// MessageLen returns how many messages the session has stored (list
+// entries, the index space of marks and watermarks).
+func (s *Store) MessageLen(ctx context.Context, sid string) (int, error) {
+	if err := CheckID(sid); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		n, err = c.LLen(ctx, s.keys.msgs(sid)).Result()
+		return err
+	})
+	return int(n), err
+}
