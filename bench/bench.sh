@@ -19,6 +19,11 @@
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
 #      BENCH_PROFILE=DIR writes a CPU profile of Caddy during each lore run to DIR/<case>-<conns>.pprof
 #      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`).
+#      BENCH_IDLE_TIMEOUT (default 0: lore's idle work off). The bench measures the request path.
+#      With idle work on, the sessions of each run (thousands, one turn each) go idle together
+#      idle_timeout later, and their background work (a distillation and a curation per session,
+#      about 55 Redis commands and batched worker calls to the fake each) lands in whichever runs
+#      come next, of either side: set it (e.g. 60s) to measure that too.
 # Under the table, a second one gives the CPU time per request of each process (Caddy, the fake
 # upstream, redis-server, wrk) on both sides, from /proc/<pid>/stat: at high concurrency the machine
 # is saturated, so the latency ratio follows the ratio of the total CPU per request.
@@ -141,7 +146,7 @@ fi
 RP_PORT=$(free_port)
 LORE_PORT=$(free_port)
 export BENCH_DIR="$WORK" BENCH_ADMIN="127.0.0.1:$(free_port)" BENCH_RP_PORT="$RP_PORT" BENCH_LORE_PORT="$LORE_PORT"
-export BENCH_UPSTREAM_HOSTPORT="127.0.0.1:$FAKE_PORT"
+export BENCH_UPSTREAM_HOSTPORT="127.0.0.1:$FAKE_PORT" BENCH_IDLE_TIMEOUT="${BENCH_IDLE_TIMEOUT:-0}"
 BENCH_CREDENTIAL_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BENCH_CREDENTIAL_KEY
 (cd "$WORK" && HOME="$WORK" XDG_DATA_HOME="$WORK/xdg" XDG_CONFIG_HOME="$WORK/xdg" \
@@ -292,7 +297,7 @@ done
 CPU="$(nproc) cpu, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//')"
 echo
 echo "lore vs reverse_proxy — $("$CADDY" version | awk '{print $1}'), lore store: $STORE, wrk ${DURATION}/run, median of $REPEAT alternating run(s) per side, $CPU"
-echo "load average before/after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (wrk, Caddy, fake upstream and redis share the machine)"
+echo "load average before/after: $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) (wrk, Caddy, fake upstream and redis share the machine); lore idle_timeout $BENCH_IDLE_TIMEOUT"
 echo "latency in ms; ratio = lore / reverse_proxy (targets: title p50 ≤ 1.10, turn p50 ≤ 1.5)"
 printf '%-7s %5s | %9s %9s %6s | %9s %9s %6s | %9s %9s %6s | %s\n' \
 	case conns "rp p50" "lore p50" ratio "rp p99" "lore p99" ratio "rp rps" "lore rps" ratio status
