@@ -288,11 +288,12 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 
 	var curation *redis.IntCmd
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
-		p.HSet(ctx, s.keys.state(sid), sessionFields(t.Session)...)
-		curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
-		if t.Session.KnowledgeChanged {
-			p.HSet(ctx, s.keys.state(sid), fKnowledge, t.Session.Knowledge)
+		fields := sessionFields(t.Session)
+		if t.Session.KnowledgeChanged { // else the stored block stays
+			fields = append(fields, fKnowledge, t.Session.Knowledge)
 		}
+		p.HSet(ctx, s.keys.state(sid), fields...)
+		curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
 		p.Expire(ctx, s.keys.state(sid), ttl)
 		if len(msgs) > 0 {
 			p.RPush(ctx, s.keys.msgs(sid), msgs...)
