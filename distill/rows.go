@@ -385,14 +385,5 @@ func DistilledUpTo(ctx context.Context, st *store.Store, sid string) (int, error
 	if err := store.CheckID(sid); err != nil {
 		return 0, err
 	}
-	var n int
-	err := st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		n, err = c.Get(ctx, st.SessionKey(sid, store.DistMarkKey)).Int()
-		if errors.Is(err, redis.Nil) {
-			n, err = 0, nil
-		}
-		return err
-	})
-	return n, err
+	return st.Count(ctx, st.SessionKey(sid, store.DistMarkKey))
 }

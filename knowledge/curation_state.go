@@ -2,7 +2,6 @@ package knowledge
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,16 +23,7 @@ func CurationMark(ctx context.Context, st *store.Store, sid string) (int, error)
 	if err := store.CheckID(sid); err != nil {
 		return 0, err
 	}
-	var n int
-	err := st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		n, err = c.Get(ctx, st.SessionKey(sid, store.CurationMarkKey)).Int()
-		if errors.Is(err, redis.Nil) {
-			n, err = 0, nil
-		}
-		return err
-	})
-	return n, err
+	return st.Count(ctx, st.SessionKey(sid, store.CurationMarkKey))
 }
 
 // curationDoneScript records a successful curation atomically: the mark

@@ -43,9 +43,6 @@ func (h *holdFirstGroup) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	}
 }
 
-// waitQueued waits until n commits wait behind the group in flight.
-func waitQueued(t *testing.T, s *Store, n int) { t.Helper(); waitGroupQueue(t, &s.e.commits, n) }
-
 // waitGroupQueue waits until n members wait behind g's group in flight.
 func waitGroupQueue(t *testing.T, g *grouper, n int) {
 	t.Helper()
@@ -64,6 +61,32 @@ func waitGroupQueue(t *testing.T, g *grouper, n int) {
 	}
 }
 
+// heldGroups runs member(0) and, once its group is held by hold, members 1
+// to n-1, which queue on g behind it; then it releases the hold and waits
+// for all: however the goroutines are scheduled, members 1 to n-1 go out
+// together in the next groups.
+func heldGroups(t *testing.T, hold *holdFirstGroup, g *grouper, n int, member func(i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	run := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			member(i)
+		}()
+	}
+	run(0)
+	for hold.txs.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < n; i++ {
+		run(i)
+	}
+	waitGroupQueue(t, g, n-1)
+	close(hold.release)
+	wg.Wait()
+}
+
 // Commits that end while one is in flight share the next transactions
 // (at most maxGroup each), and each gets its own outcome: every session is
 // stored whole, with its own curation counter.
@@ -76,26 +99,13 @@ func TestGroupCommitSharesRoundTrips(t *testing.T) {
 			const n = 100
 			errs := make([]error, n)
 			sessions := make([]*Session, n)
-			var wg sync.WaitGroup
-			start := func(i int) {
+			for i := range sessions {
 				sessions[i] = sampleSession(fmt.Sprintf("G%03d", i))
 				sessions[i].TurnsSinceCuration = 7 // ignored: Redis counts
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = s.CommitTurn(context.Background(), Turn{Session: sessions[i], Messages: sampleMessages(0, 3)})
-				}()
 			}
-			start(0)
-			for hold.txs.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			for i := 1; i < n; i++ {
-				start(i)
-			}
-			waitQueued(t, s, n-1)
-			close(hold.release)
-			wg.Wait()
+			heldGroups(t, hold, &s.e.commits, n, func(i int) {
+				errs[i] = s.CommitTurn(context.Background(), Turn{Session: sessions[i], Messages: sampleMessages(0, 3)})
+			})
 			for i, err := range errs {
 				if err != nil {
 					t.Fatalf("commit %d: %v", i, err)
@@ -128,21 +138,11 @@ func TestGroupCommitIsolatesAFailedCommit(t *testing.T) {
 			if err := b.raw.Set(ctx, s.keys.state("BAD"), "not a hash", time.Hour).Err(); err != nil {
 				t.Fatal(err)
 			}
-			var wg sync.WaitGroup
-			var first, bad, good error
-			wg.Add(3)
-			go func() { defer wg.Done(); first = s.CommitTurn(ctx, Turn{Session: sampleSession("FIRST")}) }()
-			for hold.txs.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			go func() { defer wg.Done(); bad = s.CommitTurn(ctx, Turn{Session: sampleSession("BAD")}) }()
-			go func() {
-				defer wg.Done()
-				good = s.CommitTurn(ctx, Turn{Session: sampleSession("GOOD"), Messages: sampleMessages(0, 2)})
-			}()
-			waitQueued(t, s, 2)
-			close(hold.release)
-			wg.Wait()
+			turns := []Turn{{Session: sampleSession("FIRST")}, {Session: sampleSession("BAD")},
+				{Session: sampleSession("GOOD"), Messages: sampleMessages(0, 2)}}
+			errs := make([]error, len(turns))
+			heldGroups(t, hold, &s.e.commits, len(turns), func(i int) { errs[i] = s.CommitTurn(ctx, turns[i]) })
+			first, bad, good := errs[0], errs[1], errs[2]
 			if first != nil || good != nil {
 				t.Fatalf("first %v, good %v", first, good)
 			}
@@ -207,24 +207,9 @@ func TestGroupCommitAddsUpCounters(t *testing.T) {
 			}
 			const n = 11
 			errs := make([]error, n)
-			var wg sync.WaitGroup
-			start := func(i int) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = s.CommitTurn(ctx, Turn{Session: sampleSession(fmt.Sprintf("C%02d", i)), Counters: counts(i)})
-				}()
-			}
-			start(0)
-			for hold.txs.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			for i := 1; i < n; i++ {
-				start(i)
-			}
-			waitQueued(t, s, n-1)
-			close(hold.release)
-			wg.Wait()
+			heldGroups(t, hold, &s.e.commits, n, func(i int) {
+				errs[i] = s.CommitTurn(ctx, Turn{Session: sampleSession(fmt.Sprintf("C%02d", i)), Counters: counts(i)})
+			})
 			for i, err := range errs {
 				if err != nil {
 					t.Fatalf("commit %d: %v", i, err)
@@ -269,33 +254,13 @@ func TestGroupCommitFailedCounterKey(t *testing.T) {
 				}
 				return s.CommitTurn(ctx, Turn{Session: sampleSession(id), Messages: sampleMessages(0, 1), Counters: in})
 			}
-			var wg sync.WaitGroup
-			errs := map[string]error{}
-			var mu sync.Mutex
-			run := func(id string, keys ...string) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					err := commit(id, keys...)
-					mu.Lock()
-					errs[id] = err
-					mu.Unlock()
-				}()
-			}
-			run("FIRST")
-			for hold.txs.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			run("BAD1", bad)
-			run("BAD2", good, bad)
-			run("GOOD", good)
-			run("NONE")
-			waitQueued(t, s, 4)
-			close(hold.release)
-			wg.Wait()
-			for id, err := range errs {
-				if failed := err != nil; failed != (id == "BAD1" || id == "BAD2") {
-					t.Errorf("commit %s: %v", id, err)
+			ids := []string{"FIRST", "BAD1", "BAD2", "GOOD", "NONE"}
+			keys := [][]string{nil, {bad}, {good, bad}, {good}, nil}
+			errs := make([]error, len(ids))
+			heldGroups(t, hold, &s.e.commits, len(ids), func(i int) { errs[i] = commit(ids[i], keys[i]...) })
+			for i, err := range errs {
+				if failed := err != nil; failed != (ids[i] == "BAD1" || ids[i] == "BAD2") {
+					t.Errorf("commit %s: %v", ids[i], err)
 				}
 			}
 			// The session writes of every commit are applied, as a failed
@@ -335,28 +300,13 @@ func TestGroupedReadsShareRoundTrips(t *testing.T) {
 			s.AddHook(hold)
 			loads := make([]TurnLoad, n+1)
 			errs := make([]error, n+1)
-			var wg sync.WaitGroup
-			start := func(i int) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					lineage, hint := fmt.Sprintf("lineage%02d", i), fmt.Sprintf("R%02d", i)
-					if i == n {
-						lineage = "lineagebad"
-					}
-					loads[i], errs[i] = s.LoadTurn(ctx, lineage, "", hint)
-				}()
-			}
-			start(0)
-			for hold.txs.Load() == 0 {
-				time.Sleep(time.Millisecond)
-			}
-			for i := 1; i <= n; i++ {
-				start(i)
-			}
-			waitGroupQueue(t, &s.e.reads, n)
-			close(hold.release)
-			wg.Wait()
+			heldGroups(t, hold, &s.e.reads, n+1, func(i int) {
+				lineage, hint := fmt.Sprintf("lineage%02d", i), fmt.Sprintf("R%02d", i)
+				if i == n {
+					lineage = "lineagebad"
+				}
+				loads[i], errs[i] = s.LoadTurn(ctx, lineage, "", hint)
+			})
 			for i := range n {
 				id := fmt.Sprintf("R%02d", i)
 				if errs[i] != nil || loads[i].Candidates[id] != i+1 || loads[i].Hinted == nil || loads[i].Hinted.ID != id {

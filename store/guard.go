@@ -2,14 +2,31 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// In-flight guards: a token held in a string key (SET NX PX), released only
-// by its holder. Features use them for their guards (knowledge's curation
-// and consolidation guards).
+// Helpers for features' per-session keys: in-flight guards (a token held
+// in a string key, SET NX PX, released only by its holder: knowledge's
+// curation and consolidation guards) and watermarks (a count kept in a
+// string key: distillation's and curation's).
+
+// Count reads a count kept as a string key (a watermark); a missing key is
+// 0. key is a full key (Key, SessionKey).
+func (s *Store) Count(ctx context.Context, key string) (int, error) {
+	var n int
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		n, err = c.Get(ctx, key).Int()
+		if errors.Is(err, redis.Nil) {
+			n, err = 0, nil
+		}
+		return err
+	})
+	return n, err
+}
 
 // AcquireGuard takes the guard key for token (SET NX with ttl): false when
 // another holder has it. key is a full key (Key, SessionKey); features use it
