@@ -49,6 +49,27 @@ type groupMember struct {
 // (under the outage rules of do) and returns the queued commands.
 type sendGroup func(context.Context, func(redis.Pipeliner)) ([]redis.Cmder, error)
 
+// sender is the sendGroup of e's client: one pipeline, or one MULTI/EXEC
+// when tx.
+func (e *entry) sender(tx bool) sendGroup {
+	return func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
+		var cmds []redis.Cmder
+		err := e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+			send := c.Pipelined
+			if tx {
+				send = c.TxPipelined
+			}
+			var err error
+			cmds, err = send(ctx, func(p redis.Pipeliner) error {
+				queue(p)
+				return nil
+			})
+			return err
+		})
+		return cmds, err
+	}
+}
+
 // run queues queue's commands, and counters added up with the group's, with
 // the next group and returns the error of the member's own commands, or of
 // the group. Its commands have their replies when it returns nil.

@@ -343,18 +343,7 @@ func (s *Store) commitGrouped(ctx context.Context, write func(context.Context, r
 	if s == nil || s.isClosed() {
 		return ErrClosed
 	}
-	return s.e.commits.run(ctx, write, counters, func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
-		var cmds []redis.Cmder
-		err := s.e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-			var err error
-			cmds, err = c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				queue(p)
-				return nil
-			})
-			return err
-		})
-		return cmds, err
-	})
+	return s.e.commits.run(ctx, write, counters, s.e.sender(true))
 }
 
 // commitCluster writes the session's keys (one slot) in one MULTI/EXEC and

@@ -80,18 +80,7 @@ func (s *Store) readGrouped(ctx context.Context, read func(context.Context, redi
 	if s == nil || s.isClosed() {
 		return ErrClosed
 	}
-	send := func(ctx context.Context, queue func(redis.Pipeliner)) ([]redis.Cmder, error) {
-		var cmds []redis.Cmder
-		err := s.e.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-			var err error
-			cmds, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				queue(p)
-				return nil
-			})
-			return err
-		})
-		return cmds, err
-	}
+	send := s.e.sender(false)
 	if s.e.cluster {
 		cmds, err := send(ctx, func(p redis.Pipeliner) { read(ctx, p) })
 		if ferr := firstErr(cmds); ferr != nil && !errors.Is(err, ErrUnavailable) {
