@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -97,18 +99,36 @@ func (g *grouper) run(ctx context.Context, queue func(context.Context, redis.Pip
 func (g *grouper) lead(send sendGroup) {
 	g.mu.Lock()
 	n := min(len(g.waiting), maxGroup)
-	group := g.waiting[:n:n]
+	waited := g.waiting[:n:n]
 	g.waiting = append([]*groupMember(nil), g.waiting[n:]...)
 	g.mu.Unlock()
+	defer g.leadNext(send)
 
-	// The group has its first member's deadline, not its cancellation: a
-	// caller that gives up must not fail the others.
-	ctx := context.WithoutCancel(group[0].ctx)
-	if dl, ok := group[0].ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		defer cancel()
+	// A member whose caller gave up while it waited (its deadline passed
+	// behind a slow group) is not sent: its deadline must not become the
+	// others'.
+	var group []*groupMember
+	for _, c := range waited {
+		if err := c.ctx.Err(); err != nil {
+			c.settle(err)
+			continue
+		}
+		group = append(group, c)
 	}
+	if len(group) == 0 {
+		return
+	}
+	// A panic while queueing (a bug) fails the group instead of leaving
+	// its members, and every later one, waiting for ever.
+	defer func() {
+		if p := recover(); p != nil {
+			for _, c := range group {
+				c.settle(fmt.Errorf("store: a grouped Redis request panicked: %v", p))
+			}
+		}
+	}()
+	ctx, cancel := groupContext(group)
+	defer cancel()
 	bounds := make([]int, len(group)+1)
 	queued := false
 	var merged map[int][]*mergedKey
@@ -127,18 +147,22 @@ func (g *grouper) lead(send sendGroup) {
 	// member's, as do reports it.
 	perCommand := queued && !errors.Is(err, ErrUnavailable) && (err == nil || firstErr(cmds) != nil)
 	for i, c := range group {
-		c.err = err
+		cerr := err
 		if lo, hi := bounds[i], bounds[i+1]; perCommand && hi <= len(cmds) {
-			c.err = firstErr(cmds[lo:hi])
+			cerr = firstErr(cmds[lo:hi])
 			for _, k := range merged[i] {
-				if c.err == nil && k.hi <= len(cmds) {
-					c.err = firstErr(cmds[k.lo:k.hi])
+				if cerr == nil && k.hi <= len(cmds) {
+					cerr = firstErr(cmds[k.lo:k.hi])
 				}
 			}
 		}
-		close(c.done)
+		c.settle(cerr)
 	}
+}
 
+// leadNext hands the grouper to a new leader when members gathered while
+// a group was in flight, and marks it idle otherwise.
+func (g *grouper) leadNext(send sendGroup) {
 	g.mu.Lock()
 	more := len(g.waiting) > 0
 	g.busy = more
@@ -146,6 +170,35 @@ func (g *grouper) lead(send sendGroup) {
 	if more {
 		go g.lead(send)
 	}
+}
+
+// settle gives the member its outcome, once.
+func (c *groupMember) settle(err error) {
+	select {
+	case <-c.done:
+	default:
+		c.err = err
+		close(c.done)
+	}
+}
+
+// groupContext is a group's context: its first member's values, none of
+// their cancellations (a caller that gives up must not fail the others),
+// and the latest of their deadlines; no deadline when one of them has none
+// (do then applies the operation timeout).
+func groupContext(group []*groupMember) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(group[0].ctx)
+	var latest time.Time
+	for _, c := range group {
+		dl, ok := c.ctx.Deadline()
+		if !ok {
+			return ctx, func() {}
+		}
+		if dl.After(latest) {
+			latest = dl
+		}
+	}
+	return context.WithDeadline(ctx, latest)
 }
 
 // firstErr is the error of the first failed command (a missing key's

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -154,6 +155,54 @@ func TestGroupCommitIsolatesAFailedCommit(t *testing.T) {
 			}
 			if hold.txs.Load() != 2 {
 				t.Fatalf("%d transactions, want 2", hold.txs.Load())
+			}
+		})
+	}
+}
+
+// A member whose deadline passed while it waited behind a slow group is
+// left out of the next one: its deadline does not fail the members sent
+// with it (the group takes the latest deadline, none when one has none).
+func TestGroupLeavesOutAMemberThatGaveUp(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.cfg)
+			hold := &holdFirstGroup{release: make(chan struct{})}
+			s.AddHook(hold)
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			ctxs := []context.Context{ctx, short, ctx}
+			ids := []string{"FIRST", "HURRIED", "PATIENT"}
+			errs := make([]error, len(ids))
+			var wg sync.WaitGroup
+			for i := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = s.CommitTurn(ctxs[i], Turn{Session: sampleSession(ids[i]), Messages: sampleMessages(0, 1)})
+				}()
+				if i == 0 {
+					for hold.txs.Load() == 0 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+			waitGroupQueue(t, &s.e.commits, 2)
+			<-short.Done() // the hurried caller gives up while the first group is held
+			close(hold.release)
+			wg.Wait()
+			if errs[0] != nil || errs[2] != nil {
+				t.Fatalf("first %v, patient %v: a member's expired deadline failed others", errs[0], errs[2])
+			}
+			if !errors.Is(errs[1], context.DeadlineExceeded) {
+				t.Fatalf("hurried: %v", errs[1])
+			}
+			if got, _ := s.Messages(ctx, "HURRIED", 0, -1); len(got) != 0 {
+				t.Fatal("a commit whose caller gave up before its group was sent was stored")
+			}
+			if got, _ := s.Messages(ctx, "PATIENT", 0, -1); len(got) != 1 {
+				t.Fatalf("patient: %d messages", len(got))
 			}
 		})
 	}

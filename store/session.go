@@ -257,7 +257,10 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 // set, which live in other slots, follow in a second pipeline.
 //
 // On success t.Session.TurnsSinceCuration is the curation counter as this
-// commit left it (HINCRBY's answer), not as the turn read it.
+// commit left it (HINCRBY's answer), not as the turn read it. When ctx ends
+// while the commit waits for its group, CommitTurn returns ctx's error but
+// the group may still store the turn (and set the counter) afterwards: the
+// caller must not reuse t.Session then.
 func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	if t.Session == nil {
 		return errors.New("store: CommitTurn without a session")

@@ -75,7 +75,10 @@ func (s *Store) LoadTurn(ctx context.Context, lineage, origin, hint string) (Tur
 // readGrouped sends read's commands in the next group of turn reads (one
 // pipeline) on a single node or sentinel, alone in a pipeline on a
 // cluster, and returns the first error of its own commands (a missing key's
-// redis.Nil is not one) or of the round trip.
+// redis.Nil is not one) or of the round trip. A grouped read is not
+// cancelled by its caller (the group is shared); its deadline, or the
+// operation timeout, bounds it, and a caller that gives up gets ctx's error
+// at once.
 func (s *Store) readGrouped(ctx context.Context, read func(context.Context, redis.Pipeliner)) error {
 	if s == nil || s.isClosed() {
 		return ErrClosed
