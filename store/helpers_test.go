@@ -54,6 +54,15 @@ func backends(t *testing.T) []backend {
 
 func (b backend) prefix() string { return b.cfg.prefix() }
 
+// eachBackend runs test as a subtest on each of backends(t), with a store
+// opened on it.
+func eachBackend(t *testing.T, test func(t *testing.T, b backend, s *Store)) {
+	t.Helper()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { test(t, b, open(t, b.cfg)) })
+	}
+}
+
 func rawClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr})

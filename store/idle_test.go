@@ -25,31 +25,28 @@ func idleSession(t *testing.T, s *Store, id string, at time.Time, retention time
 }
 
 func TestIdleSetTrimmedByRetention(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := open(t, b.cfg)
-			idleSession(t, s, "Old", t0, time.Hour)
-			idleSession(t, s, "Edge", t0.Add(time.Hour), time.Hour)
-			idleSession(t, s, "New", t0.Add(2*time.Hour), time.Hour)
-			// Old's keys expired an hour after its last turn; it never was
-			// claimed (idle work off), so New's commit drops it. Edge is
-			// exactly one retention old and stays.
-			got := b.raw.ZRange(ctx, b.prefix()+"idle:{idle}:active", 0, -1).Val()
-			if !reflect.DeepEqual(got, []string{"Edge", "New"}) {
-				t.Fatalf("active set = %v, want [Edge New]", got)
-			}
-			// No last-request time: not armed.
-			sess := sampleSession("Zero")
-			sess.LastRequest = time.Time{}
-			if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
-				t.Fatal(err)
-			}
-			if _, armed := armedAt(t, b, "Zero"); armed {
-				t.Fatal("a session without a last request is armed")
-			}
-		})
-	}
+	eachBackend(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
+		idleSession(t, s, "Old", t0, time.Hour)
+		idleSession(t, s, "Edge", t0.Add(time.Hour), time.Hour)
+		idleSession(t, s, "New", t0.Add(2*time.Hour), time.Hour)
+		// Old's keys expired an hour after its last turn; it never was
+		// claimed (idle work off), so New's commit drops it. Edge is
+		// exactly one retention old and stays.
+		got := b.raw.ZRange(ctx, b.prefix()+"idle:{idle}:active", 0, -1).Val()
+		if !reflect.DeepEqual(got, []string{"Edge", "New"}) {
+			t.Fatalf("active set = %v, want [Edge New]", got)
+		}
+		// No last-request time: not armed.
+		sess := sampleSession("Zero")
+		sess.LastRequest = time.Time{}
+		if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
+			t.Fatal(err)
+		}
+		if _, armed := armedAt(t, b, "Zero"); armed {
+			t.Fatal("a session without a last request is armed")
+		}
+	})
 }
 
 // armedAt reads session id's score in the idle active set, as

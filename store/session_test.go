@@ -45,95 +45,92 @@ func sampleMessages(from, n int) []StoredMessage {
 }
 
 func TestSessionRoundTrip(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := open(t, b.cfg)
+	eachBackend(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
 
-			if got, err := s.LoadSession(ctx, "missing"); got != nil || err != nil {
-				t.Fatalf("missing session = %v, %v", got, err)
-			}
-			if got, err := s.CredentialBlob(ctx, "missing"); got != nil || err != nil {
-				t.Fatalf("missing blob = %v, %v", got, err)
-			}
-			if got, err := s.Messages(ctx, "missing", 0, -1); got != nil || err != nil {
-				t.Fatalf("missing messages = %v, %v", got, err)
-			}
-			if got, err := s.Candidates(ctx, "missing"); len(got) != 0 || err != nil {
-				t.Fatalf("missing lineage = %v, %v", got, err)
-			}
+		if got, err := s.LoadSession(ctx, "missing"); got != nil || err != nil {
+			t.Fatalf("missing session = %v, %v", got, err)
+		}
+		if got, err := s.CredentialBlob(ctx, "missing"); got != nil || err != nil {
+			t.Fatalf("missing blob = %v, %v", got, err)
+		}
+		if got, err := s.Messages(ctx, "missing", 0, -1); got != nil || err != nil {
+			t.Fatalf("missing messages = %v, %v", got, err)
+		}
+		if got, err := s.Candidates(ctx, "missing"); len(got) != 0 || err != nil {
+			t.Fatalf("missing lineage = %v, %v", got, err)
+		}
 
-			sess := sampleSession("S1")
-			msgs := sampleMessages(0, 3)
-			blob := []byte{1, 2, 3, 0, 255}
-			if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: msgs, Credential: blob}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.LoadSession(ctx, "S1")
-			if err != nil || !reflect.DeepEqual(got, sess) {
-				t.Fatalf("LoadSession =\n%+v, %v\nwant\n%+v", got, err, sess)
-			}
-			gotMsgs, err := s.Messages(ctx, "S1", 0, -1)
-			if err != nil || !reflect.DeepEqual(gotMsgs, msgs) {
-				t.Fatalf("Messages =\n%+v, %v\nwant\n%+v", gotMsgs, err, msgs)
-			}
-			if gotBlob, err := s.CredentialBlob(ctx, "S1"); err != nil || !reflect.DeepEqual(gotBlob, blob) {
-				t.Fatalf("CredentialBlob = %v, %v", gotBlob, err)
-			}
+		sess := sampleSession("S1")
+		msgs := sampleMessages(0, 3)
+		blob := []byte{1, 2, 3, 0, 255}
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: msgs, Credential: blob}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LoadSession(ctx, "S1")
+		if err != nil || !reflect.DeepEqual(got, sess) {
+			t.Fatalf("LoadSession =\n%+v, %v\nwant\n%+v", got, err, sess)
+		}
+		gotMsgs, err := s.Messages(ctx, "S1", 0, -1)
+		if err != nil || !reflect.DeepEqual(gotMsgs, msgs) {
+			t.Fatalf("Messages =\n%+v, %v\nwant\n%+v", gotMsgs, err, msgs)
+		}
+		if gotBlob, err := s.CredentialBlob(ctx, "S1"); err != nil || !reflect.DeepEqual(gotBlob, blob) {
+			t.Fatalf("CredentialBlob = %v, %v", gotBlob, err)
+		}
 
-			// Second turn: more messages, no new credential, a sibling session
-			// in the same lineage.
-			sess.MessageCount, sess.Stored, sess.Turns = 5, 5, 3
-			sess.LastRequest = t0.Add(time.Hour)
-			more := sampleMessages(3, 2)
-			if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: more}); err != nil {
-				t.Fatal(err)
+		// Second turn: more messages, no new credential, a sibling session
+		// in the same lineage.
+		sess.MessageCount, sess.Stored, sess.Turns = 5, 5, 3
+		sess.LastRequest = t0.Add(time.Hour)
+		more := sampleMessages(3, 2)
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: more}); err != nil {
+			t.Fatal(err)
+		}
+		sib := sampleSession("S2")
+		sib.MessageCount = 40
+		if err := s.CommitTurn(ctx, Turn{Session: sib}); err != nil {
+			t.Fatal(err)
+		}
+		sess.TurnsSinceCuration = 2 // a counter in Redis: one per commit, whatever the session says
+		if got, _ := s.LoadSession(ctx, "S1"); !reflect.DeepEqual(got, sess) {
+			t.Fatalf("after turn 2: %+v", got)
+		}
+		if gotBlob, _ := s.CredentialBlob(ctx, "S1"); !reflect.DeepEqual(gotBlob, blob) {
+			t.Fatalf("nil credential replaced the blob: %v", gotBlob)
+		}
+		all := append(append([]StoredMessage{}, msgs...), more...)
+		ranges := []struct {
+			start, stop int64
+			want        []StoredMessage
+		}{
+			{0, -1, all},
+			{3, 4, more},
+			{-2, -1, more},
+			{1, 1, all[1:2]},
+			{5, 10, nil},
+		}
+		for _, r := range ranges {
+			if got, err := s.Messages(ctx, "S1", r.start, r.stop); err != nil || !reflect.DeepEqual(got, r.want) {
+				t.Fatalf("Messages(%d,%d) = %+v, %v", r.start, r.stop, got, err)
 			}
-			sib := sampleSession("S2")
-			sib.MessageCount = 40
-			if err := s.CommitTurn(ctx, Turn{Session: sib}); err != nil {
-				t.Fatal(err)
-			}
-			sess.TurnsSinceCuration = 2 // a counter in Redis: one per commit, whatever the session says
-			if got, _ := s.LoadSession(ctx, "S1"); !reflect.DeepEqual(got, sess) {
-				t.Fatalf("after turn 2: %+v", got)
-			}
-			if gotBlob, _ := s.CredentialBlob(ctx, "S1"); !reflect.DeepEqual(gotBlob, blob) {
-				t.Fatalf("nil credential replaced the blob: %v", gotBlob)
-			}
-			all := append(append([]StoredMessage{}, msgs...), more...)
-			ranges := []struct {
-				start, stop int64
-				want        []StoredMessage
-			}{
-				{0, -1, all},
-				{3, 4, more},
-				{-2, -1, more},
-				{1, 1, all[1:2]},
-				{5, 10, nil},
-			}
-			for _, r := range ranges {
-				if got, err := s.Messages(ctx, "S1", r.start, r.stop); err != nil || !reflect.DeepEqual(got, r.want) {
-					t.Fatalf("Messages(%d,%d) = %+v, %v", r.start, r.stop, got, err)
-				}
-			}
-			cands, err := s.Candidates(ctx, sess.Lineage)
-			if want := map[string]int{"S1": 5, "S2": 40}; err != nil || !reflect.DeepEqual(cands, want) {
-				t.Fatalf("Candidates = %v, %v, want %v", cands, err, want)
-			}
-			if got, err := s.Candidates(ctx, ""); got != nil || err != nil {
-				t.Fatalf("Candidates(\"\") = %v, %v", got, err)
-			}
+		}
+		cands, err := s.Candidates(ctx, sess.Lineage)
+		if want := map[string]int{"S1": 5, "S2": 40}; err != nil || !reflect.DeepEqual(cands, want) {
+			t.Fatalf("Candidates = %v, %v, want %v", cands, err, want)
+		}
+		if got, err := s.Candidates(ctx, ""); got != nil || err != nil {
+			t.Fatalf("Candidates(\"\") = %v, %v", got, err)
+		}
 
-			// A new credential replaces the old one (latest wins).
-			if err := s.CommitTurn(ctx, Turn{Session: sess, Credential: []byte("new")}); err != nil {
-				t.Fatal(err)
-			}
-			if gotBlob, _ := s.CredentialBlob(ctx, "S1"); string(gotBlob) != "new" {
-				t.Fatalf("blob = %q", gotBlob)
-			}
-		})
-	}
+		// A new credential replaces the old one (latest wins).
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Credential: []byte("new")}); err != nil {
+			t.Fatal(err)
+		}
+		if gotBlob, _ := s.CredentialBlob(ctx, "S1"); string(gotBlob) != "new" {
+			t.Fatalf("blob = %q", gotBlob)
+		}
+	})
 }
 
 func TestSessionHashFields(t *testing.T) {
@@ -167,43 +164,40 @@ func TestDecodeSession(t *testing.T) {
 }
 
 func TestKeysAndTTLs(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := open(t, b.cfg)
-			p := b.prefix()
-			sess := sampleSession("S1")
-			if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 2),
-				Credential: []byte("blob"), Retention: time.Hour}); err != nil {
-				t.Fatal(err)
-			}
-			wantKeys := []string{p + "lin:{lin0123456789abcdef}", p + "s:{S1}:cred", p + "s:{S1}:msgs", p + "s:{S1}:state"}
-			// The idle active set (keys_idle.go) has no TTL: its members
-			// leave when claimed or when older than the retention.
-			if got := scanKeys(t, b.raw, p); !reflect.DeepEqual(got, append([]string{p + "idle:{idle}:active"}, wantKeys...)) {
-				t.Fatalf("keys = %q, want %q and the idle set", got, wantKeys)
-			}
-			if ttl := b.raw.TTL(ctx, p+"idle:{idle}:active").Val(); ttl != -1 {
-				t.Errorf("TTL(idle set) = %v, want none", ttl)
-			}
-			checkTTL := func(want time.Duration) {
-				t.Helper()
-				for _, k := range wantKeys {
-					ttl := b.raw.TTL(ctx, k).Val()
-					if ttl > want || ttl < want-2*time.Second {
-						t.Errorf("TTL(%s) = %v, want %v", k, ttl, want)
-					}
+	eachBackend(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
+		p := b.prefix()
+		sess := sampleSession("S1")
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 2),
+			Credential: []byte("blob"), Retention: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		wantKeys := []string{p + "lin:{lin0123456789abcdef}", p + "s:{S1}:cred", p + "s:{S1}:msgs", p + "s:{S1}:state"}
+		// The idle active set (keys_idle.go) has no TTL: its members
+		// leave when claimed or when older than the retention.
+		if got := scanKeys(t, b.raw, p); !reflect.DeepEqual(got, append([]string{p + "idle:{idle}:active"}, wantKeys...)) {
+			t.Fatalf("keys = %q, want %q and the idle set", got, wantKeys)
+		}
+		if ttl := b.raw.TTL(ctx, p+"idle:{idle}:active").Val(); ttl != -1 {
+			t.Errorf("TTL(idle set) = %v, want none", ttl)
+		}
+		checkTTL := func(want time.Duration) {
+			t.Helper()
+			for _, k := range wantKeys {
+				ttl := b.raw.TTL(ctx, k).Val()
+				if ttl > want || ttl < want-2*time.Second {
+					t.Errorf("TTL(%s) = %v, want %v", k, ttl, want)
 				}
 			}
-			checkTTL(time.Hour)
-			// Retention 0 is the 30-day default, and a turn without a new
-			// credential still refreshes the credential's TTL.
-			if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
-				t.Fatal(err)
-			}
-			checkTTL(DefaultRetention)
-		})
-	}
+		}
+		checkTTL(time.Hour)
+		// Retention 0 is the 30-day default, and a turn without a new
+		// credential still refreshes the credential's TTL.
+		if err := s.CommitTurn(ctx, Turn{Session: sess}); err != nil {
+			t.Fatal(err)
+		}
+		checkTTL(DefaultRetention)
+	})
 }
 
 func TestCommitTurnCluster(t *testing.T) {
@@ -239,42 +233,39 @@ func TestDumpHasNoPlaintextCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := open(t, b.cfg)
-			cred := auth.Credential{Scheme: auth.SchemeAPIKey, Value: value}
-			blob, err := keys.Seal(cred, "S1")
-			if err != nil {
-				t.Fatal(err)
+	eachBackend(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
+		cred := auth.Credential{Scheme: auth.SchemeAPIKey, Value: value}
+		blob, err := keys.Seal(cred, "S1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sess := sampleSession("S1")
+		sess.Namespace, sess.Fingerprint = keys.Namespace(cred), keys.Fingerprint(cred)
+		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 2), Credential: blob}); err != nil {
+			t.Fatal(err)
+		}
+		d := dump(t, b.raw, b.prefix())
+		if !strings.Contains(d, sess.Namespace) {
+			t.Fatalf("dump incomplete:\n%s", d)
+		}
+		for _, needle := range []string{value, value[len(value)-8:], "PLAINTEXT"} {
+			if strings.Contains(d, needle) {
+				t.Fatalf("dump contains %q:\n%s", needle, d)
 			}
-			sess := sampleSession("S1")
-			sess.Namespace, sess.Fingerprint = keys.Namespace(cred), keys.Fingerprint(cred)
-			if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 2), Credential: blob}); err != nil {
-				t.Fatal(err)
-			}
-			d := dump(t, b.raw, b.prefix())
-			if !strings.Contains(d, sess.Namespace) {
-				t.Fatalf("dump incomplete:\n%s", d)
-			}
-			for _, needle := range []string{value, value[len(value)-8:], "PLAINTEXT"} {
-				if strings.Contains(d, needle) {
-					t.Fatalf("dump contains %q:\n%s", needle, d)
-				}
-			}
-			// And the stored blob opens for S1 only.
-			stored, err := s.CredentialBlob(ctx, "S1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, err := keys.Open(stored, "S1"); err != nil || got != cred {
-				t.Fatalf("Open = %v, %v", got, err)
-			}
-			if _, err := keys.Open(stored, "S2"); !errors.Is(err, auth.ErrSealed) {
-				t.Fatalf("opened as S2: %v", err)
-			}
-		})
-	}
+		}
+		// And the stored blob opens for S1 only.
+		stored, err := s.CredentialBlob(ctx, "S1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := keys.Open(stored, "S1"); err != nil || got != cred {
+			t.Fatalf("Open = %v, %v", got, err)
+		}
+		if _, err := keys.Open(stored, "S2"); !errors.Is(err, auth.ErrSealed) {
+			t.Fatalf("opened as S2: %v", err)
+		}
+	})
 }
 
 func TestInvalidIDs(t *testing.T) {

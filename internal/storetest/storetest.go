@@ -1,7 +1,7 @@
 // Package storetest gives package tests a Redis for store.Store: a fresh
 // miniredis, or, when LORE_TEST_REDIS_ADDR is set, the real Redis there
 // under a fresh key prefix whose keys are deleted when the test ends (the
-// Lua scripts run on both; Backends gives both at once).
+// Lua scripts run on both; EachBackend runs a test on both).
 package storetest
 
 import (
@@ -37,10 +37,19 @@ type Backend struct {
 	Raw  *redis.Client
 }
 
-// Backends returns a fresh miniredis and, when LORE_TEST_REDIS_ADDR is set,
+// EachBackend runs test as a subtest on each of backends(t, name), with a
+// store handle opened on it.
+func EachBackend(t *testing.T, name string, test func(t *testing.T, b Backend, st *store.Store)) {
+	t.Helper()
+	for _, b := range backends(t, name) {
+		t.Run(b.Name, func(t *testing.T) { test(t, b, Open(t, b.Cfg)) })
+	}
+}
+
+// backends returns a fresh miniredis and, when LORE_TEST_REDIS_ADDR is set,
 // the real Redis there as well, for the tests of Lua scripts, which must
 // behave the same on both.
-func Backends(tb testing.TB, name string) []Backend {
+func backends(tb testing.TB, name string) []Backend {
 	tb.Helper()
 	cfg, raw := config(tb, name, miniredis.RunT(tb).Addr())
 	out := []Backend{{Name: "miniredis", Cfg: cfg, Raw: raw}}
