@@ -7,9 +7,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/msg"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 	"github.com/caddy-lore/caddy-lore/usage"
 )
@@ -17,6 +19,12 @@ import (
 // store books the answered turn (tokens, cost, the gradient's calibration)
 // and stores it off the client's critical path: the client has its answer,
 // and the next turn of this lineage waits for the commit in identify.
+//
+// The commit's goroutine holds a commitJob, never the turn: the turn keeps
+// the request body alive (30 MB for a long session's first turn), and a
+// commit can wait for Redis well after the response is done. The job holds
+// the new messages until they are encoded, and then nothing of the body
+// (docs/hostile-input.md, Memory).
 func (t *turn) store(reply *translate.Response) {
 	h, sess := t.h, t.sess
 	if t.done == nil {
@@ -33,11 +41,11 @@ func (t *turn) store(reply *translate.Response) {
 	publishTurn(t.r, u, cost, without)
 	gradient.Calibrate(&t.planned.state, int(calib.InputTokens+calib.CacheReadTokens+calib.CacheWriteTokens))
 	urgent := t.planned.result.UrgentDistill || t.retried || stoppedForWindow(reply)
+	job := t.commitJob(reply, usage.Turn(u, cost, without))
 	done := t.done
 	started := h.commits.Go("storing the turn", func(bg context.Context) {
 		defer h.pending.end(sess.Lineage, done)
-		sess.RecallPending = t.recall.pendingText(bg) // consumed by this turn; new ones for the next
-		stored, sinceCuration := t.commit(bg, reply, usage.Turn(u, cost, without))
+		stored, sinceCuration := job.run(bg)
 		if h.cfg.Distiller != nil && (urgent || stored >= distillThreshold) {
 			h.distillAfterTurn(sess.ID, urgent)
 		}
@@ -64,33 +72,31 @@ const distillThreshold = 30
 // docs/benchmarks.md).
 const commitTimeout = 3 * time.Second
 
-// commit stores an answered turn: the request messages the session has not
-// stored yet, the assistant reply, the session state and the caller's
-// credential (encrypted, bound to the session id), in one round trip.
+// commitJob is an answered turn as its commit needs it: the session, the
+// messages it has not stored yet (pointing into the request body until
+// run encodes them), the gradient state and the reply.
+type commitJob struct {
+	h        *Handler
+	sess     *store.Session
+	model    string
+	cred     auth.Credential
+	state    gradient.State
+	messages int       // in the request
+	at       time.Time // when the answer ended: the messages' and the session's time
+	stored   []store.StoredMessage
+	usage    pricing.Usage // the answer's, as the client was shown it
+	fig      usage.Figures
+	recall   pendingRecall
+}
+
+// commitJob builds the turn's commit job: the request messages the session
+// has not stored yet and the assistant reply.
 // fig is what the turn adds to its person's usage (usage.Turn): its cost and
 // counterfactual cost in micro-dollars (turnCost) are also added to the
 // session's sums, in the same round trip as everything else.
-// It returns the number of messages the session has stored after the turn
-// (0: not stored) and its turns since the last curation, as the commit's own
-// increment answered: read before the turn, the counter may predate a
-// curation that reset it since.
-func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.Figures) (int, int) {
-	h, sess, model, msgs, cred, st := t.h, t.sess, t.req.Model, t.msgs, t.cred, &t.planned.state
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-	defer cancel()
-	now := h.now()
-	if sess.ContinuedFrom != "" {
-		// The upstream accepted the new credential: only now does the
-		// continued history get a copy in its namespace.
-		if err := h.cfg.Store.CopyHistory(ctx, sess.ContinuedFrom, sess.ID, h.cfg.Retention); err != nil {
-			h.log.Warn("continued session not stored: its history could not be copied", zap.String("session", sess.ID), zap.Error(err))
-			return 0, 0
-		}
-		h.log.Info("session continued by proof of history under a new credential",
-			zap.String("session", sess.ID), zap.String("from", sess.ContinuedFrom), zap.String("credential", h.cfg.Keys.Fingerprint(cred)))
-	}
-
-	start := sess.Stored
+func (t *turn) commitJob(reply *translate.Response, fig usage.Figures) *commitJob {
+	msgs, now := t.msgs, t.h.now()
+	start := t.sess.Stored
 	if start > len(msgs) || start < 0 {
 		// The client rewound (edited or retried): store its newest message.
 		start = max(len(msgs)-1, 0)
@@ -111,22 +117,51 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.
 			Position: pos, Content: reply.Content, At: now.UnixMilli(), Model: reply.Model, Usage: &answered,
 		})
 	}
+	return &commitJob{
+		h: t.h, sess: t.sess, model: t.req.Model, cred: t.cred, state: t.planned.state,
+		messages: len(msgs), at: now, stored: stored, usage: answered, fig: fig, recall: t.recall.pendingRecall(),
+	}
+}
+
+// run stores the turn: its new messages, the session state and the
+// caller's credential (encrypted, bound to the session id), in one round
+// trip. It returns the number of messages the session has stored after the
+// turn (0: not stored) and its turns since the last curation, as the
+// commit's own increment answered: read before the turn, the counter may
+// predate a curation that reset it since.
+func (j *commitJob) run(ctx context.Context) (int, int) {
+	h, sess, cred := j.h, j.sess, j.cred
+	sess.RecallPending = j.recall.text(ctx) // consumed by this turn; new ones for the next
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	now := j.at
+	if sess.ContinuedFrom != "" {
+		// The upstream accepted the new credential: only now does the
+		// continued history get a copy in its namespace.
+		if err := h.cfg.Store.CopyHistory(ctx, sess.ContinuedFrom, sess.ID, h.cfg.Retention); err != nil {
+			h.log.Warn("continued session not stored: its history could not be copied", zap.String("session", sess.ID), zap.Error(err))
+			return 0, 0
+		}
+		h.log.Info("session continued by proof of history under a new credential",
+			zap.String("session", sess.ID), zap.String("from", sess.ContinuedFrom), zap.String("credential", h.cfg.Keys.Fingerprint(cred)))
+	}
 
 	next := *sess
-	if enc, err := json.Marshal(st); err == nil {
+	if enc, err := json.Marshal(&j.state); err == nil {
 		next.Gradient = enc
 	}
-	next.Model = model
+	answered := j.usage
+	next.Model = j.model
 	next.LastRequest = now
-	next.MessageCount = len(msgs)
-	next.Stored = len(msgs) + 1
+	next.MessageCount = j.messages
+	next.Stored = j.messages + 1
 	next.Turns++
 	next.Usage.InputTokens += answered.InputTokens
 	next.Usage.OutputTokens += answered.OutputTokens
 	next.Usage.CacheReadTokens += answered.CacheReadTokens
 	next.Usage.CacheWriteTokens += answered.CacheWriteTokens
-	next.CostMicroUSD += fig.CostMicroUSD
-	next.CounterfactualMicroUSD += fig.CounterfactualMicroUSD
+	next.CostMicroUSD += j.fig.CostMicroUSD
+	next.CounterfactualMicroUSD += j.fig.CounterfactualMicroUSD
 
 	// Without identity a session lives under its credential's namespace, so
 	// its stored credential is this very one: sealed once, when the session is
@@ -146,7 +181,13 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.
 			next.Fingerprint = fp
 		}
 	}
-	counted := usage.Queue(h.cfg.Store, usage.Record{At: now, Person: next.Person, Model: model, Figures: fig}, h.cfg.Retention)
+	counted := usage.Queue(h.cfg.Store, usage.Record{At: now, Person: next.Person, Model: j.model, Figures: j.fig}, h.cfg.Retention)
+	// The job lets go of its messages: CommitTurn encodes them first and
+	// drops them too, so the body they point into is not kept while the
+	// commit waits for its group and Redis.
+	stored := j.stored
+	j.stored = nil
+	n := len(stored)
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Counters: []store.Increments{counted}})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
@@ -156,8 +197,8 @@ func (t *turn) commit(ctx context.Context, reply *translate.Response, fig usage.
 	h.log.Debug("turn stored",
 		zap.String("session", sess.ID),
 		zap.String("credential", sess.Fingerprint),
-		zap.Int("messages", len(msgs)),
-		zap.Int("stored", len(stored)),
+		zap.Int("messages", j.messages),
+		zap.Int("stored", n),
 		zap.Int64("input_tokens", answered.InputTokens),
 		zap.Int64("output_tokens", answered.OutputTokens))
 	return next.Stored, next.TurnsSinceCuration

@@ -252,16 +252,32 @@ func (rt *recallEgress) followUp(body []byte, content json.RawMessage, calls []r
 	return next, resp, nil
 }
 
-// pendingText runs the calls kept for the next request and renders them
-// (after the answer, before the turn's commit, which the next request
-// waits for: hence the tight budget).
-func (rt *recallEgress) pendingText(ctx context.Context) string {
-	if rt == nil || len(rt.pending) == 0 {
+// pendingRecall is the recall calls the answer made beside the client's
+// own tools, with what running them needs (but not the egress, which keeps
+// the request's upstream body alive).
+type pendingRecall struct {
+	h     *Handler
+	sess  *store.Session
+	calls []recallCall
+}
+
+func (rt *recallEgress) pendingRecall() pendingRecall {
+	if rt == nil {
+		return pendingRecall{}
+	}
+	return pendingRecall{h: rt.h, sess: rt.sess, calls: rt.pending}
+}
+
+// text runs the calls kept for the next request and renders them (after
+// the answer, before the turn's commit, which the next request waits for:
+// hence the tight budget).
+func (p pendingRecall) text(ctx context.Context) string {
+	if len(p.calls) == 0 {
 		return ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, pendingRecallBudget)
 	defer cancel()
-	return pendingRecallText(rt.pending, rt.h.runRecall(ctx, rt.sess, rt.pending))
+	return pendingRecallText(p.calls, p.h.runRecall(ctx, p.sess, p.calls))
 }
 
 func joinRaw(parts []json.RawMessage) []byte {

@@ -284,6 +284,10 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		}
 		msgs[i] = b
 	}
+	// The encoded copies are all the commit needs: the messages may point
+	// into a request body of tens of MB, which need not live on while the
+	// commit waits for its group and Redis.
+	t.Messages = nil
 	ttl := t.Retention
 	if ttl <= 0 {
 		ttl = DefaultRetention
