@@ -22,12 +22,34 @@ const firstRead = 64 << 10
 // growAhead times: a declared Content-Length allocates nothing by itself, it
 // only lets the last growth be exact. Eight clients announcing max_body and
 // sending nothing cost eight times 64 KiB, not eight times max_body.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([]byte, bool) {
+//
+// A body longer than refuseCheck is judged on its first refuseCheck bytes
+// by the route's refused before the buffer grows past them: a shape the
+// gateway refuses whatever follows (docs/hostile-input.md) is answered 400
+// having cost 4 MiB of memory, not the 32 MiB the client sends.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor, refused prefixCheck) ([]byte, bool) {
 	if r.ContentLength > h.cfg.MaxBody {
 		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
 		return nil, false
 	}
-	body, err := readGrowing(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody), r.ContentLength)
+	size := h.cfg.MaxBody // the most the body can be
+	if r.ContentLength >= 0 {
+		size = r.ContentLength
+	}
+	check := func(prefix []byte) error { return refused(prefix, int(size)) }
+	src := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
+	body, err := readGrowing(src, r.ContentLength, check)
+	var early *refusedEarly
+	if errors.As(err, &early) {
+		// The rest is read and dropped, 8 KiB at a time, before the
+		// answer: the client sees the 400 as it would have after a whole
+		// read (a client that sends everything before it reads the
+		// answer too), or the 413 or 408 the read ends in.
+		if _, err = io.Copy(io.Discard, src); err == nil {
+			writeBodyError(w, fl, early.err)
+			return nil, false
+		}
+	}
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
@@ -47,6 +69,24 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor) ([
 	return body, true
 }
 
+// prefixCheck returns the error a route answers a body with, judging from
+// its beginning alone, or nil when the beginning does not settle it; size
+// is the most the whole body can be (its Content-Length, else max_body).
+// Its verdict must be final: whatever follows the prefix, the route refuses
+// the whole body too.
+type prefixCheck func(prefix []byte, size int) error
+
+// refuseCheck is how much of a body is read before its beginning is
+// judged: a hostile shape shows in its first kilobytes (the decode bound's
+// slack is 4 MiB, see msg.DecodeSlack), and real bodies of up to 4 MiB,
+// which includes long agent sessions, are never judged twice.
+const refuseCheck = 4 << 20
+
+// refusedEarly carries a prefixCheck's verdict out of readGrowing.
+type refusedEarly struct{ err error }
+
+func (e *refusedEarly) Error() string { return e.err.Error() }
+
 // growAhead bounds a body buffer to this many times the bytes received.
 // Growing by 4 and jumping to a truthful Content-Length once it is within
 // reach keeps the garbage of a body small (doubling from 64 KiB would
@@ -62,8 +102,10 @@ func isTimeout(err error) bool {
 
 // readGrowing reads rd to its end into a buffer that is at most growAhead
 // times what has been read; declared (a Content-Length, or ≤ 0 when unknown)
-// is taken as the final size once it is within that reach.
-func readGrowing(rd io.Reader, declared int64) ([]byte, error) {
+// is taken as the final size once it is within that reach. When check is
+// not nil the buffer stops at refuseCheck bytes until check has passed
+// them; its error ends the read as a *refusedEarly.
+func readGrowing(rd io.Reader, declared int64, check func(prefix []byte) error) ([]byte, error) {
 	first := firstRead
 	if declared >= 0 && declared <= firstRead {
 		// A short body in a buffer of its own size: 64 KiB per request
@@ -74,9 +116,18 @@ func readGrowing(rd io.Reader, declared int64) ([]byte, error) {
 	buf := make([]byte, 0, first)
 	for {
 		if len(buf) == cap(buf) {
+			if check != nil && len(buf) >= refuseCheck {
+				if err := check(buf); err != nil {
+					return nil, &refusedEarly{err}
+				}
+				check = nil
+			}
 			n := 4 * cap(buf)
 			if declared > int64(len(buf)) && declared < int64(growAhead*cap(buf)) {
 				n = int(declared) + 1 // room for the read that sees EOF
+			}
+			if check != nil && n > refuseCheck { // (len(buf) < refuseCheck)
+				n = refuseCheck
 			}
 			grown := make([]byte, len(buf), n)
 			copy(grown, buf)

@@ -33,7 +33,7 @@ func TestReadBodyAllocatesWhatArrives(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		r := httptest.NewRequest(http.MethodPost, "/v1/messages", &trickle{})
 		r.ContentLength = 30 << 20
-		if _, ok := h.readBody(httptest.NewRecorder(), r, anthropicFlavor); ok {
+		if _, ok := h.readBody(httptest.NewRecorder(), r, anthropicFlavor, refusedMessagesPrefix); ok {
 			t.Fatal("a truncated body was read as complete")
 		}
 	}
@@ -50,7 +50,7 @@ func TestReadGrowing(t *testing.T) {
 	for _, n := range []int{0, 1, firstRead - 1, firstRead, firstRead + 1, 3*firstRead + 7, 1 << 20} {
 		body := bytes.Repeat([]byte("x"), n)
 		for _, declared := range []int64{-1, int64(n)} {
-			got, err := readGrowing(io.LimitReader(bytes.NewReader(body), int64(n)), declared)
+			got, err := readGrowing(io.LimitReader(bytes.NewReader(body), int64(n)), declared, nil)
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("n=%d declared=%d: %d bytes, %v", n, declared, len(got), err)
 			}
@@ -142,7 +142,7 @@ func TestReadGrowingLyingLength(t *testing.T) {
 	for _, n := range []int{0, 10, 4000, firstRead + 5} {
 		body := bytes.Repeat([]byte("y"), n)
 		for _, declared := range []int64{0, 1, int64(n / 2), int64(n) + 100, firstRead - 1} {
-			got, err := readGrowing(bytes.NewReader(body), declared)
+			got, err := readGrowing(bytes.NewReader(body), declared, nil)
 			if err != nil || !bytes.Equal(got, body) {
 				t.Fatalf("n=%d declared=%d: %d bytes, %v", n, declared, len(got), err)
 			}

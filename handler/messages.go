@@ -10,7 +10,7 @@ import (
 
 // serveMessages handles POST /v1/messages.
 func (h *Handler) serveMessages(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.readBody(w, r, anthropicFlavor)
+	body, ok := h.readBody(w, r, anthropicFlavor, refusedMessagesPrefix)
 	if !ok {
 		return
 	}

@@ -18,7 +18,7 @@ import (
 // models go to openai_upstream in OpenAI format and their answers pass
 // through unchanged.
 func (h *Handler) serveChat(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.readBody(w, r, openAIFlavor)
+	body, ok := h.readBody(w, r, openAIFlavor, translate.RefusedOpenAIPrefix)
 	if !ok {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
@@ -57,6 +58,34 @@ func (h *Handler) parseMessages(body []byte, cred auth.Credential) (req *transla
 		h.decoded.put(key, d, d.Size())
 	}
 	return req, d.Messages, nil, nil
+}
+
+// refusedMessagesPrefix is the Messages route's prefixCheck: parseMessages's
+// refusals that the beginning of a body settles. A messages array over the
+// decode bound is over it at the same byte of any body that begins alike
+// (the bound grows with the bytes read, see msg.DecodeRatio), and so are a
+// duplicated field and one top-level field too many. Nesting is settled
+// with room to spare: values are skipped from where they start, at most
+// jsonscan.MaxDepth levels below it, and they start a few levels deep.
+func refusedMessagesPrefix(prefix []byte, _ int) error {
+	if jsonscan.TooDeep(prefix, 2*jsonscan.MaxDepth) {
+		return translate.ErrInvalidJSON
+	}
+	var shape *msg.ShapeError
+	_, err := translate.ParseRequestFunc(prefix, func(start int) (int, int) {
+		if _, _, derr := msg.DecodeArray(prefix, start, nil); errors.As(derr, &shape) {
+			return len(prefix) + 1, 0
+		}
+		return -1, 0 // cut short: no verdict
+	})
+	var refused *translate.BodyError
+	switch {
+	case shape != nil:
+		return shape
+	case errors.As(err, &refused):
+		return refused
+	}
+	return nil
 }
 
 // decodedKey names a conversation in the decoded cache: the caller's

@@ -12,6 +12,8 @@ FUZZTIME="${FUZZTIME:-2s}"
 TARGETS=(
 	"./internal/jsonscan FuzzSkipValueMatchesEncodingJSON"
 	"./internal/jsonscan FuzzStringMatchesEncodingJSON"
+	"./internal/jsonscan FuzzTooDeepIsFinal"
+	"./handler FuzzPrefixVerdictIsFinal"
 	"./handler/translate FuzzParseRequestMatchesEncodingJSON"
 	"./handler/translate FuzzSystemText"
 	"./handler/translate FuzzSSE"

@@ -210,10 +210,34 @@ func checkOpenAIShape(body []byte) error {
 		// messages).
 		return &BodyError{"The request body has the field \"" + dup + "\" more than once."}
 	}
-	if values*openAIValueCost > openAIRatio*len(body)+openAISlack {
-		return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
-			"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
-			values, len(body), openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+	if tooManyValues(values, len(body)) {
+		return valuesError(values, len(body))
+	}
+	return nil
+}
+
+func tooManyValues(values, size int) bool {
+	return values*openAIValueCost > openAIRatio*size+openAISlack
+}
+
+func valuesError(values, size int) *BodyError {
+	return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
+		"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
+		values, size, openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+}
+
+// RefusedOpenAIPrefix reports a chat-completions body that its first bytes
+// already refuse, whatever follows (checkOpenAIShape): nested deeper than
+// jsonscan.MaxDepth, or holding more values than a body of size bytes (the
+// most it can be) may hold.
+func RefusedOpenAIPrefix(prefix []byte, size int) error {
+	if jsonscan.TooDeep(prefix, jsonscan.MaxDepth) {
+		return ErrInvalidJSON
+	}
+	if i := jsonscan.SkipSpace(prefix, 0); i < len(prefix) && prefix[i] == '{' {
+		if _, values := jsonscan.Measure(prefix, i); tooManyValues(values, size) {
+			return valuesError(values, size)
+		}
 	}
 	return nil
 }
