@@ -17,7 +17,8 @@
 #      medians; on a shared machine 5 gives ratios that move by a few hundredths instead of ±0.1),
 #      BENCH_CASES (default "title turn stream"), BENCH_STORE (auto|redis|embedded),
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
-#      BENCH_PROFILE=DIR writes a CPU profile of Caddy during each lore run to DIR/<case>-<conns>.pprof
+#      BENCH_PROFILE=DIR writes a CPU profile of Caddy during the first lore run of each case to
+#      DIR/<case>-<conns>.pprof and during the first reverse_proxy run to DIR/rp-<case>-<conns>.pprof
 #      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`).
 #      BENCH_IDLE_TIMEOUT (default 0: lore's idle work off). The bench measures the request path.
 #      With idle work on, the sessions of each run (thousands, one turn each) go idle together
@@ -261,21 +262,29 @@ cpu_row() {
 	printf '%-7s %5s | %s | %s | %6s' "$1" "$2" "${out[0]}" "${out[1]}" "$(ratio "${tot[1]}" "${tot[0]}")"
 }
 
+# profile NAME starts a CPU profile of Caddy for the run about to start,
+# written to $BENCH_PROFILE/NAME.pprof (PROF_PID is the pid to wait for).
+profile() {
+	PROF_PID=
+	[[ -n "${BENCH_PROFILE:-}" ]] || return 0
+	mkdir -p "$BENCH_PROFILE"
+	local secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
+	curl -sS -o "$BENCH_PROFILE/$1.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
+	PROF_PID=$!
+}
+
 for c in $CASES; do
 	for n in $CONNS; do
+		PROF_PID=
 		R50=() R99=() RRPS=() L50=() L99=() LRPS=() RCPU=() LCPU=()
 		status=ok
 		for ((rep = 1; rep <= REPEAT; rep++)); do
 			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
+			[[ $rep == 1 ]] && profile "rp-$c-$n"
 			read -r rp50 rp99 rprps rperr rpcpu <<<"$(run_wrk "$RP_URL" "$n" "$c")"
+			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for reverse_proxy $c c=$n"
 			log "$c c=$n: lore (run $rep of $REPEAT)"
-			PROF_PID=
-			if [[ -n "${BENCH_PROFILE:-}" && $rep == 1 ]]; then
-				mkdir -p "$BENCH_PROFILE"
-				secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
-				curl -sS -o "$BENCH_PROFILE/$c-$n.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
-				PROF_PID=$!
-			fi
+			[[ $rep == 1 ]] && profile "$c-$n"
 			read -r lo50 lo99 lorps loerr locpu <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
 			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
 			if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then

@@ -52,9 +52,10 @@ func startStream(w http.ResponseWriter, resp *http.Response) *http.ResponseContr
 // (translate.Event.More); final runs just before the message_stop event is
 // emitted. It returns the reply, or nil unless the stream ran to
 // message_stop and every emit succeeded.
-func eachEvent(resp *http.Response, rc *http.ResponseController, final func(), emit func(translate.Event) error) *translate.Response {
+func eachEvent(readers *translate.EventReaders, resp *http.Response, rc *http.ResponseController, final func(), emit func(translate.Event) error) *translate.Response {
 	var acc translate.Accumulator
-	events := translate.NewEventReader(resp.Body)
+	events := readers.Get(resp.Body)
+	defer readers.Put(events)
 	for {
 		ev, err := events.Next()
 		if err != nil {

@@ -23,9 +23,9 @@ func (e anthropicEgress) relayError(w http.ResponseWriter, resp *http.Response) 
 
 // stream forwards an SSE answer event by event as it arrives, while
 // accumulating the assistant message.
-func (anthropicEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+func (e anthropicEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
-	return eachEvent(resp, rc, final, func(ev translate.Event) error {
+	return eachEvent(&e.h.events, resp, rc, final, func(ev translate.Event) error {
 		_, err := w.Write(ev.Raw)
 		return err
 	})

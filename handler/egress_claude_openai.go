@@ -38,7 +38,7 @@ func (e claudeViaOpenAIEgress) stream(w http.ResponseWriter, resp *http.Response
 	resp.Header.Set("Content-Type", "text/event-stream")
 	rc := startStream(w, resp)
 	tr := translate.NewStreamTranslator(w, e.oreq.Model, e.created, e.oreq.IncludeUsage)
-	reply := eachEvent(resp, rc, final, tr.Event)
+	reply := eachEvent(&e.h.events, resp, rc, final, tr.Event)
 	_ = tr.Close()
 	_ = rc.Flush()
 	return reply

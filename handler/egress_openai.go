@@ -31,10 +31,11 @@ func (e openAIEgress) relayError(w http.ResponseWriter, resp *http.Response) { e
 
 // stream relays the chunks as they arrive while accumulating the reply;
 // final runs before the [DONE] that ends a complete answer.
-func (openAIEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+func (e openAIEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
 	var acc translate.OpenAIAccumulator
-	events := translate.NewEventReader(resp.Body)
+	events := e.h.events.Get(resp.Body)
+	defer e.h.events.Put(events)
 	for {
 		ev, err := events.Next()
 		if err != nil {

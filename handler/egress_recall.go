@@ -73,7 +73,7 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 	rc := startStream(w, resp)
 	var client translate.Accumulator
 	flush := func() { _ = rc.Flush() }
-	rr := &recallRelay{flush: flush, send: func(ev translate.Event) error {
+	rr := &recallRelay{flush: flush, events: &rt.h.events, send: func(ev translate.Event) error {
 		if _, err := w.Write(ev.Raw); err != nil {
 			return err
 		}

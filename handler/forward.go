@@ -95,10 +95,13 @@ func forwardedHeader(canonical string) bool {
 }
 
 // copyResponseHeaders relays the upstream's response headers (request-id,
-// retry-after, rate limits, content type, ...) minus hop-by-hop ones.
+// retry-after, rate limits, content type, ...) minus hop-by-hop ones. The
+// value slices are shared, not copied: src is an upstream response's, read
+// once and dropped, and a later Add on dst appends without writing into
+// the values src sees.
 func copyResponseHeaders(dst, src http.Header) {
 	for name, values := range src {
-		dst[name] = append([]string(nil), values...)
+		dst[name] = values
 	}
 	for _, h := range hopByHop {
 		dst.Del(h)

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/internal/background"
 	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/store"
@@ -76,6 +77,7 @@ type Handler struct {
 	pending pendingCommits
 	hints   sessionHints  // lineage → the session this instance served last
 	decoded *decodedCache // nil when off
+	events  translate.EventReaders
 	// commits store answered turns: their clients have their answers, so
 	// they run to the end (each bounded by commitTimeout), and Close
 	// waits for them.

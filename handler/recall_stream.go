@@ -27,11 +27,12 @@ type recallRelay struct {
 	// send writes an event to the client, flushing unless ev.More (the
 	// next upstream event has arrived and follows at once); flush sends
 	// what is written, for an event held back that had no More.
-	send  func(translate.Event) error
-	flush func()
-	next  int           // next client-visible block index
-	out   int64         // output tokens of the earlier rounds
-	last  pricing.Usage // usage of the latest finished round
+	send   func(translate.Event) error
+	flush  func()
+	events *translate.EventReaders // nil: readers are not recycled
+	next   int                     // next client-visible block index
+	out    int64                   // output tokens of the earlier rounds
+	last   pricing.Usage           // usage of the latest finished round
 }
 
 // roundResult is what one round left to do.
@@ -61,7 +62,8 @@ func (rr *recallRelay) round(body io.Reader, first bool, final func()) roundResu
 	recalls := 0
 	shifted := !first // client indices differ from the upstream's
 	var res roundResult
-	events := translate.NewEventReader(body)
+	events := rr.events.Get(body)
+	defer rr.events.Put(events)
 	for {
 		ev, err := events.Next()
 		if err != nil {

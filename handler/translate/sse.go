@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"sync"
 )
 
 // Event is one server-sent event. Raw is the event exactly as received,
@@ -34,6 +35,42 @@ type EventReader struct {
 // allocations on streamed turns (docs/benchmarks.md).
 func NewEventReader(r io.Reader) *EventReader {
 	return &EventReader{br: bufio.NewReader(r)}
+}
+
+// EventReaders recycles event readers, their buffers included, from one
+// stream to the next: 4 KiB and the event buffer per streamed turn were the
+// gateway's largest allocations on a busy streaming path. The zero value is
+// ready; whoever relays streams owns one (the handler), there is no shared
+// pool.
+type EventReaders struct{ pool sync.Pool }
+
+// Get returns an event reader of r.
+func (p *EventReaders) Get(r io.Reader) *EventReader {
+	if p == nil {
+		return NewEventReader(r)
+	}
+	if er, ok := p.pool.Get().(*EventReader); ok {
+		er.br.Reset(r)
+		return er
+	}
+	return NewEventReader(r)
+}
+
+// maxPooledEvent bounds the event buffer kept with a recycled reader: an
+// answer's one huge event does not pin its buffer.
+const maxPooledEvent = 64 << 10
+
+// Put recycles er: neither it nor an Event it returned may be used after.
+func (p *EventReaders) Put(er *EventReader) {
+	if p == nil || er == nil {
+		return
+	}
+	er.br.Reset(nil)
+	er.raw = er.raw[:0]
+	if cap(er.raw) > maxPooledEvent {
+		er.raw = nil
+	}
+	p.pool.Put(er)
 }
 
 // Next returns the next event. Raw and Data alias an internal buffer that is
