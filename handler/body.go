@@ -23,10 +23,10 @@ const firstRead = 64 << 10
 // only lets the last growth be exact. Eight clients announcing max_body and
 // sending nothing cost eight times 64 KiB, not eight times max_body.
 //
-// A body longer than refuseCheck is judged on its first refuseCheck bytes
-// by the route's refused before the buffer grows past them: a shape the
-// gateway refuses whatever follows (docs/hostile-input.md) is answered 400
-// having cost 4 MiB of memory, not the 32 MiB the client sends.
+// A body longer than refuseCheck is judged on its beginning by the route's
+// refused before the buffer grows past it: a shape the gateway refuses
+// whatever follows (docs/hostile-input.md) is answered 400 having cost
+// 4 MiB of memory, not the 32 MiB the client sends.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, fl flavor, refused prefixCheck) ([]byte, bool) {
 	if r.ContentLength > h.cfg.MaxBody {
 		writeError(w, fl, http.StatusRequestEntityTooLarge, tooLargeMessage(h.cfg.MaxBody))
@@ -103,8 +103,9 @@ func isTimeout(err error) bool {
 // readGrowing reads rd to its end into a buffer that is at most growAhead
 // times what has been read; declared (a Content-Length, or ≤ 0 when unknown)
 // is taken as the final size once it is within that reach. When check is
-// not nil the buffer stops at refuseCheck bytes until check has passed
-// them; its error ends the read as a *refusedEarly.
+// not nil the buffer stops at refuseCheck bytes (plus the one a read needs
+// to see EOF) until check has passed them; its error ends the read as a
+// *refusedEarly.
 func readGrowing(rd io.Reader, declared int64, check func(prefix []byte) error) ([]byte, error) {
 	first := firstRead
 	if declared >= 0 && declared <= firstRead {
@@ -126,8 +127,10 @@ func readGrowing(rd io.Reader, declared int64, check func(prefix []byte) error) 
 			if declared > int64(len(buf)) && declared < int64(growAhead*cap(buf)) {
 				n = int(declared) + 1 // room for the read that sees EOF
 			}
-			if check != nil && n > refuseCheck { // (len(buf) < refuseCheck)
-				n = refuseCheck
+			if check != nil && n > refuseCheck+1 { // (len(buf) < refuseCheck)
+				// +1: a body of exactly refuseCheck bytes sees its EOF
+				// in this buffer, unjudged, like every shorter one.
+				n = refuseCheck + 1
 			}
 			grown := make([]byte, len(buf), n)
 			copy(grown, buf)

@@ -67,10 +67,12 @@ func (h *Handler) parseMessages(body []byte, cred auth.Credential) (req *transla
 // duplicated field and one top-level field too many. Nesting is settled
 // with room to spare: values are skipped from where they start, at most
 // jsonscan.MaxDepth levels below it, and they start a few levels deep.
+//
+// The checks run in the order the whole parse meets them, so the refusal is
+// the one the whole body gets: the fields in order (a duplicate, a field
+// too many, the messages' bound), then the nesting, which the parse meets
+// at its place and reports as malformed JSON.
 func refusedMessagesPrefix(prefix []byte, _ int) error {
-	if jsonscan.TooDeep(prefix, 2*jsonscan.MaxDepth) {
-		return translate.ErrInvalidJSON
-	}
 	var shape *msg.ShapeError
 	_, err := translate.ParseRequestFunc(prefix, func(start int) (int, int) {
 		if _, _, derr := msg.DecodeArray(prefix, start, nil); errors.As(derr, &shape) {
@@ -84,6 +86,8 @@ func refusedMessagesPrefix(prefix []byte, _ int) error {
 		return shape
 	case errors.As(err, &refused):
 		return refused
+	case jsonscan.TooDeep(prefix, 2*jsonscan.MaxDepth):
+		return translate.ErrInvalidJSON
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,6 +106,8 @@ func TestPrefixVerdictIsFinal(t *testing.T) {
 		bodies[name] = s
 	}
 	bodies["real"] = struct{ path, body string }{"/v1/messages", toolLoop("prefix verdict", 6<<20)}
+	bodies["duplicate before deep"] = struct{ path, body string }{"/v1/messages",
+		`{"model":"a","model":"b","x":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `,"messages":[]}`}
 	bodies["chat real"] = struct{ path, body string }{"/v1/chat/completions", `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("hi ", 5000) + `"}]}`}
 	for name, s := range bodies {
 		b := []byte(s.body)
@@ -114,6 +117,10 @@ func TestPrefixVerdictIsFinal(t *testing.T) {
 			err := prefixVerdict(s.path, b[:cut], len(b))
 			if err != nil && whole == nil {
 				t.Fatalf("%s: its first %d bytes are refused (%v), the whole body is not", name, cut, err)
+			}
+			// The Messages route names the reason the whole parse names.
+			if err != nil && s.path == "/v1/messages" && err.Error() != whole.Error() {
+				t.Fatalf("%s: its first %d bytes are refused with %q, the whole body with %q", name, cut, err, whole)
 			}
 			refused = refused || err != nil
 		}
@@ -184,4 +191,28 @@ func toolLoop(first string, size int) string {
 	}
 	b.WriteString("]}")
 	return b.String()
+}
+
+// TestBodyAtTheCheckIsReadOnce: a body of exactly refuseCheck bytes is read
+// into one buffer of its size plus one, unjudged, like every shorter body;
+// one byte more is judged once.
+func TestBodyAtTheCheckIsReadOnce(t *testing.T) {
+	for _, n := range []int{refuseCheck, refuseCheck + 1} {
+		body := make([]byte, n)
+		checked := 0
+		got, err := readGrowing(bytes.NewReader(body), int64(n), func([]byte) error { checked++; return nil })
+		if err != nil || len(got) != n {
+			t.Fatalf("n=%d: %d bytes, %v", n, len(got), err)
+		}
+		want := 0
+		if n > refuseCheck {
+			want = 1
+		}
+		if checked != want {
+			t.Errorf("n=%d: judged %d times, want %d", n, checked, want)
+		}
+		if n == refuseCheck && cap(got) != n+1 {
+			t.Errorf("n=%d: cap %d, want %d", n, cap(got), n+1)
+		}
+	}
 }

@@ -30,6 +30,9 @@ type Decoded struct {
 	// (ends[0] == 0); sizes[i] sums the estimated memory of messages 0..i.
 	ends, sizes []int
 	held        int // bytes of memory the tail pieces and the first message keep alive
+	// firstLen is the bytes from the array's start to the end of its first
+	// message: where the decode bound (bound.go) stood after it.
+	firstLen int
 }
 
 // Size estimates the memory the decode keeps alive: the bytes its messages
@@ -56,7 +59,8 @@ func (d *Decoded) Size() int {
 // the cache marker the client moved off its previous last message) and
 // everything after it are decoded. Nothing is assumed: a message is only
 // taken over when its bytes, the separators before it and its position are
-// the same, so the result equals a decode without prev. The first message is
+// the same, and when the decode bound holds it as it would without prev
+// (takeOver), so the result equals a decode without prev. The first message is
 // always decoded, as its marker may have moved too.
 //
 // Without prev (or when nothing is taken over) the messages point into b,
@@ -80,6 +84,7 @@ func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Deco
 		}
 		if i == 0 {
 			firstEnd = e
+			d.firstLen = e - start
 			d.Messages = make([]Message, 0, 16)
 		}
 		d.add(m, e-firstEnd)
@@ -144,6 +149,15 @@ func (b *Block) size() int {
 // it appended.
 func (d *Decoded) takeOver(p *Decoded, cur []byte) int {
 	if len(p.ends) < 2 || len(d.ends) != 1 {
+		return 0
+	}
+	// The decode bound held for p's messages behind p's first message; its
+	// margin at each of their bytes moves by what the first message costs
+	// beyond p's minus what its bytes allow beyond p's. A first message
+	// that keeps more for fewer bytes (an earlier turn padded it with
+	// bytes that do not change its id) could carry messages past the bound
+	// a decode without p would hold them to: they are decoded instead.
+	if d.sizes[0]-p.sizes[0] > DecodeRatio*(d.firstLen-p.firstLen) {
 		return 0
 	}
 	same := commonPrefix(p.tail, cur)

@@ -2,6 +2,7 @@ package msg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"reflect"
@@ -217,5 +218,34 @@ func TestDecodeArraySizeStaysLinear(t *testing.T) {
 	cold := decodeBody(t, body, nil)
 	if prev.Size() > cold.Size()*5/4 {
 		t.Fatalf("held %d bytes for a history a cold decode holds in %d", prev.Size(), cold.Size())
+	}
+}
+
+// TestDecodeArrayTakeOverKeepsTheBound: messages taken over from an earlier
+// decode are held to the decode bound as a decode without it would hold
+// them. Here the earlier turn's first message carried 8 MiB of padding
+// (which its id ignores), room for 50,000 empty messages; the same messages
+// behind the unpadded first message are over the bound, cache or not.
+func TestDecodeArrayTakeOverKeepsTheBound(t *testing.T) {
+	empties := strings.Repeat(`,{}`, 50000)
+	padded := []byte(`[{"role":"user","content":"hi","pad":"` + strings.Repeat("x", 8<<20) + `"}` + empties + `]`)
+	earlier, _, err := DecodeArray(padded, 0, nil)
+	if err != nil {
+		t.Fatalf("the padded body: %v", err)
+	}
+	body := []byte(`[{"role":"user","content":"hi"}` + empties + `]`)
+	var shape *ShapeError
+	if _, _, err := DecodeArray(body, 0, nil); !errors.As(err, &shape) {
+		t.Fatalf("decoded alone: %v, want a ShapeError", err)
+	}
+	alone := *shape
+	_, _, err = DecodeArray(body, 0, func(*Message) *Decoded { return earlier })
+	if !errors.As(err, &shape) || *shape != alone {
+		t.Fatalf("with the earlier decode: %v, want the same ShapeError as alone (%v)", err, &alone)
+	}
+	// A first message that costs no more for its bytes still takes over.
+	d, _, err := DecodeArray(padded, 0, func(*Message) *Decoded { return earlier })
+	if err != nil || d.Reused != 50000 {
+		t.Fatalf("the same body again: reused %d, %v", d.Reused, err)
 	}
 }

@@ -229,14 +229,17 @@ func valuesError(values, size int) *BodyError {
 // RefusedOpenAIPrefix reports a chat-completions body that its first bytes
 // already refuse, whatever follows (checkOpenAIShape): nested deeper than
 // jsonscan.MaxDepth, or holding more values than a body of size bytes (the
-// most it can be) may hold.
+// most it can be) may hold. The whole body would be refused too, though a
+// whole parse may name another reason first (malformed JSON further on).
 func RefusedOpenAIPrefix(prefix []byte, size int) error {
 	if jsonscan.TooDeep(prefix, jsonscan.MaxDepth) {
 		return ErrInvalidJSON
 	}
 	if i := jsonscan.SkipSpace(prefix, 0); i < len(prefix) && prefix[i] == '{' {
 		if _, values := jsonscan.Measure(prefix, i); tooManyValues(values, size) {
-			return valuesError(values, size)
+			return &BodyError{fmt.Sprintf("The request body holds %d JSON values in its first %d bytes, more than this gateway "+
+				"decodes in a body of up to %d bytes (at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
+				values, len(prefix), size, openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
 		}
 	}
 	return nil
