@@ -39,6 +39,11 @@ type decoder struct {
 	used   int // bytes kept so far (Decoded.add's measure)
 	msgs   int
 	blocks int
+	// margin is the least room the bound left at any check after the
+	// first message (what a later decode taking these messages over
+	// may spend, see Decoded.takeOver); afterFirst says the checks count.
+	margin     int
+	afterFirst bool
 	// slab holds the blocks of many messages, each message a capped slice
 	// of it: one allocation per few hundred blocks instead of one (with
 	// spare capacity) per message.
@@ -51,7 +56,11 @@ func (d *decoder) allows(extra, at int) bool {
 	if d == nil || d.from < 0 {
 		return true
 	}
-	return d.used+extra <= DecodeRatio*(at-d.from)+DecodeSlack
+	room := DecodeRatio*(at-d.from) + DecodeSlack - (d.used + extra)
+	if d.afterFirst {
+		d.margin = min(d.margin, room)
+	}
+	return room >= 0
 }
 
 func (d *decoder) shapeError(at int) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"unsafe"
 
@@ -31,8 +32,10 @@ type Decoded struct {
 	ends, sizes []int
 	held        int // bytes of memory the tail pieces and the first message keep alive
 	// firstLen is the bytes from the array's start to the end of its first
-	// message: where the decode bound (bound.go) stood after it.
-	firstLen int
+	// message, and margin the least room the decode bound (bound.go) left
+	// at any check after it: what takeOver needs to hold the messages it
+	// takes to the bound behind another first message.
+	firstLen, margin int
 }
 
 // Size estimates the memory the decode keeps alive: the bytes its messages
@@ -70,7 +73,7 @@ func (d *Decoded) Size() int {
 // body per turn.
 func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Decoded, int, error) {
 	d := &Decoded{}
-	dec := &decoder{b: b, from: start, slab: make([]Block, 0, 16)}
+	dec := &decoder{b: b, from: start, slab: make([]Block, 0, 16), margin: math.MaxInt}
 	firstEnd, took := -1, 0
 	end, err := jsonscan.Array(b, start, func(es int) (int, error) {
 		i := len(d.Messages)
@@ -92,9 +95,15 @@ func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Deco
 		if !dec.allows(0, e) {
 			return -1, dec.shapeError(e)
 		}
+		if i == 0 {
+			dec.afterFirst = true
+		}
 		if i == 0 && prev != nil {
 			if p := prev(&d.Messages[0]); p != nil {
 				took = d.takeOver(p, b[e:])
+				if took > 0 {
+					dec.margin = d.margin
+				}
 				// The walk goes on after the last message taken over:
 				// Array only needs the index after what fn consumed.
 				e = firstEnd + d.ends[len(d.ends)-1]
@@ -114,6 +123,7 @@ func DecodeArray(b []byte, start int, prev func(first *Message) *Decoded) (*Deco
 	default:
 		d.keep(b, firstEnd, took)
 	}
+	d.margin = dec.margin
 	// Capped, so a caller's append can never write into a shared array.
 	d.Messages = d.Messages[:len(d.Messages):len(d.Messages)]
 	return d, end, nil
@@ -151,13 +161,15 @@ func (d *Decoded) takeOver(p *Decoded, cur []byte) int {
 	if len(p.ends) < 2 || len(d.ends) != 1 {
 		return 0
 	}
-	// The decode bound held for p's messages behind p's first message; its
-	// margin at each of their bytes moves by what the first message costs
-	// beyond p's minus what its bytes allow beyond p's. A first message
-	// that keeps more for fewer bytes (an earlier turn padded it with
-	// bytes that do not change its id) could carry messages past the bound
-	// a decode without p would hold them to: they are decoded instead.
-	if d.sizes[0]-p.sizes[0] > DecodeRatio*(d.firstLen-p.firstLen) {
+	// The decode bound held for p's messages behind p's first message, with
+	// p.margin to spare at least. Behind this first message, the room at
+	// each of their checks moves by what its bytes allow beyond p's first
+	// minus what it keeps beyond it. Taken over only while the bound still
+	// holds them, as a decode without p would: a first message that keeps
+	// more for fewer bytes (an earlier turn padded it with bytes its id
+	// ignores) does not carry messages past the bound; they are decoded.
+	shift := (d.sizes[0] - p.sizes[0]) - DecodeRatio*(d.firstLen-p.firstLen)
+	if shift > p.margin {
 		return 0
 	}
 	same := commonPrefix(p.tail, cur)
@@ -178,6 +190,7 @@ func (d *Decoded) takeOver(p *Decoded, cur []byte) int {
 	d.tail, dropped = cut(p.tail, p.ends[k-1])
 	d.held = p.held - p.firstHeld() - dropped
 	d.Reused = k - 1
+	d.margin = p.margin - shift // p.margin is finite: p has a message after its first
 	return k - 1
 }
 

@@ -248,4 +248,16 @@ func TestDecodeArrayTakeOverKeepsTheBound(t *testing.T) {
 	if err != nil || d.Reused != 50000 {
 		t.Fatalf("the same body again: reused %d, %v", d.Reused, err)
 	}
+	// And so does one a little shorter, with the room a real conversation
+	// leaves: a client moving its cache marker off the first message.
+	rest := strings.Repeat(`,{"role":"assistant","content":"ok"},{"role":"user","content":"next"}`, 10)
+	marked := []byte(`[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}` + rest + `]`)
+	plain := []byte(`[{"role":"user","content":[{"type":"text","text":"hi"}]}` + rest + `]`)
+	before, _, err := DecodeArray(marked, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _, err := DecodeArray(plain, 0, func(*Message) *Decoded { return before }); err != nil || d.Reused != 20 {
+		t.Fatalf("the marker moved off the first message: reused %d, %v", d.Reused, err)
+	}
 }
