@@ -211,7 +211,7 @@ func checkOpenAIShape(body []byte) error {
 		return &BodyError{"The request body has the field \"" + dup + "\" more than once."}
 	}
 	if tooManyValues(values, len(body)) {
-		return valuesError(values, len(body))
+		return valuesError(values, len(body), len(body))
 	}
 	return nil
 }
@@ -220,10 +220,16 @@ func tooManyValues(values, size int) bool {
 	return values*openAIValueCost > openAIRatio*size+openAISlack
 }
 
-func valuesError(values, size int) *BodyError {
-	return &BodyError{fmt.Sprintf("The request body holds %d JSON values in %d bytes, more than this gateway decodes "+
+// valuesError refuses a body of (at most) size bytes whose first read bytes
+// hold values JSON values.
+func valuesError(values, read, size int) *BodyError {
+	where := fmt.Sprintf("in %d bytes", size)
+	if read < size {
+		where = fmt.Sprintf("in its first %d bytes (of up to %d)", read, size)
+	}
+	return &BodyError{fmt.Sprintf("The request body holds %d JSON values %s, more than this gateway decodes "+
 		"(at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
-		values, size, openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+		values, where, openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
 }
 
 // RefusedOpenAIPrefix reports a chat-completions body that its first bytes
@@ -237,9 +243,7 @@ func RefusedOpenAIPrefix(prefix []byte, size int) error {
 	}
 	if i := jsonscan.SkipSpace(prefix, 0); i < len(prefix) && prefix[i] == '{' {
 		if _, values := jsonscan.Measure(prefix, i); tooManyValues(values, size) {
-			return &BodyError{fmt.Sprintf("The request body holds %d JSON values in its first %d bytes, more than this gateway "+
-				"decodes in a body of up to %d bytes (at most one per %d bytes, plus %d); empty messages and content parts are not valid.",
-				values, len(prefix), size, openAIValueCost/openAIRatio, openAISlack/openAIValueCost)}
+			return valuesError(values, len(prefix), size)
 		}
 	}
 	return nil
