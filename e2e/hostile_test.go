@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-lore/caddy-lore/internal/hostiletest"
 )
 
 // The memory bound under attack (docs/benchmarks.md, Targets: "hostile bodies"): rounds of 8
@@ -88,40 +90,6 @@ func (c *realConversation) body() []byte {
 	return b.Bytes()
 }
 
-// hostileBody renders one hostile shape at about size bytes.
-func hostileBody(shape string, size int) (path string, body []byte) {
-	fill := func(prefix, elem, sep, suffix string) []byte {
-		var b bytes.Buffer
-		b.Grow(size)
-		b.WriteString(prefix)
-		for i := 0; b.Len()+len(elem)+len(sep)+len(suffix) < size; i++ {
-			if i > 0 {
-				b.WriteString(sep)
-			}
-			b.WriteString(strings.ReplaceAll(elem, "#", strconv.Itoa(i)))
-		}
-		b.WriteString(suffix)
-		return b.Bytes()
-	}
-	const head = `{"model":"claude-sonnet-4-5","max_tokens":1,`
-	switch shape {
-	case "empty messages":
-		return "/v1/messages", fill(head+`"messages":[`, `{}`, ",", `]}`)
-	case "empty blocks":
-		return "/v1/messages", fill(head+`"messages":[{"role":"user","content":[`, `{}`, ",", `]}]}`)
-	case "empty string messages":
-		return "/v1/messages", fill(head+`"messages":[`, `{"role":"user","content":""}`, ",", `]}`)
-	case "deep nesting":
-		n := (size - 100) / 2
-		return "/v1/messages", []byte(head + `"messages":[{"role":"user","content":"hi"}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
-	case "many fields":
-		return "/v1/messages", fill(head, `"f#":0`, ",", `,"messages":[{"role":"user","content":"hi"}]}`)
-	case "chat empty messages":
-		return "/v1/chat/completions", fill(`{"model":"gpt-4o","messages":[`, `{}`, ",", `]}`)
-	}
-	panic(shape)
-}
-
 // vmHWM returns the peak resident set size of pid, in bytes.
 func vmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
@@ -192,7 +160,7 @@ func TestHostileBodiesMemoryBound(t *testing.T) {
 	// to tell what the hostile bodies add.
 	realOnly := os.Getenv("LORE_HOSTILE_REAL_ONLY") == "1"
 	for round, shape := range shapes {
-		path, hostile := hostileBody(shape, hostileSize)
+		path, hostile := hostiletest.Body(shape, hostileSize)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var realOK, hostileOK int

@@ -13,25 +13,17 @@ import (
 
 	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/internal/hostiletest"
 )
 
-// hostileShapes are bodies of about size bytes that the gateway refuses
-// whatever their length, keyed by route and shape.
+// hostileShapes are the hostile bodies of about size bytes, by shape.
 func hostileShapes(size int) map[string]struct{ path, body string } {
-	fill := func(prefix, elem, suffix string) string {
-		n := (size - len(prefix) - len(suffix)) / (len(elem) + 1)
-		return prefix + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + suffix
+	out := map[string]struct{ path, body string }{}
+	for _, shape := range hostiletest.Shapes {
+		path, body := hostiletest.Body(shape, size)
+		out[shape] = struct{ path, body string }{path, string(body)}
 	}
-	const head = `{"model":"claude-sonnet-4-5","max_tokens":1,`
-	return map[string]struct{ path, body string }{
-		"empty messages":        {"/v1/messages", fill(head+`"messages":[`, `{}`, `]}`)},
-		"empty blocks":          {"/v1/messages", fill(head+`"messages":[{"role":"user","content":[`, `{}`, `]}]}`)},
-		"empty string messages": {"/v1/messages", fill(head+`"messages":[`, `{"role":"user","content":""}`, `]}`)},
-		"many fields":           {"/v1/messages", fill(head, `"f":0`, `,"messages":[{"role":"user","content":"hi"}]}`)},
-		"deep nesting":          {"/v1/messages", head + `"x":` + strings.Repeat("[", size/2) + strings.Repeat("]", size/2) + `,"messages":[]}`},
-		"chat empty messages":   {"/v1/chat/completions", fill(`{"model":"gpt-4o","messages":[`, `{}`, `]}`)},
-		"chat deep nesting":     {"/v1/chat/completions", `{"model":"gpt-4o","x":` + strings.Repeat("[", size/2) + strings.Repeat("]", size/2) + `}`},
-	}
+	return out
 }
 
 // countingReader counts the bytes a read took from the client.
