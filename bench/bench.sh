@@ -19,7 +19,8 @@
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
 #      BENCH_PROFILE=DIR writes a CPU profile of Caddy during the first lore run of each case to
 #      DIR/<case>-<conns>.pprof and during the first reverse_proxy run to DIR/rp-<case>-<conns>.pprof
-#      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`).
+#      (read with `go tool pprof -top bin/caddy DIR/turn-64.pprof`), and of the fake upstream
+#      during the same runs to DIR/fake-<case>-<conns>.pprof and DIR/fake-rp-<case>-<conns>.pprof.
 #      BENCH_IDLE_TIMEOUT (default 0: lore's idle work off). The bench measures the request path.
 #      With idle work on, the sessions of each run (thousands, one turn each) go idle together
 #      idle_timeout later, and their background work (a distillation and a curation per session,
@@ -117,7 +118,9 @@ log "building the fake upstream"
 # ---- processes
 KEY="sk-ant-api03-bench$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 FAKE_PORT=$(free_port)
-"$WORK/fakeupstream" -listen "127.0.0.1:$FAKE_PORT" -keys "$KEY" >"$WORK/fake.log" 2>&1 &
+FAKE_PPROF=
+[[ -z "${BENCH_PROFILE:-}" ]] || FAKE_PPROF="127.0.0.1:$(free_port)"
+"$WORK/fakeupstream" -listen "127.0.0.1:$FAKE_PORT" -keys "$KEY" ${FAKE_PPROF:+-pprof "$FAKE_PPROF"} >"$WORK/fake.log" 2>&1 &
 PIDS+=($!)
 FAKE_PID=$!
 wait_port "127.0.0.1:$FAKE_PORT"
@@ -262,15 +265,19 @@ cpu_row() {
 	printf '%-7s %5s | %s | %s | %6s' "$1" "$2" "${out[0]}" "${out[1]}" "$(ratio "${tot[1]}" "${tot[0]}")"
 }
 
-# profile NAME starts a CPU profile of Caddy for the run about to start,
-# written to $BENCH_PROFILE/NAME.pprof (PROF_PID is the pid to wait for).
+# profile NAME starts CPU profiles of Caddy and of the fake upstream for the run about
+# to start, written to $BENCH_PROFILE/NAME.pprof and $BENCH_PROFILE/fake-NAME.pprof
+# (PROF_PID lists the pids to wait for).
 profile() {
 	PROF_PID=
 	[[ -n "${BENCH_PROFILE:-}" ]] || return 0
 	mkdir -p "$BENCH_PROFILE"
 	local secs=$(($(to_ms "$DURATION" | cut -d. -f1) / 1000 - 1))
-	curl -sS -o "$BENCH_PROFILE/$1.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$((secs > 0 ? secs : 1))" &
+	secs=$((secs > 0 ? secs : 1))
+	curl -sS -o "$BENCH_PROFILE/$1.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=$secs" &
 	PROF_PID=$!
+	curl -sS -o "$BENCH_PROFILE/fake-$1.pprof" "http://$FAKE_PPROF/debug/pprof/profile?seconds=$secs" &
+	PROF_PID="$PROF_PID $!"
 }
 
 for c in $CASES; do
@@ -282,11 +289,11 @@ for c in $CASES; do
 			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
 			[[ $rep == 1 ]] && profile "rp-$c-$n"
 			read -r rp50 rp99 rprps rperr rpcpu <<<"$(run_wrk "$RP_URL" "$n" "$c")"
-			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for reverse_proxy $c c=$n"
+			[[ -z "$PROF_PID" ]] || wait $PROF_PID || log "no profile for reverse_proxy $c c=$n"
 			log "$c c=$n: lore (run $rep of $REPEAT)"
 			[[ $rep == 1 ]] && profile "$c-$n"
 			read -r lo50 lo99 lorps loerr locpu <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
-			[[ -z "$PROF_PID" ]] || wait "$PROF_PID" || log "no profile for $c c=$n"
+			[[ -z "$PROF_PID" ]] || wait $PROF_PID || log "no profile for $c c=$n"
 			if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
 				status="errors non2xx/socket: rp=$rperr lore=$loerr"
 				ERRORS=1

@@ -11,6 +11,8 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof" // served only on -pprof's own listener, for bench/bench.sh's profiles
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +33,7 @@ func main() {
 	eventDelay := flag.Duration("event-delay", 0, "delay between SSE events")
 	batchDelay := flag.Duration("batch-delay", 0, "time a batch stays in_progress")
 	refuseBatchBearer := flag.Bool("refuse-batch-bearer", false, "answer 403 to bearer credentials on batch routes")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (bench profiles)")
 	demoMode := flag.Bool("demo", false, "be the upstream of examples/demo.Caddyfile: listen on "+demoListen+" and accept the demo key")
 	flag.Parse()
 	if *demoMode {
@@ -53,6 +56,15 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fakeupstream:", err)
 		os.Exit(1)
+	}
+	if *pprofAddr != "" {
+		// The default mux holds only net/http/pprof's handlers: the fake's own
+		// routes are on its own server, so profiling never changes what it answers.
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "fakeupstream: pprof:", err)
+			}
+		}()
 	}
 	fmt.Printf("listening on %s\n", s.URL())
 	if *demoMode {
