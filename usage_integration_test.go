@@ -68,10 +68,7 @@ func checkWorkerPrice(t *testing.T, who string, r *usage.Row, batch bool) {
 	t.Helper()
 	p := pricing.For("claude-haiku-4-5")
 	u := pricing.Usage{InputTokens: r.Worker.Tokens.Input, OutputTokens: r.Worker.Tokens.Output, CacheReadTokens: r.Worker.Tokens.CacheRead, CacheWriteTokens: r.Worker.Tokens.CacheWrite}
-	want := pricing.Dollars(pricing.Micro(p.Cost(u)))
-	if batch {
-		want = pricing.Dollars(pricing.Micro(p.BatchCost(u)))
-	}
+	want := pricing.Dollars(pricing.Micro(p.WorkerCost(u, batch)))
 	// Each call is rounded to the micro-dollar on its own.
 	if math.Abs(r.Worker.Cost-want) > float64(r.Worker.Calls)*1e-6+1e-9 || r.Worker.Cost <= 0 {
 		t.Errorf("%s: worker cost %v, want %v (batch %v) for %+v", who, r.Worker.Cost, want, batch, r.Worker)

@@ -45,8 +45,8 @@ func BatchCost(usage map[string]batching.BatchedUsage) (actual, counterfactual i
 	var a, c int64
 	for model, b := range usage {
 		p := pricing.For(model)
-		a += p.BatchCost(b.Usage)
-		c += p.Cost(b.Usage)
+		a += p.WorkerCost(b.Usage, true)
+		c += p.WorkerCost(b.Usage, false)
 	}
 	return pricing.Micro(a), pricing.Micro(c)
 }

@@ -11,6 +11,9 @@
 //	cache read           = 0.1 × input
 //	batch                = 0.5 × all of the above and output
 //
+// A turn's cache writes are priced at the 5-minute rate (Cost), a worker
+// call's at the 1-hour rate (WorkerCost): see docs/cost.md, Prices.
+//
 // A model not in the table is priced as Default (the Sonnet price, $3 / $15).
 package pricing
 
@@ -91,17 +94,28 @@ func (p Price) CacheWrite1h() int64 { return p.Input * 2 }
 // CacheRead is the price of a cache hit (0.1× input).
 func (p Price) CacheRead() int64 { return p.Input / 10 }
 
-// BatchCost is the nano-dollar cost of u through the Message Batches API:
-// half of Cost (rounded down to the nano-dollar).
-func (p Price) BatchCost(u Usage) int64 { return p.Cost(u) / 2 }
+// WorkerCost is the nano-dollar cost of a gateway worker call's u, through
+// the Message Batches API (half, rounded down to the nano-dollar) when batch.
+// Its cache writes are 1-hour writes: a worker call marks its system prompt,
+// the only breakpoint it has, with ttl "1h" (llm.Worker.Params), so that the
+// same prompt stays cached across a batch's slow turnaround.
+func (p Price) WorkerCost(u Usage, batch bool) int64 {
+	nano := p.Cost(u) + u.CacheWriteTokens*(p.CacheWrite1h()-p.CacheWrite5m())
+	if batch {
+		nano /= 2
+	}
+	return nano
+}
 
 // Usage is the token figures of one or more calls in Anthropic's terms (an
 // OpenAI answer's cached prompt tokens are its cache reads, its other prompt
 // tokens its input), the one type for them from the upstream's answer to the
 // stored session and the bill. The JSON names are the Messages API's usage
 // object; they are also the stored form of an assistant message's usage
-// (store.StoredMessage), so they must not change. Cache writes are priced
-// as 5-minute writes (lore's breakpoints use the default TTL).
+// (store.StoredMessage), so they must not change. A turn's cache writes are
+// priced as 5-minute writes (Cost: the breakpoints lore adds use the default
+// TTL unless the client's own later marker has "1h"), a worker call's as
+// 1-hour writes (WorkerCost).
 type Usage struct {
 	InputTokens      int64 `json:"input_tokens"`
 	OutputTokens     int64 `json:"output_tokens"`

@@ -35,17 +35,18 @@ func TestMultipliers(t *testing.T) {
 	for _, tc := range []struct {
 		p              Price
 		w5, w1h, read  int64
-		bIn, bOut, bW5 int64 // batch cost of one input, output, cache-write token
+		bIn, bOut, bW1 int64 // batched worker cost of one input, output, (1-hour) cache-write token
 	}{
-		{Price{3000, 15000}, 3750, 6000, 300, 1500, 7500, 1875},
-		{Price{15000, 75000}, 18750, 30000, 1500, 7500, 37500, 9375},
-		{Price{5000, 25000}, 6250, 10000, 500, 2500, 12500, 3125},
-		{Price{1000, 5000}, 1250, 2000, 100, 500, 2500, 625},
-		{Price{100, 500}, 125, 200, 10, 50, 250, 62},
+		{Price{3000, 15000}, 3750, 6000, 300, 1500, 7500, 3000},
+		{Price{15000, 75000}, 18750, 30000, 1500, 7500, 37500, 15000},
+		{Price{5000, 25000}, 6250, 10000, 500, 2500, 12500, 5000},
+		{Price{1000, 5000}, 1250, 2000, 100, 500, 2500, 1000},
+		{Price{100, 500}, 125, 200, 10, 50, 250, 100},
 	} {
+		batched := func(u Usage) int64 { return tc.p.WorkerCost(u, true) }
 		got := [6]int64{tc.p.CacheWrite5m(), tc.p.CacheWrite1h(), tc.p.CacheRead(),
-			tc.p.BatchCost(Usage{InputTokens: 1}), tc.p.BatchCost(Usage{OutputTokens: 1}), tc.p.BatchCost(Usage{CacheWriteTokens: 1})}
-		if got != [6]int64{tc.w5, tc.w1h, tc.read, tc.bIn, tc.bOut, tc.bW5} {
+			batched(Usage{InputTokens: 1}), batched(Usage{OutputTokens: 1}), batched(Usage{CacheWriteTokens: 1})}
+		if got != [6]int64{tc.w5, tc.w1h, tc.read, tc.bIn, tc.bOut, tc.bW1} {
 			t.Errorf("%v: got %v", tc.p, got)
 		}
 	}
@@ -74,8 +75,13 @@ func TestCost(t *testing.T) {
 			t.Errorf("Micro = %d, want %d", got, tc.micro)
 		}
 	}
-	if got := sonnet.BatchCost(Usage{100, 50, 1000, 200}); got != 1_050_000 {
-		t.Errorf("BatchCost = %d", got)
+	// A worker call: its 200 cache-write tokens at 2× input (1-hour writes),
+	// 300000+750000+300000+1200000; batched, half.
+	if got := sonnet.WorkerCost(Usage{100, 50, 1000, 200}, false); got != 2_550_000 {
+		t.Errorf("WorkerCost = %d", got)
+	}
+	if got := sonnet.WorkerCost(Usage{100, 50, 1000, 200}, true); got != 1_275_000 {
+		t.Errorf("WorkerCost (batch) = %d", got)
 	}
 	if Micro(-1500) != -2 || Dollars(1_500_000) != 1.5 {
 		t.Error("Micro/Dollars")

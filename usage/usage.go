@@ -35,10 +35,8 @@ func Worker(model string, u pricing.Usage, batch bool) Figures {
 	}
 	if batch {
 		f.WorkerBatchCalls = 1
-		f.WorkerCostMicroUSD = pricing.Micro(p.BatchCost(u))
-	} else {
-		f.WorkerCostMicroUSD = pricing.Micro(p.Cost(u))
 	}
+	f.WorkerCostMicroUSD = pricing.Micro(p.WorkerCost(u, batch))
 	return f
 }
 
