@@ -4,34 +4,29 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/caddy-lore/caddy-lore/handler/translate"
 	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
 // AnswerUsage reads the model and usage of a Messages or chat completions
-// answer; ok is false when it reports none.
+// answer; ok is false when it reports none. A chat completions usage maps
+// as the gateway's OpenAI routes map it (translate.FromOpenAIUsage), so a
+// worker answer and a relayed one count the same tokens the same way.
 func AnswerUsage(body []byte) (model string, u pricing.Usage, ok bool) {
 	var ans struct {
 		Model string `json:"model"`
 		Usage *struct {
-			Input      int64 `json:"input_tokens"`
-			Output     int64 `json:"output_tokens"`
-			CacheRead  int64 `json:"cache_read_input_tokens"`
-			CacheWrite int64 `json:"cache_creation_input_tokens"`
-			Prompt     int64 `json:"prompt_tokens"`
-			Completion int64 `json:"completion_tokens"`
-			Details    struct {
-				Cached int64 `json:"cached_tokens"`
-			} `json:"prompt_tokens_details"`
+			pricing.Usage
+			translate.OpenAIUsage
 		} `json:"usage"`
 	}
 	if json.Unmarshal(body, &ans) != nil || ans.Usage == nil {
 		return "", pricing.Usage{}, false
 	}
-	a := ans.Usage
-	if a.Prompt > 0 || a.Completion > 0 {
-		return ans.Model, pricing.Usage{InputTokens: a.Prompt - a.Details.Cached, OutputTokens: a.Completion, CacheReadTokens: a.Details.Cached}, true
+	if o := ans.Usage.OpenAIUsage; o.PromptTokens > 0 || o.CompletionTokens > 0 {
+		return ans.Model, translate.FromOpenAIUsage(o), true
 	}
-	return ans.Model, pricing.Usage{InputTokens: a.Input, OutputTokens: a.Output, CacheReadTokens: a.CacheRead, CacheWriteTokens: a.CacheWrite}, true
+	return ans.Model, ans.Usage.Usage, true
 }
 
 // reportUsage tells OnUsage what a synchronous call of a session used.
