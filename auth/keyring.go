@@ -22,10 +22,9 @@ import (
 // anything about the encryption key, and a fingerprint printed in a log cannot
 // be correlated with a namespace in Redis.
 type Keyring struct {
-	aead   cipher.AEAD // AES-256-GCM, for Seal/Open
-	fp     *keyedMAC   // HMAC of Fingerprint
-	ns     *keyedMAC   // HMAC of Namespace
-	random bool        // made by RandomKeyring (shown by String)
+	aead cipher.AEAD // AES-256-GCM, for Seal/Open
+	fp   *keyedMAC   // HMAC of Fingerprint
+	ns   *keyedMAC   // HMAC of Namespace
 	// previous opens blobs sealed under earlier credential keys, newest
 	// first (see WithPrevious); Seal never uses them.
 	previous []cipher.AEAD
@@ -76,19 +75,10 @@ func NewKeyring(secret string) (*Keyring, error) {
 		return nil, fmt.Errorf("auth: the credential key is %d bytes long; at least %d are required "+
 			"(for example 64 hex digits from `openssl rand -hex 32`)", len(secret), MinSecretLen)
 	}
-	return derive([]byte(secret), false)
+	return derive([]byte(secret))
 }
 
-// RandomKeyring makes a per-process random keyring (embedded store only).
-func RandomKeyring() (*Keyring, error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, fmt.Errorf("auth: random key: %w", err)
-	}
-	return derive(secret, true)
-}
-
-func derive(secret []byte, random bool) (*Keyring, error) {
+func derive(secret []byte) (*Keyring, error) {
 	key := func(info string) ([]byte, error) {
 		out := make([]byte, 32)
 		_, err := io.ReadFull(hkdf.New(sha256.New, secret, []byte(hkdfSalt), []byte(info)), out)
@@ -114,7 +104,7 @@ func derive(secret []byte, random bool) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: cipher: %w", err)
 	}
-	return &Keyring{aead: aead, fp: newKeyedMAC(fpKey), ns: newKeyedMAC(nsKey), random: random}, nil
+	return &Keyring{aead: aead, fp: newKeyedMAC(fpKey), ns: newKeyedMAC(nsKey)}, nil
 }
 
 // mac is HMAC-SHA256 over "scheme|value", prefixed with "openai:" for an
@@ -266,9 +256,6 @@ func (k *Keyring) Open(blob []byte, aad string) (Credential, error) {
 // print its unexported byte slices). Value receivers, so that a Keyring and a
 // *Keyring are both covered.
 func (k Keyring) String() string {
-	if k.random {
-		return "auth.Keyring(random, redacted)"
-	}
 	return "auth.Keyring(redacted)"
 }
 

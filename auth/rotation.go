@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/cipher"
-	"errors"
 	"fmt"
 )
 
@@ -23,9 +22,6 @@ import (
 func (k *Keyring) WithPrevious(secrets ...string) (*Keyring, error) {
 	if len(secrets) == 0 {
 		return k, nil
-	}
-	if k.random {
-		return nil, errors.New("auth: previous credential keys need a configured credential key")
 	}
 	out := *k
 	out.previous = make([]cipher.AEAD, 0, len(secrets))

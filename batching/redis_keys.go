@@ -23,7 +23,7 @@ import "github.com/caddy-lore/caddy-lore/store"
 //	<p>bq:{batch}:recs           hash    record id → record JSON (see Record)        none; deleted when done
 //	<p>bq:{batch}:ritems         hash    record id → its custom_ids, comma-separated      as recs
 //	<p>bq:{batch}:leases         hash    lease name (a record id) → "<owner>|<expiry ms>" as recs
-//	<p>bq:{batch}:stats          hash    counters (Batch* constants) and the record seq   none
+//	<p>bq:{batch}:stats          hash    counters (Count* constants) and the record seq   none
 //	<p>bq:{batch}:known          zset    upstream batch id → created ms, every batch      trimmed to 7 days
 //	                                     this queue ever recorded (reconciliation)
 //	<p>bq:{batch}:instances      hash    lease owner → expiry ms of a live queue instance none; expired fields

@@ -266,11 +266,6 @@ func (b *RedisQueue) SetLeaseExpiry(ctx context.Context, name, owner string, at 
 	return b.leaseOp(ctx, name, owner, at, at, "set")
 }
 
-// ReleaseLease drops owner's lease name; false when owner does not hold it.
-func (b *RedisQueue) ReleaseLease(ctx context.Context, name, owner string) (bool, error) {
-	return b.leaseOp(ctx, name, owner, time.Time{}, time.Time{}, "release")
-}
-
 func (b *RedisQueue) leaseOp(ctx context.Context, name, owner string, now, expiry time.Time, mode string) (bool, error) {
 	if checkOwner(owner) != nil || name == "" {
 		return false, ErrInvalidQueueArg

@@ -111,7 +111,6 @@ func TestBatchQueueLifecycle(t *testing.T) {
 				{"A takes its free lease early", func() (bool, error) { return q.TakeFreeLease(ctx, "r1", "A", now, ttl) }, false},
 				{"A renews", func() (bool, error) { return q.Lease(ctx, "r1", "A", now, ttl) }, true},
 				{"B sets A's expiry", func() (bool, error) { return q.SetLeaseExpiry(ctx, "r1", "B", now) }, false},
-				{"B releases A's lease", func() (bool, error) { return q.ReleaseLease(ctx, "r1", "B") }, false},
 				{"B transitions under A's lease", func() (bool, error) {
 					return q.Transition(ctx, "r1", "B", now, ttl, RecordInFlight, "msgbatch_1", now, false)
 				}, false},

@@ -249,13 +249,13 @@ return out
 // renewed for a record that does not exist. mode "take" takes or renews the
 // lease (1 if held afterwards); "free" takes it only if nobody holds it
 // unexpired, the owner included; "set" changes the expiry only if owner
-// holds it (1 if so); "release" deletes it only if owner holds it.
+// holds it (1 if so). A lease ends by expiring (or with its record).
 var batchLeaseScript = redis.NewScript(batchPrelude + `
 local mode = ARGV[5]
 -- Leases guard records: one for a record that is gone (finished by another
 -- instance between its listing and this call) is never taken or kept, or
 -- the leases hash would only ever grow.
-if mode ~= 'release' and redis.call('HEXISTS', RECS, ARGV[1]) == 0 then
+if redis.call('HEXISTS', RECS, ARGV[1]) == 0 then
   redis.call('HDEL', LEASES, ARGV[1])
   return 0
 end
@@ -270,10 +270,6 @@ if mode == 'take' then
 end
 local v = redis.call('HGET', LEASES, ARGV[1])
 if not v or string.sub(v, 1, string.find(v, '|', 1, true) - 1) ~= ARGV[2] then return 0 end
-if mode == 'release' then
-  redis.call('HDEL', LEASES, ARGV[1])
-else
-  redis.call('HSET', LEASES, ARGV[1], ARGV[2] .. '|' .. ARGV[4])
-end
+redis.call('HSET', LEASES, ARGV[1], ARGV[2] .. '|' .. ARGV[4])
 return 1
 `)

@@ -236,7 +236,7 @@ func anthropicError(t testing.TB, body []byte) (typ, msg string) {
 	return e.Error.Type, e.Error.Message
 }
 
-// bodyMessages decodes the messages of a recorded request body.
+// bodyJSON decodes a recorded request body as a JSON object.
 func bodyJSON(t testing.TB, body []byte) map[string]any {
 	t.Helper()
 	var m map[string]any

@@ -10,10 +10,10 @@ import (
 // Annotation texts (docs/context-window.md; the prior art's literal strings).
 const (
 	// InterruptedText is the error result given to a tool_use that has no
-	// tool_result (docs/context-window.md, Pairing and order).
+	// tool_result (docs/context-window.md, Layers: Pairing and order).
 	InterruptedText = "[tool execution interrupted — session recovered]"
 	// ResultsPlaceholder replaces a user message whose tool_results were all
-	// orphans (docs/context-window.md, Pairing and order).
+	// orphans (docs/context-window.md, Layers: Pairing and order).
 	ResultsPlaceholder = "[tool results provided]"
 
 	pathScanLimit = 64 * 1024 // strip annotations scan the first 64 KiB for paths

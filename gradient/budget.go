@@ -55,13 +55,6 @@ func ComputeBudget(st *State, l Limits, ltm int) Budget {
 	}
 }
 
-// Budgets is ComputeBudget as a tuple: usable, distilled and raw budgets and
-// the hard input ceiling.
-func Budgets(st *State, l Limits, ltm int) (usable, distilled, raw, maxInput int) {
-	b := ComputeBudget(st, l, ltm)
-	return b.Usable, b.Distilled, b.Raw, b.MaxInput
-}
-
 // LTMBudget is the token budget for long-term knowledge in the system prompt:
 // 5% of (context − output reserve − overhead); current LTM is not subtracted.
 func LTMBudget(st *State, l Limits) int {

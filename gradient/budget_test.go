@@ -45,7 +45,7 @@ func TestLimitsFor(t *testing.T) {
 // Sonnet 4's first turn, as the prior art computes them.
 func TestBudgetsWorkedExample(t *testing.T) {
 	st := &State{} // first turn: uncalibrated, overhead 15,000, no LTM
-	usable, distilled, raw, maxInput := Budgets(st, LimitsFor("claude-sonnet-4", false), 0)
+	usable, distilled, raw, maxInput := budgets(st, LimitsFor("claude-sonnet-4", false), 0)
 	mustEqual(t, "sonnet usable", usable, 169_000)
 	mustEqual(t, "sonnet distilled", distilled, 42_250)
 	mustEqual(t, "sonnet raw", raw, 67_600)
@@ -54,21 +54,21 @@ func TestBudgetsWorkedExample(t *testing.T) {
 	mustEqual(t, "sonnet post-idle raw", b.PostIdleRaw, 33_800)
 	mustEqual(t, "sonnet LTM budget", LTMBudget(st, LimitsFor("claude-sonnet-4", false)), 8_450)
 
-	usable, _, _, maxInput = Budgets(st, LimitsFor("claude-opus-4", false), 0)
+	usable, _, _, maxInput = budgets(st, LimitsFor("claude-opus-4", false), 0)
 	mustEqual(t, "opus usable", usable, 153_000)
 	mustEqual(t, "opus maxInput", maxInput, 168_000)
 
 	// Output reserve is capped at 32,000; LTM and calibrated overhead count.
 	st = &State{Overhead: 9_000, OverheadSamples: 2}
-	usable, _, _, maxInput = Budgets(st, LimitsFor("claude-opus-4-6", false), 1_000)
+	usable, _, _, maxInput = budgets(st, LimitsFor("claude-opus-4-6", false), 1_000)
 	mustEqual(t, "opus 4.6 maxInput", maxInput, 968_000)
 	mustEqual(t, "opus 4.6 usable", usable, 958_000)
 	// A calibrated overhead of 0 is a real value, not "uncalibrated".
 	st = &State{Overhead: 0, OverheadSamples: 1}
-	usable, _, _, _ = Budgets(st, sonnet4, 0)
+	usable, _, _, _ = budgets(st, sonnet4, 0)
 	mustEqual(t, "zero overhead usable", usable, 184_000)
 	// Usable never goes negative.
-	usable, distilled, raw, _ = Budgets(&State{}, Limits{Context: 20_000, MaxOutput: 8_000}, 0)
+	usable, distilled, raw, _ = budgets(&State{}, Limits{Context: 20_000, MaxOutput: 8_000}, 0)
 	mustEqual(t, "tiny usable", usable+distilled+raw, 0)
 }
 
@@ -172,4 +172,10 @@ func TestBookkeeping(t *testing.T) {
 	}
 	mustEqual(t, "busts", st.BustCount, 19)
 	mustEqual(t, "high bust rate at 20 transforms", last.HighBustRate, true)
+}
+
+// budgets is ComputeBudget as a tuple, for the figures above.
+func budgets(st *State, l Limits, ltm int) (usable, distilled, raw, maxInput int) {
+	b := ComputeBudget(st, l, ltm)
+	return b.Usable, b.Distilled, b.Raw, b.MaxInput
 }

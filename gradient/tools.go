@@ -181,7 +181,7 @@ func withBlocks(m msg.Message, blocks []msg.Block) msg.Message {
 	return m
 }
 
-// Pairing safety (docs/context-window.md, Pairing and order), run on every
+// Pairing safety (docs/context-window.md, Layers: Pairing and order), run on every
 // output, layer 0 included. Each step returns its input slice untouched when
 // it has nothing to do, and never writes into a slice it did not allocate.
 

@@ -10,7 +10,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
-// The prior art's pairing rules (docs/context-window.md, Pairing and order): a tool_use and its result survive a layer ≥ 1
+// The prior art's pairing rules (docs/context-window.md, Layers: Pairing and order): a tool_use and its result survive a layer ≥ 1
 // window as a pair: the user message starts with the tool_result, then its
 // text.
 func TestToolPairSurvives(t *testing.T) {
@@ -31,7 +31,7 @@ func TestToolPairSurvives(t *testing.T) {
 	mustEqual(t, "text after", last[1]["text"].(string), "and then?")
 }
 
-// docs/context-window.md, Pairing and order: tool_results whose tool_use is not in the
+// docs/context-window.md, Layers: Pairing and order: tool_results whose tool_use is not in the
 // immediately preceding assistant message are removed; a message left
 // empty becomes "[tool results provided]".
 func TestOrphanedResults(t *testing.T) {
@@ -65,7 +65,7 @@ func TestOrphanedResults(t *testing.T) {
 	mustEqual(t, "no-op", &fixPairs(m, false)[0], &m[0])
 }
 
-// docs/context-window.md, Pairing and order: a tool_use without result becomes an error result
+// docs/context-window.md, Layers: Pairing and order: a tool_use without result becomes an error result
 // "[tool execution interrupted — session recovered]" in the following user
 // message, or in a new user message.
 func TestPendingToolUse(t *testing.T) {
@@ -90,7 +90,7 @@ func TestPendingToolUse(t *testing.T) {
 	mustEqual(t, "deterministic", encode(t, fixPairs(c.msgs(t), false)), encode(t, fixPairs(c.msgs(t), false)))
 }
 
-// docs/context-window.md, Pairing and order: a trailing assistant message with only text is
+// docs/context-window.md, Layers: Pairing and order: a trailing assistant message with only text is
 // dropped; with tool blocks it is kept.
 func TestTrailingPrefill(t *testing.T) {
 	m := (&conv{}).user("a").asst("b").user("c").asst("prefill").asst("more").msgs(t)

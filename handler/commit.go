@@ -24,7 +24,7 @@ import (
 // the request body alive (30 MB for a long session's first turn), and a
 // commit can wait for Redis well after the response is done. The job holds
 // the new messages until they are encoded, and then nothing of the body
-// (docs/hostile-input.md, Memory).
+// (docs/hostile-input.md: Memory under attack).
 func (t *turn) store(reply *translate.Response) {
 	h, sess := t.h, t.sess
 	if t.done == nil {

@@ -14,7 +14,7 @@ import (
 // since the last curation (the renderer keeps the newest text anyway).
 const maxCurateMessages = 200
 
-// AfterTurn is the post-response trigger (docs/knowledge-and-recall.md, Curation): a curation once
+// AfterTurn is the post-response trigger (docs/knowledge-and-recall.md, Long-term knowledge: Curation): a curation once
 // AfterTurns turns have been stored since the last one. It only submits the
 // (batchable) call.
 func (c *Curator) AfterTurn(ctx context.Context, sid string, turnsSinceCuration int) error {
@@ -43,16 +43,12 @@ func projectOf(sess *store.Session) string {
 	return sess.Project
 }
 
-// Curate submits a curation of the messages the session stored since its
+// curate submits a curation of the messages the session stored since its
 // last one, unless fewer than MinMessages are new or a curation of the
 // session is already in flight. It reports whether a call was submitted.
-func (c *Curator) Curate(ctx context.Context, sid string) (bool, error) {
-	return c.curate(ctx, sid, false)
-}
-
-// curate is Curate; when due is set it also needs AfterTurns turns since the
-// last curation by the session's counter in Redis (the caller's figure may
-// predate a curation that landed meanwhile).
+// When due is set it also needs AfterTurns turns since the last curation by
+// the session's counter in Redis (the caller's figure may predate a
+// curation that landed meanwhile).
 func (c *Curator) curate(ctx context.Context, sid string, due bool) (bool, error) {
 	sess, err := c.st.LoadSession(ctx, sid)
 	if err != nil || sess == nil || (due && sess.TurnsSinceCuration < AfterTurns) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// docs/knowledge-and-recall.md, Curation (with the fix for the prompt cache, see Block): the
+// docs/knowledge-and-recall.md, Long-term knowledge: Curation (with the fix for the prompt cache, see Block): the
 // curator is scheduled when turnsSinceCuration reaches 3; on success the
 // counter is reset and the new knowledge reaches the session's system
 // prompt at its next cold-cache moment.
@@ -105,7 +105,7 @@ func TestCuratorEveryThreeTurns(t *testing.T) {
 	}
 }
 
-// docs/knowledge-and-recall.md, Curation: a 1,500-char create is stored as 1,200 chars plus
+// docs/knowledge-and-recall.md, Long-term knowledge: Curation: a 1,500-char create is stored as 1,200 chars plus
 // the note; a create whose title matches an entry case-insensitively
 // updates that entry.
 func TestCurationTruncatesAndDedupes(t *testing.T) {
@@ -114,7 +114,7 @@ func TestCurationTruncatesAndDedupes(t *testing.T) {
 	long := strings.Repeat("x", 1500)
 	e.turn(t, "SA", "[[remember:Deploy steps="+long+"]]")
 	e.turn(t, "SA", "two")
-	if ok, err := e.c.Curate(ctx, "SA"); !ok || err != nil {
+	if ok, err := e.c.curate(ctx, "SA", false); !ok || err != nil {
 		t.Fatalf("curate = %v, %v", ok, err)
 	}
 	e.drain(t)
@@ -128,7 +128,7 @@ func TestCurationTruncatesAndDedupes(t *testing.T) {
 	id := got[0].ID
 	e.turn(t, "SA", "[[remember:DEPLOY STEPS=ship with make deploy]]")
 	e.turn(t, "SA", "four")
-	if ok, err := e.c.Curate(ctx, "SA"); !ok || err != nil {
+	if ok, err := e.c.curate(ctx, "SA", false); !ok || err != nil {
 		t.Fatalf("curate = %v, %v", ok, err)
 	}
 	e.drain(t)
@@ -141,7 +141,7 @@ func TestCurationTruncatesAndDedupes(t *testing.T) {
 func TestCurationNeedsThreeNewMessages(t *testing.T) {
 	e := newEnv(t)
 	e.turn(t, "SA", "only one turn, two messages")
-	if ok, err := e.c.Curate(context.Background(), "SA"); ok || err != nil || e.q.Len() != 0 {
+	if ok, err := e.c.curate(context.Background(), "SA", false); ok || err != nil || e.q.Len() != 0 {
 		t.Fatalf("curate = %v, %v, queued %d", ok, err, e.q.Len())
 	}
 	if e.guarded("SA") {
@@ -157,7 +157,7 @@ func TestCurationFailureLeavesWorkForLater(t *testing.T) {
 	for range 3 {
 		e.turn(t, "SA", "a turn")
 	}
-	if ok, _ := e.c.Curate(ctx, "SA"); !ok {
+	if ok, _ := e.c.curate(ctx, "SA", false); !ok {
 		t.Fatal("not submitted")
 	}
 	calls, _ := e.q.Take()
@@ -171,7 +171,7 @@ func TestCurationFailureLeavesWorkForLater(t *testing.T) {
 	if mark, _ := CurationMark(ctx, e.st, "SA"); mark != 0 {
 		t.Fatalf("mark = %d, want 0", mark)
 	}
-	if ok, _ := e.c.Curate(ctx, "SA"); !ok {
+	if ok, _ := e.c.curate(ctx, "SA", false); !ok {
 		t.Fatal("the next trigger could not curate")
 	}
 }

@@ -105,7 +105,7 @@ func (w *Worker) Params(c Call) json.RawMessage {
 
 // Do makes one synchronous call for c with cred and returns the text of the
 // answer: POST {upstream}/v1/messages for an Anthropic credential, POST
-// {openai_upstream}/v1/chat/completions for an OpenAI one (doOpenAI). The
+// {openai_upstream}/v1/chat/completions for an OpenAI one (ChatParams). The
 // credential's provider alone decides, so it only ever goes where it was
 // accepted (docs/sessions-and-identity.md, Provider binding).
 func (w *Worker) Do(ctx context.Context, c Call, cred auth.Credential) (string, error) {

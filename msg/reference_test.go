@@ -111,7 +111,7 @@ func refDecodeBlock(raw json.RawMessage) (Block, error) {
 	return b, nil
 }
 
-// resultText flattens tool_result content (a string, or text blocks) to text.
+// refResultText flattens tool_result content (a string, or text blocks) to text.
 func refResultText(content json.RawMessage) string {
 	content = bytes.TrimSpace(content)
 	if len(content) == 0 {

@@ -57,7 +57,7 @@ const (
 	// floor as knowledge selection).
 	minConfidence = 0.2
 	// Knowledge field weights, as in knowledge selection
-	// (docs/knowledge-and-recall.md, Injection).
+	// (docs/knowledge-and-recall.md, Long-term knowledge: Injection).
 	weightTitle    = 6.0
 	weightContent  = 2.0
 	weightCategory = 3.0

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -159,4 +161,24 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 		h.cmds.Add(int64(len(cmds)))
 		return next(ctx, cmds)
 	}
+}
+
+// ConnectedClients returns the server's connected_clients (INFO clients), for
+// the tests of client sharing across reloads.
+func (s *Store) ConnectedClients(ctx context.Context) (int, error) {
+	var info string
+	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
+		var err error
+		info, err = c.Info(ctx, "clients").Result()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("store: INFO clients has no connected_clients")
 }

@@ -14,8 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -83,9 +81,9 @@ func (s *Store) Embedded() bool { return s != nil && s.embedded }
 // EmbeddedSecret is, for the embedded store, a random secret (64 hex digits)
 // created with the in-process server and living exactly as long as its data;
 // it is "" for an external Redis. Derive the keyring from it
-// (auth.NewKeyring) instead of auth.RandomKeyring: a keyring made afresh at
-// every config reload would orphan every namespace and sealed credential of
-// the surviving embedded data.
+// (auth.NewKeyring), never from a secret made afresh at each config reload:
+// that would orphan every namespace and sealed credential of the surviving
+// embedded data.
 func (s *Store) EmbeddedSecret() string {
 	if s == nil || s.e == nil {
 		return ""
@@ -199,24 +197,4 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
-}
-
-// ConnectedClients returns the server's connected_clients (INFO clients), for
-// tests and diagnostics of client sharing across reloads.
-func (s *Store) ConnectedClients(ctx context.Context) (int, error) {
-	var info string
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		info, err = c.Info(ctx, "clients").Result()
-		return err
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
-			return strconv.Atoi(v)
-		}
-	}
-	return 0, errors.New("store: INFO clients has no connected_clients")
 }

@@ -41,7 +41,7 @@ type Doc []Field
 // prefix of (FTS5's term*), so "clust" matches "cluster" and "clusters".
 // Field weights are folded into the term frequencies and the document
 // lengths; the idf is FTS5's ln(1 + (N - n + 0.5)/(n + 0.5)). Terms should
-// be tokens (lower case, see Tokenize); empty terms are ignored, repeated
+// be tokens (lower case, see tokens); empty terms are ignored, repeated
 // terms count once per occurrence.
 //
 // One pass over the documents, no index: the callers build the corpus
@@ -141,16 +141,7 @@ func meaningful(tok string) bool {
 	return utf8.RuneCountInString(tok) > 1 && !stopwords[tok]
 }
 
-// Tokenize lower-cases text and splits it into runs of letters and digits.
-func Tokenize(text string) []string {
-	var out []string
-	for tok := range tokens(text) {
-		out = append(out, tok)
-	}
-	return out
-}
-
-// tokens yields Tokenize's tokens without building a slice; they are
+// tokens yields the lower-cased runs of letters and digits of text; they are
 // substrings of the lower-cased text, so scoring a corpus allocates
 // nothing per token.
 func tokens(text string) iter.Seq[string] {
@@ -182,10 +173,6 @@ func tokens(text string) iter.Seq[string] {
 		}
 	}
 }
-
-// IsStopword reports whether a lower-case token is a common English word
-// that says nothing about a topic.
-func IsStopword(tok string) bool { return stopwords[tok] }
 
 // stopwords is a read-only lookup table, built once.
 var stopwords = func() map[string]bool {
