@@ -27,6 +27,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    upstream          <url>        # default https://api.anthropic.com
 //	    openai_upstream   <url>        # default https://api.openai.com
 //	    redis             <address...> {   # omitted: embedded in-process store
+//	        addresses     <addr...>    # more addresses (alias: address)
 //	        username      <u>
 //	        password      <p>
 //	        db            <n>
@@ -45,7 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    worker_model      <model>      # default claude-haiku-4-5
 //	    openai_worker_model <model>    # default gpt-5-mini: worker model of openai_upstream sessions
 //	    identity          <value>      # e.g. {http.request.header.X-Forwarded-User}: namespace by person
-//	    worker_credential <key> | bearer <token>
+//	    worker_credential [api-key] <key> | bearer <token>
 //	    batching off | {
 //	        flush_interval <duration>  # default 30s
 //	        max_items      <n>         # default 50, 1..100000
