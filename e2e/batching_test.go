@@ -1,6 +1,6 @@
 package e2e
 
-// End-to-end tests of the durable Message Batches queue (issue 4, docs/batch-queue.md)
+// End-to-end tests of the durable Message Batches queue (docs/batch-queue.md)
 // with the built binary, a real redis-server and the fake upstream:
 //
 //   - TestBatchQueuedSurvivesKill9: items queued in Redis survive a kill -9;

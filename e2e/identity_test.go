@@ -19,7 +19,7 @@ func asPerson(c *ccClient, token, person string) {
 	c.hdr.Set("X-Forwarded-User", person)
 }
 
-// Issue 11, with `identity`: a person's OAuth token is replaced mid-session.
+// With `identity`: a person's OAuth token is replaced mid-session.
 // The running session continues (one session, the new token re-sealed) and
 // the knowledge curated under the old token is still visible to the
 // person's next session under the new one; another person on the same token
@@ -109,7 +109,7 @@ func TestIdentityAcrossTokenChange(t *testing.T) {
 	}
 }
 
-// Issue 11 with the real client: Claude Code behind `identity` (its
+// With the real client: Claude Code behind `identity` (its
 // ANTHROPIC_CUSTOM_HEADERS stand in for what forward_auth would set). Its
 // OAuth token is replaced mid-session: the resumed session continues (no new
 // gateway session), and the knowledge curated under the old token is in the

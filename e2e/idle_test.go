@@ -1,7 +1,7 @@
 package e2e
 
-// The end-to-end test of idle work and post-idle compaction (issue 5,
-// docs/context-window.md, Idle work and post-idle compaction): a Claude-Code-shaped session of ~60 turns through the built gateway
+// The end-to-end test of idle work and post-idle compaction
+// (docs/context-window.md, Idle work and post-idle compaction): a Claude-Code-shaped session of ~60 turns through the built gateway
 // and a real redis-server goes idle; the idle scheduler distils every
 // pending message through the Message Batches API; after idle_resume the
 // next turn is compacted (distilled prefix + a raw window of at most 20% of

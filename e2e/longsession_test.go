@@ -1,6 +1,6 @@
 package e2e
 
-// The long-session end-to-end test of the context pipeline (issue 3): a
+// The long-session end-to-end test of the context pipeline (docs/context-window.md): a
 // scripted, Claude-Code-shaped coding session of 320 turns through the built
 // gateway, real redis-server, and the fake upstream enforcing a 200,000-token
 // window with the real "prompt is too long" error. The client history grows

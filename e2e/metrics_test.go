@@ -51,7 +51,7 @@ func metricSum(body, name string, filters ...string) float64 {
 	return sum
 }
 
-// docs/operations.md (Metrics) / issue 7: after a scripted run through the built gateway, the
+// docs/operations.md (Metrics): after a scripted run through the built gateway, the
 // counters Caddy's /metrics exposes match what the fake upstream saw: turns,
 // token sums, and worker calls by route (batched vs direct).
 func TestMetricsMatchUpstream(t *testing.T) {

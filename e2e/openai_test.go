@@ -1,6 +1,6 @@
 package e2e
 
-// End-to-end tests of the OpenAI chat-completions front door (issue 6) with
+// End-to-end tests of the OpenAI chat-completions front door (docs/architecture.md, Routes) with
 // the official openai-go client through the built gateway: Claude models go
 // to the fake's Anthropic route (translated both ways), other models to the
 // fake's OpenAI route (forwarded, data:-only SSE streamed through), errors

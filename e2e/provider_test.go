@@ -25,7 +25,7 @@ func openAIFake(t *testing.T, opts fakeupstream.Options) *fakeupstream.Server {
 	return f
 }
 
-// Issue 11: the OpenAI SDK with a non-Claude model. Its key never reaches
+// The OpenAI SDK with a non-Claude model. Its key never reaches
 // the Anthropic upstream — not with turns, not with the SDK's GET
 // /v1/models, not with the gateway's own worker calls — and the worker calls
 // (here the knowledge curation after 3 turns) arrive at openai_upstream with
@@ -115,7 +115,7 @@ func oaiPaths(f *fakeupstream.Server) string {
 	return strings.Join(p, ", ")
 }
 
-// Issue 11: no credential and no identity, nothing stored. Two callers of
+// No credential and no identity, nothing stored. Two callers of
 // a no-auth openai_upstream (vLLM, Ollama) with the same first message used
 // to share one session.
 func TestNoCredentialNoIdentityNoState(t *testing.T) {
@@ -142,7 +142,7 @@ func TestNoCredentialNoIdentityNoState(t *testing.T) {
 	}
 }
 
-// Issue 11: the embedded store refuses a raw client. Another process on
+// The embedded store refuses a raw client. Another process on
 // the machine finds the loopback port (here: from Caddy's log) but has no
 // password, so it can neither read conversations nor touch queued work.
 func TestEmbeddedStoreRefusesRawClient(t *testing.T) {
@@ -171,7 +171,7 @@ func TestEmbeddedStoreRefusesRawClient(t *testing.T) {
 	}
 }
 
-// Issue 11: a queued batch item's sealed credential is bound to its
+// A queued batch item's sealed credential is bound to its
 // request. Somebody with write access to Redis edits a queued curation's
 // prompt before the flush: the item fails closed — logged, never sent to a
 // batch nor run — and the edited text never reaches the upstream.

@@ -54,7 +54,7 @@ func distillCalls(e *Env) int {
 	return n
 }
 
-// Issue 11: Claude Code with an OAuth token replaced mid-session, without
+// Claude Code with an OAuth token replaced mid-session, without
 // `identity`. The session is pushed past the window under the first token
 // (so it has distillations); then `claude --resume` runs with a new token.
 // Its first turn continues the session by proof of history: the upstream
@@ -124,7 +124,7 @@ func TestClaudeCodeTokenRefresh(t *testing.T) {
 		turns-1, before, len(turn))
 }
 
-// Issue 11: another person presents the same client session id and first
+// Another person presents the same client session id and first
 // message (Claude Code's transcript as it was after the first turn, resumed
 // with their own token). Their request carries a prefix of the first
 // person's history only, so it continues nothing: none of the first
