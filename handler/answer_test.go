@@ -93,3 +93,46 @@ func TestAnswerReadError(t *testing.T) {
 		})
 	}
 }
+
+// cutSecond breaks off the answer to the second Messages call (a recall
+// follow-up) half way, as cutAnswers does.
+type cutSecond struct {
+	next  http.RoundTripper
+	calls *int
+}
+
+func (c cutSecond) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/messages" {
+		*c.calls++
+		if *c.calls == 2 {
+			return cutAnswers{c.next}.RoundTrip(r)
+		}
+	}
+	return c.next.RoundTrip(r)
+}
+
+// A recall follow-up whose answer cannot be read ends the turn with a 502 in
+// the Messages API's shape: never the first round's answer passed off as
+// the whole one, and nothing stored.
+func TestRecallFollowUpReadError(t *testing.T) {
+	calls := 0
+	e := newEnv(t, func(c *Config) { c.Transport = cutSecond{NewTransport(), &calls} })
+	withRecall(e)
+	code, _, body := e.post("/v1/messages", conversation("[[recall:anything]]", 1, ""), "x-api-key", keyA)
+	if calls != 2 {
+		t.Fatalf("%d upstream calls, want the answer and its follow-up", calls)
+	}
+	var shape struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if code != http.StatusBadGateway || json.Unmarshal([]byte(body), &shape) != nil || shape.Type != "error" || shape.Error.Message == "" {
+		t.Fatalf("status %d, want 502 with an error envelope: %q", code, body)
+	}
+	if ids := e.sessionIDs(); len(ids) != 0 {
+		t.Fatalf("a turn whose follow-up could not be read was stored (%v)", ids)
+	}
+}
