@@ -219,7 +219,7 @@ func cut(entry string) (group, id string, ok bool) {
 // rows) with one model.
 type BatchedUsage struct {
 	Calls int64
-	pricing.Usage
+	Usage pricing.Usage // a field, not embedded: its UnmarshalJSON would take over the struct's
 }
 
 const (
@@ -293,13 +293,13 @@ func (b *RedisQueue) SessionUsage(ctx context.Context, sid string) (map[string]B
 		case uCalls:
 			u.Calls = n
 		case uIn:
-			u.InputTokens = n
+			u.Usage.InputTokens = n
 		case uOut:
-			u.OutputTokens = n
+			u.Usage.OutputTokens = n
 		case uRead:
-			u.CacheReadTokens = n
+			u.Usage.CacheReadTokens = n
 		case uWrite:
-			u.CacheWriteTokens = n
+			u.Usage.CacheWriteTokens = n
 		default:
 			continue
 		}

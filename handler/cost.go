@@ -14,11 +14,13 @@ import (
 // u the upstream's usage of the turn and removed the gradient's estimate of
 // the tokens it took out of the client's history (gradient.Result.TokensRemoved):
 //
-//	actual         = u.in·P.in + u.cache_read·0.1·P.in + u.cache_write·1.25·P.in + u.out·P.out
+//	actual         = u.in·P.in + u.cache_read·0.1·P.in + u.cache_write_5m·1.25·P.in
+//	                 + u.cache_write_1h·2·P.in + u.out·P.out
 //	T              = u.in + u.cache_read + u.cache_write + removed    (the client's full request)
 //	new            = T                                    on the session's first turn, else
 //	                 min(T, estimate(messages the client added since its previous request))
-//	counterfactual = new·1.25·P.in + (T − new)·0.1·P.in + u.out·P.out
+//	counterfactual = new·W·P.in + (T − new)·0.1·P.in + u.out·P.out
+//	W              = 2 when the answer reports 1-hour cache writes, else 1.25
 //
 // i.e. without the gateway the client sends its whole history, and its own
 // prompt caching (a breakpoint on the last message) writes the new part and
@@ -34,7 +36,14 @@ func turnCost(model string, u pricing.Usage, removed int, msgs []msg.Message, pr
 		prev := min(max(prevMessages, 0), len(msgs))
 		fresh = min(total, int64(gradient.EstimateMessages(msgs[prev:])))
 	}
-	cfNano := p.Cost(pricing.Usage{CacheWriteTokens: fresh, CacheReadTokens: total - fresh, OutputTokens: u.OutputTokens})
+	cf := pricing.Usage{CacheWriteTokens: fresh, CacheReadTokens: total - fresh, OutputTokens: u.OutputTokens}
+	if u.CacheWrite1hTokens > 0 {
+		// The answer has 1-hour writes, so the client marks its prompt with
+		// ttl "1h" (the markers lore adds only get it after one of the
+		// client's): going direct, it would write its new part at that rate.
+		cf.CacheWrite1hTokens = fresh
+	}
+	cfNano := p.Cost(cf)
 	return pricing.Micro(actualNano), pricing.Micro(cfNano)
 }
 

@@ -107,6 +107,14 @@ func TestTurnCostFormula(t *testing.T) {
 	if a, c = turnCost("claude-sonnet-4-5", u, 500, msgs, 0, 0); a != 2580 || c != 7913 {
 		t.Fatalf("first turn: %d / %d", a, c)
 	}
+	// 150 of the 200 writes under ttl "1h" (2× input): actual 2,580,000 +
+	// 150·(6000 − 3750) = 2,917,500 n$; the client marks with "1h", so the
+	// counterfactual writes its new part at 2× too: 44·6000 + 1666·300 +
+	// 1,500,000 = 2,263,800 n$.
+	u.CacheWrite1hTokens = 150
+	if a, c = turnCost("claude-sonnet-4-5", u, 500, msgs, 1, 1); a != 2918 || c != 2264 {
+		t.Fatalf("1-hour writes: %d / %d", a, c)
+	}
 	// Opus 4.7 batched, the worker's cache writes at the 1-hour rate:
 	// 0.5× of (1000·5000 + 10·25000 + 100·500 + 10·10000) = 2,700,000 n$.
 	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}

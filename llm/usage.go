@@ -14,19 +14,20 @@ import (
 // worker answer and a relayed one count the same tokens the same way.
 func AnswerUsage(body []byte) (model string, u pricing.Usage, ok bool) {
 	var ans struct {
-		Model string `json:"model"`
-		Usage *struct {
-			pricing.Usage
-			translate.OpenAIUsage
-		} `json:"usage"`
+		Model string          `json:"model"`
+		Usage json.RawMessage `json:"usage"`
 	}
-	if json.Unmarshal(body, &ans) != nil || ans.Usage == nil {
+	if json.Unmarshal(body, &ans) != nil || len(ans.Usage) == 0 || string(ans.Usage) == "null" {
 		return "", pricing.Usage{}, false
 	}
-	if o := ans.Usage.OpenAIUsage; o.PromptTokens > 0 || o.CompletionTokens > 0 {
+	var o translate.OpenAIUsage
+	if json.Unmarshal(ans.Usage, &o) == nil && (o.PromptTokens > 0 || o.CompletionTokens > 0) {
 		return ans.Model, translate.FromOpenAIUsage(o), true
 	}
-	return ans.Model, ans.Usage.Usage, true
+	if json.Unmarshal(ans.Usage, &u) != nil {
+		return "", pricing.Usage{}, false
+	}
+	return ans.Model, u, true
 }
 
 // reportUsage tells OnUsage what a synchronous call of a session used.

@@ -11,13 +11,17 @@
 //	cache read           = 0.1 × input
 //	batch                = 0.5 × all of the above and output
 //
-// A turn's cache writes are priced at the 5-minute rate (Cost), a worker
-// call's at the 1-hour rate (WorkerCost): see docs/cost.md, Prices.
+// A turn's cache writes are priced at the rate of the TTL the answer reports
+// them under (Cost), a worker call's at the 1-hour rate (WorkerCost): see
+// docs/cost.md, Prices.
 //
 // A model not in the table is priced as Default (the Sonnet price, $3 / $15).
 package pricing
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Price is a model's list price in nano-dollars per token (equivalently
 // milli-dollars per million tokens): Input 3000 is $3 per MTok.
@@ -100,7 +104,8 @@ func (p Price) CacheRead() int64 { return p.Input / 10 }
 // the only breakpoint it has, with ttl "1h" (llm.Worker.Params), so that the
 // same prompt stays cached across a batch's slow turnaround.
 func (p Price) WorkerCost(u Usage, batch bool) int64 {
-	nano := p.Cost(u) + u.CacheWriteTokens*(p.CacheWrite1h()-p.CacheWrite5m())
+	u.CacheWrite1hTokens = u.CacheWriteTokens
+	nano := p.Cost(u)
 	if batch {
 		nano /= 2
 	}
@@ -112,20 +117,45 @@ func (p Price) WorkerCost(u Usage, batch bool) int64 {
 // tokens its input), the one type for them from the upstream's answer to the
 // stored session and the bill. The JSON names are the Messages API's usage
 // object; they are also the stored form of an assistant message's usage
-// (store.StoredMessage), so they must not change. A turn's cache writes are
-// priced as 5-minute writes (Cost: the breakpoints lore adds use the default
-// TTL unless the client's own later marker has "1h"), a worker call's as
-// 1-hour writes (WorkerCost).
+// (store.StoredMessage), so they must not change.
 type Usage struct {
 	InputTokens      int64 `json:"input_tokens"`
 	OutputTokens     int64 `json:"output_tokens"`
 	CacheReadTokens  int64 `json:"cache_read_input_tokens,omitempty"`
 	CacheWriteTokens int64 `json:"cache_creation_input_tokens,omitempty"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written to the
+	// 1-hour cache, as the answer reported it (its usage.cache_creation.
+	// ephemeral_1h_input_tokens, read by UnmarshalJSON). Only pricing needs
+	// it: it is not stored or relayed.
+	CacheWrite1hTokens int64 `json:"-"`
 }
 
-// Cost is the nano-dollar cost of u at p.
+// UnmarshalJSON reads a Messages usage object, its cache_creation split
+// included.
+func (u *Usage) UnmarshalJSON(b []byte) error {
+	type counts Usage // without this method
+	var w struct {
+		counts
+		CacheCreation *struct {
+			OneHour int64 `json:"ephemeral_1h_input_tokens"`
+		} `json:"cache_creation"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*u = Usage(w.counts)
+	if w.CacheCreation != nil {
+		u.CacheWrite1hTokens = w.CacheCreation.OneHour
+	}
+	return nil
+}
+
+// Cost is the nano-dollar cost of u at p: its cache writes at the 5-minute
+// rate, except the part the answer reported as 1-hour writes.
 func (p Price) Cost(u Usage) int64 {
-	return u.InputTokens*p.Input + u.OutputTokens*p.Output + u.CacheReadTokens*p.CacheRead() + u.CacheWriteTokens*p.CacheWrite5m()
+	oneHour := min(max(u.CacheWrite1hTokens, 0), u.CacheWriteTokens)
+	return u.InputTokens*p.Input + u.OutputTokens*p.Output + u.CacheReadTokens*p.CacheRead() +
+		(u.CacheWriteTokens-oneHour)*p.CacheWrite5m() + oneHour*p.CacheWrite1h()
 }
 
 // Micro rounds nano-dollars to micro-dollars (half away from zero).

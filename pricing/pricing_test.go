@@ -1,6 +1,9 @@
 package pricing
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestLookup(t *testing.T) {
 	for _, tc := range []struct {
@@ -63,7 +66,7 @@ func TestCost(t *testing.T) {
 		// 1M input tokens of Sonnet: $3.
 		{sonnet, Usage{InputTokens: 1_000_000}, 3_000_000_000, 3_000_000},
 		// 100 in, 50 out, 1000 read, 200 write: 300000+750000+300000+750000.
-		{sonnet, Usage{100, 50, 1000, 200}, 2_100_000, 2100},
+		{sonnet, Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200}, 2_100_000, 2100},
 		{For("claude-opus-4-7"), Usage{InputTokens: 7, OutputTokens: 3, CacheReadTokens: 11, CacheWriteTokens: 13}, 35000 + 75000 + 5500 + 81250, 197},
 		{For("claude-haiku-5-5"), Usage{InputTokens: 3, OutputTokens: 1}, 800, 1},
 		{For("claude-haiku-5-5"), Usage{InputTokens: 4}, 400, 0},
@@ -77,13 +80,42 @@ func TestCost(t *testing.T) {
 	}
 	// A worker call: its 200 cache-write tokens at 2× input (1-hour writes),
 	// 300000+750000+300000+1200000; batched, half.
-	if got := sonnet.WorkerCost(Usage{100, 50, 1000, 200}, false); got != 2_550_000 {
+	if got := sonnet.WorkerCost(Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200}, false); got != 2_550_000 {
 		t.Errorf("WorkerCost = %d", got)
 	}
-	if got := sonnet.WorkerCost(Usage{100, 50, 1000, 200}, true); got != 1_275_000 {
+	if got := sonnet.WorkerCost(Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200}, true); got != 1_275_000 {
 		t.Errorf("WorkerCost (batch) = %d", got)
 	}
 	if Micro(-1500) != -2 || Dollars(1_500_000) != 1.5 {
 		t.Error("Micro/Dollars")
+	}
+}
+
+// The cache_creation split of an answer's usage is read, and its 1-hour part
+// is priced at 2× input, never more tokens than the answer's cache writes.
+func TestOneHourWrites(t *testing.T) {
+	var u Usage
+	if err := json.Unmarshal([]byte(`{"input_tokens":10,"output_tokens":2,"cache_read_input_tokens":7,"cache_creation_input_tokens":300,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200}}`), &u); err != nil {
+		t.Fatal(err)
+	}
+	if u != (Usage{InputTokens: 10, OutputTokens: 2, CacheReadTokens: 7, CacheWriteTokens: 300, CacheWrite1hTokens: 200}) {
+		t.Fatalf("read %+v", u)
+	}
+	sonnet := For("claude-sonnet-4-5")
+	// 10·3000 + 2·15000 + 7·300 + 100·3750 + 200·6000
+	if got := sonnet.Cost(u); got != 30000+30000+2100+375000+1200000 {
+		t.Fatalf("Cost = %d", got)
+	}
+	u.CacheWrite1hTokens = 900 // more than the writes: all of them
+	if got, want := sonnet.Cost(u), sonnet.WorkerCost(u, false); got != want {
+		t.Fatalf("Cost = %d, want %d (every write at the 1-hour rate)", got, want)
+	}
+	if err := json.Unmarshal([]byte(`{"input_tokens":1,"cache_creation":null}`), &u); err != nil || u != (Usage{InputTokens: 1}) {
+		t.Fatalf("null split: %+v %v", u, err)
+	}
+	// Stored and relayed usage keeps the Messages API's four counts only.
+	b, _ := json.Marshal(Usage{InputTokens: 1, CacheWriteTokens: 3, CacheWrite1hTokens: 3})
+	if string(b) != `{"input_tokens":1,"output_tokens":0,"cache_creation_input_tokens":3}` {
+		t.Fatalf("marshalled %s", b)
 	}
 }

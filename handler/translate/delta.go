@@ -185,11 +185,20 @@ func (q *quickEvent) int(dst *int, start int) int {
 	return end
 }
 
-// readUsage reads a usage object at start into u.
+// readUsage reads a usage object at start into u, the 1-hour part of its
+// cache writes included (pricing.Usage.UnmarshalJSON reads the same).
 func (q *quickEvent) readUsage(u *pricing.Usage, start int) int {
-	usageKeys := [...]string{"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
+	usageKeys := [...]string{"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation"}
+	oneHourKey := [...]string{"ephemeral_1h_input_tokens"}
 	return q.object(start, usageKeys[:], func(i, start int) int {
 		var n int
+		if i == len(usageKeys)-1 {
+			return q.object(start, oneHourKey[:], func(_, start int) int {
+				end := q.int(&n, start)
+				u.CacheWrite1hTokens = int64(n)
+				return end
+			})
+		}
 		end := q.int(&n, start)
 		*[...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheWriteTokens}[i] = int64(n)
 		return end

@@ -141,6 +141,7 @@ func (a *Accumulator) messageDelta(stopReason string, u *pricing.Usage) {
 	}
 	if u.CacheWriteTokens > 0 {
 		a.resp.Usage.CacheWriteTokens = u.CacheWriteTokens
+		a.resp.Usage.CacheWrite1hTokens = u.CacheWrite1hTokens
 	}
 }
 
