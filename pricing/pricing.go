@@ -131,21 +131,23 @@ type Usage struct {
 }
 
 // UnmarshalJSON reads a Messages usage object, its cache_creation split
-// included.
+// included. A split it cannot read counts as absent: the four counts are
+// what the usage is, as before the split existed.
 func (u *Usage) UnmarshalJSON(b []byte) error {
 	type counts Usage // without this method
 	var w struct {
 		counts
-		CacheCreation *struct {
-			OneHour int64 `json:"ephemeral_1h_input_tokens"`
-		} `json:"cache_creation"`
+		CacheCreation json.RawMessage `json:"cache_creation"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
 	*u = Usage(w.counts)
-	if w.CacheCreation != nil {
-		u.CacheWrite1hTokens = w.CacheCreation.OneHour
+	var split struct {
+		OneHour int64 `json:"ephemeral_1h_input_tokens"`
+	}
+	if len(w.CacheCreation) > 0 && json.Unmarshal(w.CacheCreation, &split) == nil {
+		u.CacheWrite1hTokens = split.OneHour
 	}
 	return nil
 }

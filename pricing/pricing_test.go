@@ -110,8 +110,11 @@ func TestOneHourWrites(t *testing.T) {
 	if got, want := sonnet.Cost(u), sonnet.WorkerCost(u, false); got != want {
 		t.Fatalf("Cost = %d, want %d (every write at the 1-hour rate)", got, want)
 	}
-	if err := json.Unmarshal([]byte(`{"input_tokens":1,"cache_creation":null}`), &u); err != nil || u != (Usage{InputTokens: 1}) {
-		t.Fatalf("null split: %+v %v", u, err)
+	for _, split := range []string{`null`, `5`, `{"ephemeral_1h_input_tokens":"x"}`} {
+		u = Usage{}
+		if err := json.Unmarshal([]byte(`{"input_tokens":1,"cache_creation":`+split+`}`), &u); err != nil || u != (Usage{InputTokens: 1}) {
+			t.Fatalf("split %s: %+v %v", split, u, err)
+		}
 	}
 	// Stored and relayed usage keeps the Messages API's four counts only.
 	b, _ := json.Marshal(Usage{InputTokens: 1, CacheWriteTokens: 3, CacheWrite1hTokens: 3})
