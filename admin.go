@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/handler"
 	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
+	"github.com/caddy-lore/caddy-lore/usage"
 )
 
 func init() {
@@ -66,19 +67,19 @@ const adminTimeout = 10 * time.Second
 
 // SessionView is a session as the admin API shows it.
 type SessionView struct {
-	ID              string     `json:"id"`
-	Credential      string     `json:"credential"` // fingerprint only
-	Model           string     `json:"model"`
-	Messages        int        `json:"messages"` // in the last request
-	Stored          int        `json:"stored"`
-	Turns           int        `json:"turns"`
-	LastLayer       int        `json:"last_layer"`
-	PostIdleCompact bool       `json:"post_idle_compact"`
-	IdleWorkPending bool       `json:"idle_work_pending"`
-	IdleSince       *time.Time `json:"idle_since,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	LastRequest     time.Time  `json:"last_request"`
-	Tokens          TokensView `json:"tokens"`
+	ID              string       `json:"id"`
+	Credential      string       `json:"credential"` // fingerprint only
+	Model           string       `json:"model"`
+	Messages        int          `json:"messages"` // in the last request
+	Stored          int          `json:"stored"`
+	Turns           int          `json:"turns"`
+	LastLayer       int          `json:"last_layer"`
+	PostIdleCompact bool         `json:"post_idle_compact"`
+	IdleWorkPending bool         `json:"idle_work_pending"`
+	IdleSince       *time.Time   `json:"idle_since,omitempty"`
+	CreatedAt       time.Time    `json:"created_at"`
+	LastRequest     time.Time    `json:"last_request"`
+	Tokens          usage.Tokens `json:"tokens"` // the session's totals
 	// Cost is the session's estimated spend in dollars (answered turns plus
 	// batched worker calls); Saved is what the same work would have cost
 	// without the gateway minus Cost (see docs/cost.md).
@@ -103,14 +104,6 @@ type SessionDetail struct {
 	Distillations []DistilView   `json:"distillations"`
 	MessageList   []MsgView      `json:"message_list,omitempty"` // only with ?messages=1
 	Knowledge     *KnowledgeView `json:"knowledge,omitempty"`
-}
-
-// TokensView is a session's usage totals.
-type TokensView struct {
-	Input      int64 `json:"input"`
-	Output     int64 `json:"output"`
-	CacheRead  int64 `json:"cache_read"`
-	CacheWrite int64 `json:"cache_write"`
 }
 
 // DistilView is a distillation row without its text.
@@ -218,7 +211,7 @@ func sessionView(ctx context.Context, st *store.Store, h *handler.Handler, s *st
 		ID: s.ID, Credential: s.Fingerprint, Model: s.Model, Messages: s.MessageCount, Stored: s.Stored,
 		Turns: s.Turns, LastLayer: f.LastLayer, PostIdleCompact: f.PostIdleCompact,
 		IdleWorkPending: f.IdleWorkPending, CreatedAt: s.CreatedAt, LastRequest: s.LastRequest,
-		Tokens: TokensView{s.Usage.InputTokens, s.Usage.OutputTokens, s.Usage.CacheReadTokens, s.Usage.CacheWriteTokens},
+		Tokens: usage.TokensOf(s.Usage),
 	}
 	if f.IdleWorkPending && !f.IdleSince.IsZero() {
 		v.IdleSince = &f.IdleSince

@@ -26,7 +26,7 @@ type statusData struct {
 	Sessions []SessionView
 	More     bool
 	Layers   [5]int // sessions by last layer
-	Tokens   TokensView
+	Tokens   usage.Tokens
 	Batches  batching.Stats
 	BatchErr string
 	Chart    []bar

@@ -6,23 +6,16 @@ import (
 	"time"
 )
 
-// The session's keys. Each Redis key of the gateway is built in one place,
-// its owner's key file; docs/redis-keys.md is the whole schema in one
-// table. <p> is the configured key prefix (default "lore:").
+// The session's keys (state, messages, sealed credential) and the lineage and
+// origin indexes. Each Redis key of the gateway is built in one place, its
+// owner's key file; docs/redis-keys.md is the whole schema in one table. <p>
+// is the configured key prefix (default "lore:").
 //
 // The part in braces is the Redis Cluster hash tag: only it is hashed to pick
 // the slot, so all keys of one session live in one slot (one node), and a
 // MULTI or Lua script over them works in cluster mode too.
 //
-//	key                    type    content                                   TTL
-//	<p>s:{<sid>}:state     hash    the session (fields: see session.go)      Turn.Retention, refreshed every turn
-//	<p>s:{<sid>}:msgs      list    StoredMessage JSON, one per position      Turn.Retention, refreshed every turn
-//	<p>s:{<sid>}:cred      string  sealed credential (auth.Keyring.Seal)     Turn.Retention, refreshed every turn
-//	<p>lin:{<lineage>}     hash    session id → message count of its last    Turn.Retention of the newest turn
-//	                               request (candidates for continuation)     of any session in the lineage
-//	<p>orig:{<origin>}     hash    the same, for Session.Origin: a lineage   Turn.Retention of the newest turn
-//	                               without namespace (continuity by proof    of any session of the origin
-//	                               of history, no identity configured)
+// Each key's type, content and TTL: docs/redis-keys.md.
 //
 // A lineage hash can outlive some of its sessions (its TTL is refreshed by its
 // newest session); its stale fields point at sessions that no longer exist,

@@ -1,6 +1,6 @@
 package store
 
-// Distillation keys, in addition to the table in keys.go. Package distill
+// Distillation keys. Package distill
 // owns what is in them, its operations and Lua scripts (distill/rows.go,
 // distill/rows_scripts.go), and builds each key with
 // SessionKey(sid, <name>) from the names below. The names are defined here,
@@ -15,23 +15,7 @@ package store
 // writes them copies that list's remaining TTL, so a session's
 // distillations expire with its messages and never outlive them.
 //
-//	key                           type    content
-//	<p>s:{<sid>}:dist:mark        string  distilled-up-to watermark: the count of stored
-//	                                      messages (list entries, append order) covered by
-//	                                      the rows in dist:rows; entries >= it are undistilled
-//	<p>s:{<sid>}:dist:rows        hash    row id → distill.Row JSON: the live rows, gen-0 and
-//	                                      meta, all at or below the watermark
-//	<p>s:{<sid>}:dist:ahead       hash    row id → distill.Row JSON: gen-0 rows that arrived out
-//	                                      of order (a hole before them); moved to dist:rows
-//	                                      when the hole is filled
-//	<p>s:{<sid>}:dist:ahead:idx   zset    "<first>:<last>:<id>" scored by first, the ranges
-//	                                      of dist:ahead for the scripts (no JSON in Lua)
-//	<p>s:{<sid>}:dist:archive     hash    row id → distill.Row JSON: rows merged into a meta row
-//	<p>s:{<sid>}:dist:guard       hash    in-flight guard: h:<token> → "<urgent 0|1>:<deadline ms>"
-//	                                      per holder (a run), r:<token>:<ref> → 1 per outstanding
-//	                                      reference (distill/rows_scripts.go); PX = the latest
-//	                                      holder deadline, pushed by every distill.AddRef;
-//	                                      deleted when no reference is left
+// Each key's type, content and TTL: docs/redis-keys.md.
 
 // The names of the distillation keys under a session (SessionKey).
 const (

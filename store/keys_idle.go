@@ -1,12 +1,7 @@
 package store
 
-// Keys of the idle scheduler (package idle), in addition to the table in
-// keys.go; docs/redis-keys.md has the whole schema.
-//
-//	key                    type  content                                         TTL
-//	<p>idle:{idle}:active  zset  session id → unix ms of its last request, for   none (members leave when
-//	                             every session whose idle work is still to come   claimed, or when older
-//	                             in its current idle period                       than the retention)
+// The key of the idle scheduler (package idle): its type, content and TTL
+// are in docs/redis-keys.md, with every other key.
 //
 // The key has its own hash tag, {idle}: the claim script touches only it, so
 // it runs in one cluster slot. CommitTurn writes it in the same MULTI as the

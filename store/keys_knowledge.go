@@ -1,6 +1,6 @@
 package store
 
-// A session's curation keys, in addition to the table in keys.go. Package
+// A session's curation keys. Package
 // knowledge owns what is in them and the operations on them
 // (knowledge/curation_state.go) and builds each key with
 // SessionKey(sid, <name>) from the names below; the names are defined here,
@@ -8,10 +8,7 @@ package store
 // CopyHistory copies the mark and DeleteSession removes both with the rest
 // of the session.
 //
-//	key                              type    content                                    TTL
-//	<p>s:{<sid>}:kn:mark             string  curated-up-to: the count of stored         the session's message list TTL
-//	                                         messages (list entries) the curator saw
-//	<p>s:{<sid>}:kn:guard            string  in-flight curation token (SET NX PX)       the guard TTL
+// Each key's type, content and TTL: docs/redis-keys.md.
 //
 // The session's knowledge block lives in its state hash (field "ltm", see
 // session.go), read with the session and written only when it changes.

@@ -55,6 +55,11 @@ type Tokens struct {
 	CacheWrite int64 `json:"cache_write"`
 }
 
+// TokensOf is u's counts as a Tokens.
+func TokensOf(u pricing.Usage) Tokens {
+	return Tokens{u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens}
+}
+
 // WorkerView is the worker calls made for a row's sessions.
 type WorkerView struct {
 	Calls      int64   `json:"calls"`
