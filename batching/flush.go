@@ -129,7 +129,7 @@ func (q *Queue) submit(id string) {
 // happen (logged).
 func (q *Queue) transition(ctx context.Context, id, to, batch string) bool {
 	now := q.now()
-	ok, err := q.bq.Transition(ctx, id, q.owner, now, q.tun.leaseTTL, to, batch, now, false)
+	ok, err := q.bq.Transition(ctx, Move{Rec: id, Owner: q.owner, Now: now, Lease: q.tun.leaseTTL, To: to, Batch: batch, Created: now})
 	if err != nil && ctx.Err() == nil {
 		q.log.Warn("batching: record transition failed", zap.String("record", id), zap.String("to", to), zap.Error(err))
 	}

@@ -43,8 +43,8 @@ func (q *Queue) reconcile(r Record) bool {
 		return false
 	}
 	if found != nil {
-		ok, err := q.bq.Transition(ctx, r.ID, q.owner, q.now(), q.tun.leaseTTL, RecordInFlight,
-			found.ID, parseTime(found.CreatedAt), true)
+		ok, err := q.bq.Transition(ctx, Move{Rec: r.ID, Owner: q.owner, Now: q.now(), Lease: q.tun.leaseTTL,
+			To: RecordInFlight, Batch: found.ID, Created: parseTime(found.CreatedAt), Adopted: true})
 		if err == nil && ok {
 			q.log.Info("batching: adopted a batch created by a submitter that left", zap.String("record", r.ID),
 				zap.String("batch", found.ID), zap.Int("items", r.Left))

@@ -175,20 +175,32 @@ func pairs(out any) []QueuedItem {
 	return items
 }
 
-// Transition moves a record (see batchTransitionScript); owner must hold its
-// lease or the lease must have expired, and the lease is renewed to
-// now+lease. batch and created are for RecordInFlight only. It reports
-// whether the transition happened.
-func (b *RedisQueue) Transition(ctx context.Context, rec, owner string, now time.Time, lease time.Duration, to, batch string, created time.Time, adopted bool) (bool, error) {
-	if checkOwner(owner) != nil {
+// Move is one record transition (see batchTransitionScript): Owner moves
+// record Rec to state To at Now, renewing its lease to Now+Lease.
+type Move struct {
+	Rec, Owner string
+	Now        time.Time
+	Lease      time.Duration
+	To         string
+	// For To == RecordInFlight only: the upstream batch, when it was created,
+	// and whether another submitter created it (reconciliation adopts it).
+	Batch   string
+	Created time.Time
+	Adopted bool
+}
+
+// Transition makes move m; its owner must hold the record's lease or the
+// lease must have expired. It reports whether the transition happened.
+func (b *RedisQueue) Transition(ctx context.Context, m Move) (bool, error) {
+	if checkOwner(m.Owner) != nil {
 		return false, ErrInvalidQueueArg
 	}
 	adopt := ""
-	if adopted {
+	if m.Adopted {
 		adopt = "1"
 	}
-	out, err := b.run(ctx, batchTransitionScript, nil, rec, owner, ms(now), ms(now.Add(lease)),
-		to, batch, ms(created), adopt, ms(now.Add(-knownFor)))
+	out, err := b.run(ctx, batchTransitionScript, nil, m.Rec, m.Owner, ms(m.Now), ms(m.Now.Add(m.Lease)),
+		m.To, m.Batch, ms(m.Created), adopt, ms(m.Now.Add(-knownFor)))
 	if err != nil {
 		return false, err
 	}

@@ -112,16 +112,18 @@ func TestBatchQueueLifecycle(t *testing.T) {
 				{"A renews", func() (bool, error) { return q.Lease(ctx, "r1", "A", now, ttl) }, true},
 				{"B sets A's expiry", func() (bool, error) { return q.SetLeaseExpiry(ctx, "r1", "B", now) }, false},
 				{"B transitions under A's lease", func() (bool, error) {
-					return q.Transition(ctx, "r1", "B", now, ttl, RecordInFlight, "msgbatch_1", now, false)
+					return q.Transition(ctx, Move{Rec: "r1", Owner: "B", Now: now, Lease: ttl, To: RecordInFlight, Batch: "msgbatch_1", Created: now})
 				}, false},
 				{"B takes the expired lease", func() (bool, error) { return q.TakeFreeLease(ctx, "r1", "B", later, ttl) }, true},
 				{"B records the batch", func() (bool, error) {
-					return q.Transition(ctx, "r1", "B", later, ttl, RecordInFlight, "msgbatch_1", later, false)
+					return q.Transition(ctx, Move{Rec: "r1", Owner: "B", Now: later, Lease: ttl, To: RecordInFlight, Batch: "msgbatch_1", Created: later})
 				}, true},
 				{"twice", func() (bool, error) {
-					return q.Transition(ctx, "r1", "B", later, ttl, RecordInFlight, "msgbatch_2", later, false)
+					return q.Transition(ctx, Move{Rec: "r1", Owner: "B", Now: later, Lease: ttl, To: RecordInFlight, Batch: "msgbatch_2", Created: later})
 				}, false},
-				{"attempt on an in-flight record", func() (bool, error) { return q.Transition(ctx, "r1", "B", later, ttl, "attempt", "", later, false) }, false},
+				{"attempt on an in-flight record", func() (bool, error) {
+					return q.Transition(ctx, Move{Rec: "r1", Owner: "B", Now: later, Lease: ttl, To: "attempt", Created: later})
+				}, false},
 			} {
 				if got, err := c.got(); err != nil || got != c.want {
 					t.Fatalf("%s = %v, %v; want %v", c.name, got, err, c.want)
@@ -182,16 +184,16 @@ func TestBatchQueueLifecycle(t *testing.T) {
 			if !reflect.DeepEqual(ids, []string{"r3", "r4"}) {
 				t.Fatalf("split take = %v", ids)
 			}
-			if ok, _ := q.Transition(ctx, "r3", "A", now, ttl, "neterr", "", now, false); !ok {
+			if ok, _ := q.Transition(ctx, Move{Rec: "r3", Owner: "A", Now: now, Lease: ttl, To: "neterr", Created: now}); !ok {
 				t.Fatal("neterr")
 			}
-			if ok, _ := q.Transition(ctx, "r3", "A", now, ttl, "attempt", "", now, false); !ok {
+			if ok, _ := q.Transition(ctx, Move{Rec: "r3", Owner: "A", Now: now, Lease: ttl, To: "attempt", Created: now}); !ok {
 				t.Fatal("attempt")
 			}
 			if r := mustRecord(t, q, "r3"); r.Attempts != 2 || !r.NetErr || r.State != RecordSubmitting {
 				t.Fatalf("r3 = %+v", r)
 			}
-			if ok, _ := q.Transition(ctx, "r3", "A", now, ttl, RecordSync, "", now, false); !ok {
+			if ok, _ := q.Transition(ctx, Move{Rec: "r3", Owner: "A", Now: now, Lease: ttl, To: RecordSync, Created: now}); !ok {
 				t.Fatal("sync")
 			}
 			st, _ = q.State(ctx)
@@ -200,7 +202,7 @@ func TestBatchQueueLifecycle(t *testing.T) {
 			if !reflect.DeepEqual(st.Counters, wantCounters) || st.Queued != 0 || len(st.Records) != 2 {
 				t.Fatalf("State = %+v", st)
 			}
-			if _, err := q.Transition(ctx, "r4", "A", now, ttl, "bogus", "", now, false); err == nil {
+			if _, err := q.Transition(ctx, Move{Rec: "r4", Owner: "A", Now: now, Lease: ttl, To: "bogus", Created: now}); err == nil {
 				t.Fatal("unknown transition accepted")
 			}
 		})
@@ -336,7 +338,7 @@ func TestBatchQueueCluster(t *testing.T) {
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("Take = %v, %v", ids, err)
 	}
-	if ok, err := q.Transition(ctx, ids[0], "A", now, time.Minute, RecordInFlight, "msgbatch_1", now, false); !ok || err != nil {
+	if ok, err := q.Transition(ctx, Move{Rec: ids[0], Owner: "A", Now: now, Lease: time.Minute, To: RecordInFlight, Batch: "msgbatch_1", Created: now}); !ok || err != nil {
 		t.Fatalf("Transition = %v, %v", ok, err)
 	}
 	if got, err := q.Finish(ctx, ids[0], CountResolved); err != nil || len(got) != 1 {
