@@ -228,7 +228,7 @@ func (e *env) killable(o queueOpts) *killable {
 func (k *killable) dead(t *testing.T) {
 	t.Helper()
 	waitFor(t, "the kill", func() bool { return k.q.ctx.Err() != nil })
-	k.q.wg.Wait()
+	k.q.work.Wait()
 }
 
 // recover starts a second instance whose clock is a minute ahead (the dead

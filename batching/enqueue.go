@@ -108,7 +108,7 @@ func (q *Queue) Enqueue(ctx context.Context, c llm.Call, cred auth.Credential) e
 	case rec != "":
 		q.log.Debug("credential refused by the batch API: running synchronously",
 			zap.String("custom_id", id), zap.String("credential", q.cfg.Keys.Fingerprint(cred)))
-		if q.own(rec) && !q.goUntracked("sync "+rec, func() { q.runSync(q.ctx, rec, false) }) {
+		if q.own(rec) && !q.work.Go("sync "+rec, func(context.Context) { q.runSync(q.ctx, rec, false) }) {
 			q.disown(rec) // stopping: the record waits for the next lease holder
 		}
 	case n >= int64(q.cfg.MaxItems):

@@ -47,7 +47,7 @@ func (q *Queue) submit(id string) {
 	toSync := false
 	defer func() {
 		if toSync {
-			q.goTracked("sync "+id, func() { q.runSync(q.ctx, id, false) })
+			q.work.GoWithin("sync "+id, func(context.Context) { q.runSync(q.ctx, id, false) })
 			return
 		}
 		q.disown(id)

@@ -32,7 +32,7 @@ func (q *Queue) pollAll() {
 		}
 		if q.visit(r.ID) {
 			id := r.ID
-			q.goTracked("sync "+id, func() { q.runSync(q.ctx, id, false) })
+			q.work.GoWithin("sync "+id, func(context.Context) { q.runSync(q.ctx, id, false) })
 			continue
 		}
 		q.disown(r.ID)

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/internal/background"
 	"github.com/caddy-lore/caddy-lore/llm"
 )
 
@@ -60,9 +61,10 @@ type Queue struct {
 	flushes, polls atomic.Int64 // passes completed (tests wait on them)
 
 	mu     sync.Mutex
-	closed bool            // no new untracked goroutines (Stop began)
 	active map[string]bool // records this process is working on
-	wg     sync.WaitGroup
+	// work runs the timers and the steps; Stop closes it (nothing new from
+	// outside, what runs finishes) and waits.
+	work *background.Group
 }
 
 var _ llm.Enqueuer = (*Queue)(nil)
@@ -86,11 +88,12 @@ func New(cfg Config, r Runner) (*Queue, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tun := defaultTunables()
+	log := cfg.Logger.Named("batching")
 	return &Queue{
 		cfg:      cfg,
 		tun:      tun,
 		runner:   r,
-		log:      cfg.Logger.Named("batching"),
+		log:      log,
 		bq:       NewRedisQueue(cfg.Store),
 		client:   &http.Client{Transport: cfg.Transport},
 		owner:    owner,
@@ -101,6 +104,7 @@ func New(cfg Config, r Runner) (*Queue, error) {
 		cancel:   cancel,
 		stopping: make(chan struct{}),
 		active:   make(map[string]bool),
+		work:     background.New(ctx, log),
 	}, nil
 }
 
@@ -119,13 +123,9 @@ func (q *Queue) Start(ctx context.Context) {
 		q.heartbeat(ctx)
 	}
 	context.AfterFunc(ctx, q.cancel)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed { // Stop raced with Start
-		return
-	}
-	q.goTracked("flush loop", q.flushLoop)
-	q.goTracked("poll loop", q.pollLoop)
+	// Refused when Stop raced with Start.
+	q.work.Go("flush loop", func(context.Context) { q.flushLoop() })
+	q.work.Go("poll loop", func(context.Context) { q.pollLoop() })
 }
 
 // Stop stops the timers and waits for running steps to finish (until ctx
@@ -134,11 +134,9 @@ func (q *Queue) Start(ctx context.Context) {
 func (q *Queue) Stop(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stopping) })
 	q.stopped.Store(true)
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
+	q.work.Close()
 	done := make(chan struct{})
-	go func() { q.wg.Wait(); close(done) }()
+	go func() { q.work.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -187,31 +185,8 @@ func (q *Queue) isStopping() bool {
 	}
 }
 
-// goTracked runs fn on a goroutine that Stop waits for, recovering panics.
-// Callers are Start (under mu, before Stop closes), goUntracked, or tracked
-// goroutines themselves, so the WaitGroup is never incremented from zero
-// while Stop waits.
-func (q *Queue) goTracked(what string, fn func()) {
-	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		defer q.recover(what)
-		fn()
-	}()
-}
-
-// goUntracked is goTracked for callers outside the queue's goroutines
-// (Enqueue); false once Stop has begun.
-func (q *Queue) goUntracked(what string, fn func()) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return false
-	}
-	q.goTracked(what, fn)
-	return true
-}
-
+// recover logs a panic of a runner's callback (Params, Apply, Fail) or a
+// lease's renewal instead of letting it take Caddy down.
 func (q *Queue) recover(what string) {
 	if r := recover(); r != nil {
 		q.log.Error("batching: panic", zap.String("in", what), zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))

@@ -37,3 +37,33 @@ func TestGroup(t *testing.T) {
 		t.Fatal("work started after Stop")
 	}
 }
+
+// Close refuses new work from outside but lets running work finish and
+// start its follow-ups (GoWithin), with the context still live; Wait waits
+// for all of it.
+func TestGroupClose(t *testing.T) {
+	g := New(context.Background(), nil)
+	release := make(chan struct{})
+	var followUp, liveCtx atomic.Bool
+	g.Go("step", func(ctx context.Context) {
+		<-release
+		g.GoWithin("follow-up", func(ctx context.Context) {
+			followUp.Store(true)
+			liveCtx.Store(ctx.Err() == nil)
+		})
+	})
+	g.Close()
+	if g.Go("after close", func(context.Context) { t.Error("ran after Close") }) {
+		t.Fatal("Go accepted work after Close")
+	}
+	close(release)
+	g.Wait()
+	if !followUp.Load() || !liveCtx.Load() {
+		t.Fatalf("follow-up ran %v with a live context %v", followUp.Load(), liveCtx.Load())
+	}
+	g.Cancel()
+	if g.GoWithin("after cancel", func(context.Context) { t.Error("ran after Cancel") }) {
+		t.Fatal("GoWithin accepted work after the context ended")
+	}
+	g.Wait()
+}
