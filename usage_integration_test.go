@@ -63,12 +63,19 @@ func rowOf(rep usage.Report, key string) *usage.Row {
 var hex12 = regexp.MustCompile(`^[0-9a-f]{12}$`)
 
 // checkWorkerPrice asserts a person's worker cost is its worker tokens at
-// the haiku price, halved for batch rows (every call of one route here).
+// the haiku price, halved for batch rows (every call of one route here);
+// every cache write of a worker call is under its system prompt's 1-hour
+// marker, and the fake upstream reports it so.
 func checkWorkerPrice(t *testing.T, who string, r *usage.Row, batch bool) {
 	t.Helper()
 	p := pricing.For("claude-haiku-4-5")
-	u := pricing.Usage{InputTokens: r.Worker.Tokens.Input, OutputTokens: r.Worker.Tokens.Output, CacheReadTokens: r.Worker.Tokens.CacheRead, CacheWriteTokens: r.Worker.Tokens.CacheWrite}
+	u := pricing.Usage{InputTokens: r.Worker.Tokens.Input, OutputTokens: r.Worker.Tokens.Output, CacheReadTokens: r.Worker.Tokens.CacheRead, CacheWriteTokens: r.Worker.Tokens.CacheWrite, CacheWrite1hTokens: r.Worker.Tokens.CacheWrite}
 	want := pricing.Dollars(pricing.Micro(p.WorkerCost(u, batch)))
+	if batch && r.Worker.Tokens.CacheWrite == 0 {
+		// The batch rows write the worker's prompt (the synchronous calls
+		// later read it): without writes, their 1-hour price goes unchecked.
+		t.Errorf("%s: no worker cache writes: %+v", who, r.Worker)
+	}
 	// Each call is rounded to the micro-dollar on its own.
 	if math.Abs(r.Worker.Cost-want) > float64(r.Worker.Calls)*1e-6+1e-9 || r.Worker.Cost <= 0 {
 		t.Errorf("%s: worker cost %v, want %v (batch %v) for %+v", who, r.Worker.Cost, want, batch, r.Worker)

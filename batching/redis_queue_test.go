@@ -250,7 +250,7 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			q := NewRedisQueue(storetest.Open(t, b.cfg))
-			u := pricing.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7}
+			u := pricing.Usage{InputTokens: 100, OutputTokens: 20, CacheReadTokens: 5, CacheWriteTokens: 7, CacheWrite1hTokens: 6}
 			for range 2 {
 				if err := q.AddSessionUsage(ctx, "S1", "claude-haiku-4-5", u, time.Hour); err != nil {
 					t.Fatal(err)
@@ -261,7 +261,7 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 			}
 			got, err := q.SessionUsage(ctx, "S1")
 			want := map[string]BatchedUsage{
-				"claude-haiku-4-5": {Calls: 2, Usage: pricing.Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14}},
+				"claude-haiku-4-5": {Calls: 2, Usage: pricing.Usage{InputTokens: 200, OutputTokens: 40, CacheReadTokens: 10, CacheWriteTokens: 14, CacheWrite1hTokens: 12}},
 				"vendor:model:1":   {Calls: 1, Usage: pricing.Usage{InputTokens: 1}},
 			}
 			if err != nil || !reflect.DeepEqual(got, want) {
@@ -271,7 +271,7 @@ func TestBatchQueueUsageAndInstances(t *testing.T) {
 				t.Fatalf("usage TTL %v", ttl)
 			}
 			st, _ := q.State(ctx)
-			if st.Counters["tokens_input"] != 201 || st.Counters["tokens_cache_write"] != 14 {
+			if st.Counters["tokens_input"] != 201 || st.Counters["tokens_cache_write"] != 14 || st.Counters["tokens_cache_write_1h"] != 0 {
 				t.Fatalf("counters = %v", st.Counters)
 			}
 			if _, err := q.SessionUsage(ctx, "a}b"); !errors.Is(err, store.ErrInvalidID) {

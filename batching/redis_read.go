@@ -228,6 +228,9 @@ const (
 	uOut   = "output"
 	uRead  = "cache_read"
 	uWrite = "cache_write"
+	// uWrite1h is the part of uWrite written to the 1-hour cache: a session's
+	// only, for pricing its batched calls (the queue's totals do not have it).
+	uWrite1h = "cache_write_1h"
 )
 
 // AddSessionUsage adds one succeeded batch row's usage (of model) to its
@@ -247,12 +250,15 @@ func (b *RedisQueue) AddSessionUsage(ctx context.Context, sid, model string, u p
 	figures := []struct {
 		name string
 		n    int64
-	}{{uCalls, 1}, {uIn, u.InputTokens}, {uOut, u.OutputTokens}, {uRead, u.CacheReadTokens}, {uWrite, u.CacheWriteTokens}}
+	}{{uCalls, 1}, {uIn, u.InputTokens}, {uOut, u.OutputTokens}, {uRead, u.CacheReadTokens}, {uWrite, u.CacheWriteTokens}, {uWrite1h, u.CacheWrite1hTokens}}
 	return b.st.Do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
 		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, f := range figures {
+				if f.n == 0 && f.name == uWrite1h {
+					continue // no field for what a model's calls never had
+				}
 				p.HIncrBy(ctx, key, f.name+":"+model, f.n)
-				if f.name != uCalls {
+				if f.name != uCalls && f.name != uWrite1h {
 					p.HIncrBy(ctx, stats, "tokens_"+f.name, f.n)
 				}
 			}
@@ -300,6 +306,8 @@ func (b *RedisQueue) SessionUsage(ctx context.Context, sid string) (map[string]B
 			u.Usage.CacheReadTokens = n
 		case uWrite:
 			u.Usage.CacheWriteTokens = n
+		case uWrite1h:
+			u.Usage.CacheWrite1hTokens = n
 		default:
 			continue
 		}

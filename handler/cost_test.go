@@ -117,7 +117,7 @@ func TestTurnCostFormula(t *testing.T) {
 	}
 	// Opus 4.7 batched, the worker's cache writes at the 1-hour rate:
 	// 0.5× of (1000·5000 + 10·25000 + 100·500 + 10·10000) = 2,700,000 n$.
-	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10}}}
+	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10, CacheWrite1hTokens: 10}}}
 	if a, c = BatchCost(b); a != 2700 || c != 5400 {
 		t.Fatalf("batch: %d / %d", a, c)
 	}

@@ -11,9 +11,8 @@
 //	cache read           = 0.1 × input
 //	batch                = 0.5 × all of the above and output
 //
-// A turn's cache writes are priced at the rate of the TTL the answer reports
-// them under (Cost), a worker call's at the 1-hour rate (WorkerCost): see
-// docs/cost.md, Prices.
+// Cache writes are priced at the rate of the TTL the answer reports them
+// under: see docs/cost.md, Prices.
 //
 // A model not in the table is priced as Default (the Sonnet price, $3 / $15).
 package pricing
@@ -98,13 +97,13 @@ func (p Price) CacheWrite1h() int64 { return p.Input * 2 }
 // CacheRead is the price of a cache hit (0.1× input).
 func (p Price) CacheRead() int64 { return p.Input / 10 }
 
-// WorkerCost is the nano-dollar cost of a gateway worker call's u, through
-// the Message Batches API (half, rounded down to the nano-dollar) when batch.
-// Its cache writes are 1-hour writes: a worker call marks its system prompt,
-// the only breakpoint it has, with ttl "1h" (llm.Worker.Params), so that the
-// same prompt stays cached across a batch's slow turnaround.
+// WorkerCost is the nano-dollar cost of a gateway worker call's u: Cost,
+// halved (rounded down to the nano-dollar) when it ran through a batch API.
+// An Anthropic worker call's cache writes are 1-hour writes, as its answer
+// reports them: it marks its system prompt, its only breakpoint, with ttl
+// "1h" (llm.Worker.Params), so that the prompt stays cached across a batch's
+// slow turnaround.
 func (p Price) WorkerCost(u Usage, batch bool) int64 {
-	u.CacheWrite1hTokens = u.CacheWriteTokens
 	nano := p.Cost(u)
 	if batch {
 		nano /= 2

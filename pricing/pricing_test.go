@@ -38,7 +38,7 @@ func TestMultipliers(t *testing.T) {
 	for _, tc := range []struct {
 		p              Price
 		w5, w1h, read  int64
-		bIn, bOut, bW1 int64 // batched worker cost of one input, output, (1-hour) cache-write token
+		bIn, bOut, bW1 int64 // batched cost of one input, output, 1-hour cache-write token
 	}{
 		{Price{3000, 15000}, 3750, 6000, 300, 1500, 7500, 3000},
 		{Price{15000, 75000}, 18750, 30000, 1500, 7500, 37500, 15000},
@@ -48,7 +48,7 @@ func TestMultipliers(t *testing.T) {
 	} {
 		batched := func(u Usage) int64 { return tc.p.WorkerCost(u, true) }
 		got := [6]int64{tc.p.CacheWrite5m(), tc.p.CacheWrite1h(), tc.p.CacheRead(),
-			batched(Usage{InputTokens: 1}), batched(Usage{OutputTokens: 1}), batched(Usage{CacheWriteTokens: 1})}
+			batched(Usage{InputTokens: 1}), batched(Usage{OutputTokens: 1}), batched(Usage{CacheWriteTokens: 1, CacheWrite1hTokens: 1})}
 		if got != [6]int64{tc.w5, tc.w1h, tc.read, tc.bIn, tc.bOut, tc.bW1} {
 			t.Errorf("%v: got %v", tc.p, got)
 		}
@@ -78,12 +78,13 @@ func TestCost(t *testing.T) {
 			t.Errorf("Micro = %d, want %d", got, tc.micro)
 		}
 	}
-	// A worker call: its 200 cache-write tokens at 2× input (1-hour writes),
-	// 300000+750000+300000+1200000; batched, half.
-	if got := sonnet.WorkerCost(Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200}, false); got != 2_550_000 {
+	// A worker call whose answer reports its 200 cache-write tokens as
+	// 1-hour writes (2× input): 300000+750000+300000+1200000; batched, half.
+	worker := Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200, CacheWrite1hTokens: 200}
+	if got := sonnet.WorkerCost(worker, false); got != 2_550_000 {
 		t.Errorf("WorkerCost = %d", got)
 	}
-	if got := sonnet.WorkerCost(Usage{InputTokens: 100, OutputTokens: 50, CacheReadTokens: 1000, CacheWriteTokens: 200}, true); got != 1_275_000 {
+	if got := sonnet.WorkerCost(worker, true); got != 1_275_000 {
 		t.Errorf("WorkerCost (batch) = %d", got)
 	}
 	if Micro(-1500) != -2 || Dollars(1_500_000) != 1.5 {
@@ -107,8 +108,8 @@ func TestOneHourWrites(t *testing.T) {
 		t.Fatalf("Cost = %d", got)
 	}
 	u.CacheWrite1hTokens = 900 // more than the writes: all of them
-	if got, want := sonnet.Cost(u), sonnet.WorkerCost(u, false); got != want {
-		t.Fatalf("Cost = %d, want %d (every write at the 1-hour rate)", got, want)
+	if got := sonnet.Cost(u); got != 30000+30000+2100+300*6000 {
+		t.Fatalf("Cost = %d, want every write at the 1-hour rate", got)
 	}
 	for _, split := range []string{`null`, `5`, `{"ephemeral_1h_input_tokens":"x"}`} {
 		u = Usage{}

@@ -8,10 +8,11 @@ import (
 )
 
 func TestWorkerPricedAsItRan(t *testing.T) {
-	u := pricing.Usage{InputTokens: 1_000_000, OutputTokens: 100_000, CacheReadTokens: 10_000, CacheWriteTokens: 20_000}
+	// As an Anthropic worker's answer reports its system prompt's writes:
+	// under ttl "1h".
+	u := pricing.Usage{InputTokens: 1_000_000, OutputTokens: 100_000, CacheReadTokens: 10_000, CacheWriteTokens: 20_000, CacheWrite1hTokens: 20_000}
 	sync, batch := Worker("claude-haiku-4-5", u, false), Worker("claude-haiku-4-5", u, true)
-	// Haiku 4.5: $1/$5 per MTok; cache read 0.1×, write 2× (a worker's
-	// system prompt is cached for an hour).
+	// Haiku 4.5: $1/$5 per MTok; cache read 0.1×, 1-hour write 2×.
 	const want = 1_000_000 + 500_000 + 1_000 + 40_000
 	if sync.WorkerCostMicroUSD != want || batch.WorkerCostMicroUSD != want/2 {
 		t.Fatalf("sync %d, batch %d micro-dollars, want %d and half", sync.WorkerCostMicroUSD, batch.WorkerCostMicroUSD, want)

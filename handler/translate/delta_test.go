@@ -36,14 +36,19 @@ func TestFastPathReadsTheAPIShapes(t *testing.T) {
 }
 
 // The cache writes a Claude Code subscription makes under ttl "1h" are read
-// as such by both paths (the fast one and encoding/json), from message_start
-// and from a message_delta that repeats them, so that they are priced at
-// the 1-hour rate.
+// as such by both paths (the fast one and encoding/json) from message_start,
+// kept when the message_delta repeats the writes without their split (as
+// the API sends it), and replaced by a split the delta repeats, so that
+// they are priced at the 1-hour rate.
 func TestOneHourCacheWritesAreRead(t *testing.T) {
 	start := `{"type":"message_start","message":{"id":"msg_1","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"cache_creation_input_tokens":300,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":200},"output_tokens":1}}}`
+	delta := `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":5,"cache_creation_input_tokens":300,"cache_read_input_tokens":0,"output_tokens":9}}`
 	repeat := `{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":5,"cache_creation_input_tokens":400,"cache_creation":{"ephemeral_5m_input_tokens":100,"ephemeral_1h_input_tokens":300},"output_tokens":9}}`
-	for _, events := range [][]string{{start}, {start, repeat}} {
-		want := map[int]int64{1: 200, 2: 300}[len(events)]
+	for _, events := range [][]string{{start}, {start, delta}, {start, repeat}} {
+		want := int64(200)
+		if events[len(events)-1] == repeat {
+			want = 300
+		}
 		var quick, decoded Accumulator
 		for _, e := range events {
 			if !quick.addQuick([]byte(e)) {

@@ -141,6 +141,10 @@ func (a *Accumulator) messageDelta(stopReason string, u *pricing.Usage) {
 	}
 	if u.CacheWriteTokens > 0 {
 		a.resp.Usage.CacheWriteTokens = u.CacheWriteTokens
+	}
+	if u.CacheWrite1hTokens > 0 {
+		// The API's message_delta repeats the cache writes without their
+		// split by TTL: message_start's stands unless a split is repeated.
 		a.resp.Usage.CacheWrite1hTokens = u.CacheWrite1hTokens
 	}
 }

@@ -12,7 +12,7 @@ func TestTokenize(t *testing.T) {
 	got := tokenize("Fix CROSSSLOT in redis_cluster.go:42 — Ünïcode straße, 中文 x")
 	want := []string{"fix", "crossslot", "in", "redis", "cluster", "go", "42", "ünïcode", "straße", "中文", "x"}
 	if !slices.Equal(got, want) {
-		t.Fatalf("Tokenize = %q, want %q", got, want)
+		t.Fatalf("tokenize = %q, want %q", got, want)
 	}
 	if got := tokenize(" \n\t—… "); len(got) != 0 {
 		t.Fatalf("no letters: %q", got)
@@ -36,7 +36,7 @@ func TestTopTerms(t *testing.T) {
 		t.Fatalf("vague text gave %v", got)
 	}
 	if !stopwords["the"] || stopwords["redis"] {
-		t.Fatal("IsStopword")
+		t.Fatal("stopwords")
 	}
 }
 
