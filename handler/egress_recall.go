@@ -44,6 +44,11 @@ type recallEgress struct {
 	rounds int
 	first  pricing.Usage
 	spent  pricing.Usage
+	// last is the usage of the round that ended the answer when what the
+	// client was shown is not it: a stream's client saw round 1's
+	// message_start and the last round's rewritten delta, and at the round
+	// limit the last round is already in spent (last is then zero).
+	last *pricing.Usage
 }
 
 // account returns the turn's usage for its cost (all rounds) and for the
@@ -53,7 +58,11 @@ func (rt *recallEgress) account(shown pricing.Usage) (cost, calib pricing.Usage)
 	if rt == nil || rt.rounds == 0 {
 		return shown, shown
 	}
-	cost = sumUsage(rt.spent, shown)
+	last := shown
+	if rt.last != nil {
+		last = *rt.last
+	}
+	cost = sumUsage(rt.spent, last)
 	cost.OutputTokens = shown.OutputTokens // already the sum of all rounds
 	return cost, rt.first
 }
@@ -93,6 +102,7 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 			if !rr.close(final) {
 				return nil
 			}
+			rt.last = &pricing.Usage{} // every round is in spent
 			break
 		}
 		stop := rr.keepAlive(recallPing)
@@ -111,6 +121,9 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 	}
 	if !client.Done() {
 		return nil
+	}
+	if rt.rounds > 0 && rt.last == nil {
+		rt.last = &res.usage
 	}
 	return client.Response()
 }
@@ -142,6 +155,7 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 		if round > maxRecallRounds {
 			rt.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
 			reply.StopReason = "end_turn"
+			rt.last = &pricing.Usage{} // every round is in spent
 			break
 		}
 		next, up, failed := rt.followUp(body, reply.Content, calls, false)

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/pricing"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -223,6 +225,77 @@ func TestRecallFollowUpFailure(t *testing.T) {
 		}
 		if ids := e.sessionIDs(); len(ids) != 0 {
 			t.Fatalf("stream=%v: a failed answer was stored (%v)", stream, ids)
+		}
+	}
+}
+
+// recallAgain makes every follow-up ask for recall again (a text block
+// "[[recall:again]]" beside its tool results), so that the answer runs into
+// the round limit.
+type recallAgain struct{ next http.RoundTripper }
+
+func (r recallAgain) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, _ := io.ReadAll(req.Body)
+	if bytes.Contains(body, []byte(`"tool_result"`)) {
+		var m map[string]json.RawMessage
+		var msgs []map[string]json.RawMessage
+		if json.Unmarshal(body, &m) == nil && json.Unmarshal(m["messages"], &msgs) == nil && len(msgs) > 0 {
+			var content []json.RawMessage
+			_ = json.Unmarshal(msgs[len(msgs)-1]["content"], &content)
+			content = append(content, json.RawMessage(`{"type":"text","text":"[[recall:again]]"}`))
+			msgs[len(msgs)-1]["content"], _ = json.Marshal(content)
+			m["messages"], _ = json.Marshal(msgs)
+			body, _ = json.Marshal(m)
+		}
+	}
+	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	return r.next.RoundTrip(req)
+}
+
+// A turn with recall follow-ups costs what the upstream billed for its
+// rounds, streamed or not, with one follow-up or up to the round limit. The
+// streamed client saw round 1's message_start and the last round's
+// rewritten message_delta: that mix (round 1's cache writes, kept when the
+// last round wrote none) is not the last round's usage; and at the limit
+// the last round is already counted with the earlier ones.
+func TestRecallTurnCostIsWhatWasBilled(t *testing.T) {
+	for _, limit := range []bool{false, true} {
+		for _, stream := range []bool{false, true} {
+			e := newEnv(t, func(c *Config) {
+				if limit {
+					c.Transport = recallAgain{NewTransport()}
+				}
+			})
+			withRecall(e)
+			extra := ""
+			if stream {
+				extra = `"stream":true,`
+			}
+			if code, _, body := e.post("/v1/messages", conversation("which port? [[recall:redis test port]]", 1, extra), "x-api-key", keyA); code != 200 {
+				t.Fatalf("%d %s", code, body)
+			}
+			e.settle()
+			var nano int64
+			bills := e.fake.Bills()
+			for _, b := range bills {
+				p := pricing.For(b.Model)
+				nano += int64(b.Input)*p.Input + int64(b.CacheRead)*p.CacheRead() + int64(b.Creation5m)*p.CacheWrite5m() +
+					int64(b.Creation1h)*p.CacheWrite1h() + int64(b.Output)*p.Output
+			}
+			if want := map[bool]int{false: 2, true: maxRecallRounds + 1}[limit]; len(bills) != want {
+				t.Fatalf("limit %v: %d upstream calls, want %d", limit, len(bills), want)
+			}
+			ids := e.sessionIDs()
+			if len(ids) != 1 {
+				t.Fatalf("sessions %v", ids)
+			}
+			s, err := e.store.LoadSession(context.Background(), ids[0])
+			if err != nil || s == nil {
+				t.Fatal(s, err)
+			}
+			if want := pricing.Micro(nano); s.CostMicroUSD != want || want <= 0 {
+				t.Fatalf("limit %v stream %v: cost %d µ$, the upstream billed %d µ$ (%+v)", limit, stream, s.CostMicroUSD, want, bills)
+			}
 		}
 	}
 }
