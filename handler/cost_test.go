@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -58,14 +57,7 @@ func TestTurnCostStored(t *testing.T) {
 	if n := obs.requests["messages/turn/0"]; n != 2 {
 		t.Fatalf("turns not at layer 0: %v", obs.requests)
 	}
-	ids := e.sessionIDs()
-	if len(ids) != 1 {
-		t.Fatalf("sessions %v", ids)
-	}
-	s, err := e.store.LoadSession(context.Background(), ids[0])
-	if err != nil || s == nil {
-		t.Fatal(s, err)
-	}
+	s := e.onlySession(t)
 	if s.CostMicroUSD != wantCost || s.CounterfactualMicroUSD != wantWithout {
 		t.Fatalf("stored cost %d / %d µ$, want %d / %d", s.CostMicroUSD, s.CounterfactualMicroUSD, wantCost, wantWithout)
 	}
@@ -73,7 +65,7 @@ func TestTurnCostStored(t *testing.T) {
 		t.Fatalf("implausible figures %d / %d", wantCost, wantWithout)
 	}
 	for _, k := range e.redis.Keys() {
-		if strings.HasSuffix(k, "{"+ids[0]+"}:state") {
+		if strings.HasSuffix(k, "{"+s.ID+"}:state") {
 			if got := e.redis.HGet(k, "cost_micro_usd"); got != strconv.FormatInt(wantCost, 10) {
 				t.Fatalf("hash field cost_micro_usd = %q", got)
 			}

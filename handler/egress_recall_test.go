@@ -184,23 +184,29 @@ func TestRecallToolNotOffered(t *testing.T) {
 	}
 }
 
-// failSecond answers the second /v1/messages call with a 529 (the follow-up
-// after a recall call) and passes everything else to the fake upstream.
-type failSecond struct {
-	next  http.RoundTripper
-	calls *int
+// secondCall hands the second /v1/messages call (the follow-up after a
+// recall call) to second, and everything else to next.
+type secondCall struct {
+	next   http.RoundTripper
+	second func(*http.Request) (*http.Response, error)
+	calls  *int
 }
 
-func (f failSecond) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s secondCall) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Path == "/v1/messages" {
-		*f.calls++
-		if *f.calls == 2 {
-			body := `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`
-			return &http.Response{StatusCode: 529, Header: http.Header{"Content-Type": {"application/json"}, "Retry-After": {"7"}},
-				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		*s.calls++
+		if *s.calls == 2 {
+			return s.second(r)
 		}
 	}
-	return f.next.RoundTrip(r)
+	return s.next.RoundTrip(r)
+}
+
+// overloaded answers a 529 with Retry-After 7.
+func overloaded(r *http.Request) (*http.Response, error) {
+	body := `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`
+	return &http.Response{StatusCode: 529, Header: http.Header{"Content-Type": {"application/json"}, "Retry-After": {"7"}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 }
 
 // A follow-up that fails reaches the client as a failure (JSON: the
@@ -208,8 +214,7 @@ func (f failSecond) RoundTrip(r *http.Request) (*http.Response, error) {
 // as a quietly finished answer, and nothing is stored.
 func TestRecallFollowUpFailure(t *testing.T) {
 	for _, stream := range []bool{false, true} {
-		calls := 0
-		e := newEnv(t, func(c *Config) { c.Transport = failSecond{NewTransport(), &calls} })
+		e := newEnv(t, func(c *Config) { c.Transport = secondCall{NewTransport(), overloaded, new(int)} })
 		withRecall(e)
 		extra := ""
 		if stream {
@@ -285,15 +290,7 @@ func TestRecallTurnCostIsWhatWasBilled(t *testing.T) {
 			if want := map[bool]int{false: 2, true: maxRecallRounds + 1}[limit]; len(bills) != want {
 				t.Fatalf("limit %v: %d upstream calls, want %d", limit, len(bills), want)
 			}
-			ids := e.sessionIDs()
-			if len(ids) != 1 {
-				t.Fatalf("sessions %v", ids)
-			}
-			s, err := e.store.LoadSession(context.Background(), ids[0])
-			if err != nil || s == nil {
-				t.Fatal(s, err)
-			}
-			if want := pricing.Micro(nano); s.CostMicroUSD != want || want <= 0 {
+			if s, want := e.onlySession(t), pricing.Micro(nano); s.CostMicroUSD != want || want <= 0 {
 				t.Fatalf("limit %v stream %v: cost %d µ$, the upstream billed %d µ$ (%+v)", limit, stream, s.CostMicroUSD, want, bills)
 			}
 		}

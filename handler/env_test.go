@@ -135,6 +135,20 @@ func (e *env) lastUpstream(path string) fakeupstream.Request {
 }
 
 // sessionIDs lists the sessions in Redis.
+// onlySession loads the one session the env has stored.
+func (e *env) onlySession(t *testing.T) *store.Session {
+	t.Helper()
+	ids := e.sessionIDs()
+	if len(ids) != 1 {
+		t.Fatalf("sessions %v, want one", ids)
+	}
+	s, err := e.store.LoadSession(context.Background(), ids[0])
+	if err != nil || s == nil {
+		t.Fatal(s, err)
+	}
+	return s
+}
+
 func (e *env) sessionIDs() []string {
 	var ids []string
 	for _, k := range e.redis.Keys() {
