@@ -131,8 +131,12 @@ type Usage struct {
 
 // UnmarshalJSON reads a Messages usage object, its cache_creation split
 // included. A split it cannot read counts as absent: the four counts are
-// what the usage is, as before the split existed.
+// what the usage is, as before the split existed. A JSON null leaves u as
+// it is, as it would without this method.
 func (u *Usage) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	type counts Usage // without this method
 	var w struct {
 		counts

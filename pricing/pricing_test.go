@@ -117,6 +117,10 @@ func TestOneHourWrites(t *testing.T) {
 			t.Fatalf("split %s: %+v %v", split, u, err)
 		}
 	}
+	u = Usage{InputTokens: 9}
+	if err := json.Unmarshal([]byte(`null`), &u); err != nil || u != (Usage{InputTokens: 9}) {
+		t.Fatalf("null usage changed the value: %+v %v", u, err)
+	}
 	// Stored and relayed usage keeps the Messages API's four counts only.
 	b, _ := json.Marshal(Usage{InputTokens: 1, CacheWriteTokens: 3, CacheWrite1hTokens: 3})
 	if string(b) != `{"input_tokens":1,"output_tokens":0,"cache_creation_input_tokens":3}` {
