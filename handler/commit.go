@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"go.uber.org/zap"
@@ -147,9 +146,7 @@ func (j *commitJob) run(ctx context.Context) (int, int) {
 	}
 
 	next := *sess
-	if enc, err := json.Marshal(&j.state); err == nil {
-		next.Gradient = enc
-	}
+	next.Gradient = j.state.AppendJSON(make([]byte, 0, 512))
 	answered := j.usage
 	next.Model = j.model
 	next.LastRequest = now
@@ -171,7 +168,10 @@ func (j *commitJob) run(ctx context.Context) (int, int) {
 	// (by fingerprint) is sealed in its place, so background work uses the
 	// newest (docs/sessions-and-identity.md, Identity).
 	var blob []byte
-	fp := h.cfg.Keys.Fingerprint(cred)
+	fp := sess.Fingerprint // a new session's: identify's, of this very credential
+	if sess.Turns > 0 || fp == "" {
+		fp = h.cfg.Keys.Fingerprint(cred)
+	}
 	if !cred.IsZero() && (sess.Turns == 0 || sess.Fingerprint != fp) {
 		var err error
 		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
