@@ -42,8 +42,9 @@ type Session struct {
 	Stored       int // messages stored so far, i.e. the next position
 	Turns        int
 	// TurnsSinceCuration is maintained by Redis alone: CommitTurn adds one
-	// and knowledge.CurationDone subtracts what a curation covered; the value written
-	// with a session is ignored.
+	// (a session's first commit sets it to 1) and knowledge.CurationDone
+	// subtracts what a curation covered; the value written with a session
+	// is ignored.
 	TurnsSinceCuration int
 	Usage              pricing.Usage // totals over the session
 	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
@@ -257,7 +258,8 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 // set, which live in other slots, follow in a second pipeline.
 //
 // On success t.Session.TurnsSinceCuration is the curation counter as this
-// commit left it (HINCRBY's answer), not as the turn read it. When ctx ends
+// commit left it (HINCRBY's answer; 1 on the session's first commit, Turns
+// 1, which sets it), not as the turn read it. When ctx ends
 // while the commit waits for its group, CommitTurn returns ctx's error but
 // the group may still store the turn (and set the counter) afterwards: the
 // caller must not reuse t.Session then.
@@ -276,13 +278,9 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			}
 		}
 	}
-	msgs := make([]any, len(t.Messages))
-	for i := range t.Messages {
-		b, err := encodeMessage(&t.Messages[i])
-		if err != nil {
-			return fmt.Errorf("store: message %d of session %s: %w", t.Messages[i].Position, sid, err)
-		}
-		msgs[i] = b
+	msgs, err := encodeMessages(t.Messages)
+	if err != nil {
+		return fmt.Errorf("store: session %s: %w", sid, err)
 	}
 	// The encoded copies are all the commit needs: the messages may point
 	// into a request body of tens of MB, which need not live on while the
@@ -294,13 +292,21 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	}
 
 	var curation *redis.IntCmd
+	// A session's first commit finds no hash: its curation counter starts
+	// at 1 in the same HSET, one command fewer for every new session.
+	first := t.Session.Turns == 1
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		fields := sessionFields(t.Session)
 		if t.Session.KnowledgeChanged { // else the stored block stays
 			fields = append(fields, fKnowledge, t.Session.Knowledge)
 		}
+		if first {
+			fields = append(fields, fCuration, 1)
+		}
 		p.HSet(ctx, s.keys.state(sid), fields...)
-		curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
+		if !first {
+			curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
+		}
 		p.Expire(ctx, s.keys.state(sid), ttl)
 		if len(msgs) > 0 {
 			p.RPush(ctx, s.keys.msgs(sid), msgs...)
@@ -324,7 +330,6 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 		}
 		s.idleWrites(ctx, p, t.Session, ttl)
 	}
-	var err error
 	if !s.e.cluster {
 		err = s.commitGrouped(ctx, func(ctx context.Context, p redis.Pipeliner) {
 			sessionWrites(ctx, p)
@@ -336,7 +341,9 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			QueueIncrements(ctx, p, t.Counters...)
 		})
 	}
-	if err == nil && curation != nil {
+	if err == nil && first {
+		t.Session.TurnsSinceCuration = 1
+	} else if err == nil && curation != nil {
 		// The counter as this very commit left it: a curation that reset
 		// it after this turn's state was read is already counted.
 		t.Session.TurnsSinceCuration = int(curation.Val())

@@ -64,9 +64,13 @@ func TestCommitTurnAnswersTheCurationCounter(t *testing.T) {
 	ctx := context.Background()
 	sess := sampleSession("S1")
 	sess.TurnsSinceCuration = 0
-	for range 3 {
+	for i := range 3 {
+		sess.Turns = i + 1 // the first commit (Turns 1) sets the counter, the others add to it
 		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 3), Credential: []byte("c")}); err != nil {
 			t.Fatal(err)
+		}
+		if stored, err := b.raw.HGet(ctx, s.keys.state("S1"), CurationField).Int(); err != nil || stored != i+1 || sess.TurnsSinceCuration != i+1 {
+			t.Fatalf("commit %d: counter %d in Redis (%v), %d answered; want %d", i+1, stored, err, sess.TurnsSinceCuration, i+1)
 		}
 	}
 	if sess.TurnsSinceCuration != 3 {
