@@ -3,20 +3,38 @@ package store
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// idleWrites arms the session in the active set at its last request and
-// drops members older than the retention (sessions that expired without
-// being claimed, e.g. with idle work off), so the set stays bounded by the
-// sessions alive. A session without a last-request time is not armed.
+// idleWrites arms the session in the active set at its last request and,
+// at most once per second of last-request time, drops members older than
+// the retention (sessions that expired without being claimed, e.g. with idle
+// work off), so the set stays bounded by the sessions alive. A session
+// without a last-request time is not armed.
 func (s *Store) idleWrites(ctx context.Context, p redis.Pipeliner, sess *Session, ttl time.Duration) {
 	if sess.LastRequest.IsZero() {
 		return
 	}
 	last := sess.LastRequest.UnixMilli()
 	p.ZAdd(ctx, s.keys.idleActive(), redis.Z{Score: float64(last), Member: sess.ID})
-	p.ZRemRangeByScore(ctx, s.keys.idleActive(), "-inf", "("+strconv.FormatInt(last-ttl.Milliseconds(), 10))
+	if s.idleTrim.due(last) {
+		p.ZRemRangeByScore(ctx, s.keys.idleActive(), "-inf", "("+strconv.FormatInt(last-ttl.Milliseconds(), 10))
+	}
+}
+
+// trimClock lets one commit per second trim the active set: the trim is
+// the same for every commit of that second, and sending it with each one
+// was a command per turn that a busy gateway paid thousands of times a
+// second (docs/benchmarks.md).
+type trimClock struct{ second atomic.Int64 }
+
+// due reports whether a commit at unix ms last is the first of its second
+// (or later than every earlier one) and claims that second.
+func (c *trimClock) due(last int64) bool {
+	sec := last / 1000
+	prev := c.second.Load()
+	return sec > prev && c.second.CompareAndSwap(prev, sec)
 }

@@ -49,6 +49,29 @@ func TestIdleSetTrimmedByRetention(t *testing.T) {
 	})
 }
 
+// The trim is the same for every commit of a second: only the first one of
+// each second (of last-request time) sends it.
+func TestIdleSetTrimmedOncePerSecond(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend, s *Store) {
+		ctx := context.Background()
+		set := b.prefix() + IdleSetKey
+		now := t0.Add(2 * time.Hour).Truncate(time.Second)
+		idleSession(t, s, "First", now, time.Hour)
+		if err := b.raw.ZAdd(ctx, set, redis.Z{Score: float64(t0.UnixMilli()), Member: "Stale"}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		idleSession(t, s, "Same", now.Add(500*time.Millisecond), time.Hour)
+		if _, err := b.raw.ZScore(ctx, set, "Stale").Result(); err != nil {
+			t.Fatalf("a second commit in the same second trimmed the set (%v)", err)
+		}
+		idleSession(t, s, "Next", now.Add(time.Second), time.Hour)
+		got := b.raw.ZRange(ctx, set, 0, -1).Val()
+		if !reflect.DeepEqual(got, []string{"First", "Same", "Next"}) {
+			t.Fatalf("active set = %v, want [First Same Next]", got)
+		}
+	})
+}
+
 // armedAt reads session id's score in the idle active set, as
 // idle.ActiveSet.IdleArmed does (package idle cannot be imported here).
 func armedAt(t *testing.T, b backend, id string) (time.Time, bool) {

@@ -29,6 +29,7 @@ type Store struct {
 	poolKey  string
 	keys     keys
 	embedded bool
+	idleTrim trimClock // idle.go
 
 	closeOnce sync.Once
 	closeErr  error
