@@ -19,6 +19,7 @@ package pricing
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -127,6 +128,24 @@ type Usage struct {
 	// ephemeral_1h_input_tokens, read by UnmarshalJSON). Only pricing needs
 	// it: it is not stored or relayed.
 	CacheWrite1hTokens int64 `json:"-"`
+}
+
+// AppendJSON appends u as encoding/json marshals it (every stored
+// assistant message carries its usage; reflection was most of encoding it).
+func (u *Usage) AppendJSON(b []byte) []byte {
+	b = append(b, `{"input_tokens":`...)
+	b = strconv.AppendInt(b, u.InputTokens, 10)
+	b = append(b, `,"output_tokens":`...)
+	b = strconv.AppendInt(b, u.OutputTokens, 10)
+	if u.CacheReadTokens != 0 {
+		b = append(b, `,"cache_read_input_tokens":`...)
+		b = strconv.AppendInt(b, u.CacheReadTokens, 10)
+	}
+	if u.CacheWriteTokens != 0 {
+		b = append(b, `,"cache_creation_input_tokens":`...)
+		b = strconv.AppendInt(b, u.CacheWriteTokens, 10)
+	}
+	return append(b, '}')
 }
 
 // UnmarshalJSON reads a Messages usage object, its cache_creation split

@@ -127,3 +127,16 @@ func TestOneHourWrites(t *testing.T) {
 		t.Fatalf("marshalled %s", b)
 	}
 }
+
+func TestAppendJSONIsMarshal(t *testing.T) {
+	for _, u := range []Usage{{}, {InputTokens: 12, OutputTokens: 3}, {InputTokens: -1, OutputTokens: 1 << 40, CacheReadTokens: 7},
+		{CacheWriteTokens: 99, CacheWrite1hTokens: 40}, {InputTokens: 1, OutputTokens: 2, CacheReadTokens: 3, CacheWriteTokens: 4, CacheWrite1hTokens: 4}} {
+		want, err := json.Marshal(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.AppendJSON([]byte("x")); string(got[1:]) != string(want) {
+			t.Errorf("%+v: got %s, want %s", u, got[1:], want)
+		}
+	}
+}

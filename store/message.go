@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
@@ -17,14 +18,29 @@ import (
 // have written. Content that is not one JSON value, or nests deeper than
 // jsonscan reads, goes through json.Marshal, which refuses or writes it.
 func encodeMessage(m *StoredMessage) ([]byte, error) {
+	return appendMessage(make([]byte, 0, encodedSize(m)), m)
+}
+
+// encodedSize is about the size of m encoded: its content and what
+// surrounds it.
+func encodedSize(m *StoredMessage) int {
+	n := len(m.Content) + 96 + len(m.ID) + len(m.Model)
+	if m.Usage != nil {
+		n += 128
+	}
+	return n
+}
+
+// appendMessage appends m as encodeMessage encodes it.
+func appendMessage(b []byte, m *StoredMessage) ([]byte, error) {
 	content := bytes.TrimSpace(m.Content)
 	if m.Content == nil {
 		content = []byte("null") // what json.Marshal writes for a nil RawMessage
 	}
 	if jsonscan.SkipValue(content, 0) != len(content) {
-		return json.Marshal(m)
+		enc, err := json.Marshal(m)
+		return append(b, enc...), err
 	}
-	b := make([]byte, 0, len(content)+96+len(m.ID)+len(m.Model))
 	b = append(b, `{"id":`...)
 	b = jsonscan.AppendString(b, m.ID)
 	b = append(b, `,"role":`...)
@@ -40,12 +56,29 @@ func encodeMessage(m *StoredMessage) ([]byte, error) {
 		b = jsonscan.AppendString(b, m.Model)
 	}
 	if m.Usage != nil {
-		u, err := json.Marshal(m.Usage)
-		if err != nil {
-			return nil, err
-		}
-		b = append(b, `,"usage":`...)
-		b = append(b, u...)
+		b = m.Usage.AppendJSON(append(b, `,"usage":`...))
 	}
 	return append(b, '}'), nil
+}
+
+// encodeMessages encodes ms into one buffer (one allocation for a turn's
+// messages instead of one each) and returns each message's slice of it.
+func encodeMessages(ms []StoredMessage) ([]any, error) {
+	n := 0
+	for i := range ms {
+		n += encodedSize(&ms[i])
+	}
+	buf := make([]byte, 0, n)
+	out := make([]any, len(ms))
+	for i := range ms {
+		start := len(buf)
+		var err error
+		if buf, err = appendMessage(buf, &ms[i]); err != nil {
+			return nil, fmt.Errorf("message %d: %w", ms[i].Position, err)
+		}
+		// A message that outgrew the estimate moved buf: the slices
+		// taken before still hold their own bytes.
+		out[i] = buf[start:len(buf):len(buf)]
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/caddy-lore/caddy-lore/pricing"
@@ -56,5 +57,29 @@ func TestEncodeMessageDecodesAsJSONMarshal(t *testing.T) {
 		if _, err := encodeMessage(&m); err == nil {
 			t.Errorf("content %q: accepted", bad)
 		}
+	}
+}
+
+// A turn's messages share one buffer; each keeps its own bytes, also when
+// one outgrows the size estimated for it and the buffer moves.
+func TestEncodeMessagesSharesOneBuffer(t *testing.T) {
+	escaped := strings.Repeat("\x01", 300) // 6 bytes each once escaped: far over the estimate
+	ms := []StoredMessage{
+		{ID: "m1", Role: "user", Content: json.RawMessage(`"first"`), At: 1},
+		{ID: escaped, Role: "assistant", Position: 1, Content: json.RawMessage(" [ {\"type\":\"text\" , \"text\":\"x\"} ] "), At: 2, Usage: &pricing.Usage{InputTokens: 9}},
+		{ID: "m3", Role: "user", Position: 2, Content: json.RawMessage(`[{"type":"text","text":"third"}]`), At: 3},
+	}
+	got, err := encodeMessages(ms)
+	if err != nil || len(got) != len(ms) {
+		t.Fatalf("%d messages, %v", len(got), err)
+	}
+	for i := range ms {
+		want, _ := encodeMessage(&ms[i])
+		if b, _ := got[i].([]byte); string(b) != string(want) {
+			t.Errorf("message %d:\n got %s\nwant %s", i, b, want)
+		}
+	}
+	if _, err := encodeMessages([]StoredMessage{ms[0], {ID: "bad", Content: json.RawMessage(`[1,]`)}}); err == nil {
+		t.Error("a message json.Marshal refuses was encoded")
 	}
 }
