@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
+	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 	"github.com/caddy-lore/caddy-lore/msg"
@@ -217,6 +218,14 @@ func systemBlocks(system json.RawMessage) ([][]byte, bool) {
 	case len(t) == 0 || bytes.Equal(t, []byte("null")):
 		return nil, true
 	case t[0] == '"':
+		if canonicalString(t) { // as the decode and re-encode below would write it
+			if len(t) == 2 {
+				return nil, true
+			}
+			b := make([]byte, 0, len(t)+24)
+			b = append(append(append(b, `{"type":"text","text":`...), t...), '}')
+			return [][]byte{b}, true
+		}
 		s, err := jsonscan.String(t) // re-encoded below as encoding/json would decode it
 		if err != nil {
 			return nil, false
@@ -233,6 +242,30 @@ func systemBlocks(system json.RawMessage) ([][]byte, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// canonicalString reports whether t is a well-formed JSON string that
+// jsonscan.AppendString would write exactly so from its decoded text: valid
+// UTF-8, no U+2028 or U+2029 unescaped, and only the escapes it writes
+// itself (\" \\ \n \r \t \b \f). Such a string (most system prompts) is
+// used as it is, without decoding and encoding it again.
+func canonicalString(t []byte) bool {
+	if jsonscan.SkipString(t, 0) != len(t) || !utf8.Valid(t) ||
+		bytes.Contains(t, []byte("\u2028")) || bytes.Contains(t, []byte("\u2029")) {
+		return false
+	}
+	for rest := t; ; {
+		i := bytes.IndexByte(rest, '\\')
+		if i < 0 {
+			return true
+		}
+		switch rest[i+1] { // SkipString: every backslash starts an escape
+		case '"', '\\', 'n', 'r', 't', 'b', 'f':
+		default:
+			return false
+		}
+		rest = rest[i+2:]
+	}
 }
 
 // cacheable reports whether a system block may carry a marker (not an empty

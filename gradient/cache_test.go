@@ -113,7 +113,10 @@ func TestJSONObjectSurgery(t *testing.T) {
 // one as "\ufffd" where encoding/json's rune would be written raw: the same
 // text, and the API refuses such a body anyway).
 func TestSystemBlocksStringAsEncodingJSON(t *testing.T) {
-	for _, raw := range []string{`"plain"`, `"a \"q\" \\ \n\t\u00e9\ud83d\ude00 <b>&"`, "\"bad \xff utf8\"", `""`, ` "spaced" `} {
+	for _, raw := range []string{`"plain"`, `"a \"q\" \\ \n\t\u00e9\ud83d\ude00 <b>&"`, "\"bad \xff utf8\"", `""`, ` "spaced" `,
+		// used as sent (canonicalString) or not: the same bytes either way
+		`"lines\n\ttabbed \"quoted\" back\\slash \b\f\r é 漢字 🎉"`, `"slash \/ escaped"`, `"\u0041 escaped"`,
+		"\"raw \u2028 separator\"", `"ends in a backslash \\"`, `"\\u2028 is not an escape"`} {
 		got, ok := systemBlocks(json.RawMessage(raw))
 		var s string
 		if err := json.Unmarshal([]byte(raw), &s); err != nil || !ok {
@@ -133,6 +136,21 @@ func TestSystemBlocksStringAsEncodingJSON(t *testing.T) {
 	}
 	if _, ok := systemBlocks(json.RawMessage(`"unterminated`)); ok {
 		t.Error("a malformed string was read")
+	}
+}
+
+// A string system in the form encoding would give it is used as sent; any
+// other form is decoded and re-encoded (TestSystemBlocksStringAsEncodingJSON
+// checks both give the same bytes).
+func TestCanonicalString(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`"plain"`: true, `""`: true, `"a\n\t\"b\" \\ \b\f\r é 🎉"`: true, `"ends \\"`: true,
+		`"slash \/"`: false, `"\u0041"`: false, "\"raw \u2028\"": false, "\"bad \xff\"": false,
+		`"unterminated`: false, `"raw` + "\n" + `newline"`: false,
+	} {
+		if got := canonicalString([]byte(raw)); got != want {
+			t.Errorf("canonicalString(%q) = %v, want %v", raw, got, want)
+		}
 	}
 }
 

@@ -29,6 +29,8 @@ type Request struct {
 	MetadataUserID  string
 	Body            []byte
 	fields          []field // every top-level field, for Rebuild
+	systemText      string  // SystemText's answer, once systemRead
+	systemRead      bool
 }
 
 // ErrInvalidJSON is returned for a body that is not a JSON object.
@@ -159,9 +161,17 @@ func ParseRequestFunc(body []byte, decode func(start int) (end, count int)) (*Re
 }
 
 // SystemText returns the system prompt as text: the string, or the text blocks
-// joined with "\n".
+// joined with "\n". It is decoded once per request: the classification and
+// a new session's project both read it, and Claude Code's is tens of KB.
 func (r *Request) SystemText() string {
-	sys := bytes.TrimSpace(r.System)
+	if !r.systemRead {
+		r.systemText, r.systemRead = systemText(r.System), true
+	}
+	return r.systemText
+}
+
+func systemText(system []byte) string {
+	sys := bytes.TrimSpace(system)
 	if len(sys) == 0 {
 		return ""
 	}
