@@ -74,17 +74,18 @@ func (h *Handler) identify(ctx context.Context, hdr http.Header, req *translate.
 				sess.Origin = origin // sessions stored before continuity existed
 			}
 			if sess.Person == "" {
-				sess.Person = h.personOf(ctx, cred) // sessions stored before usage existed
+				sess.Person = personOf(ctx, h.cfg.Keys.Fingerprint(cred)) // sessions stored before usage existed
 			}
 			return sess, pre
 		}
 	}
 	now := h.now()
+	fp := h.cfg.Keys.Fingerprint(cred)
 	sess := &store.Session{
 		ID:          session.NewID(now),
 		Namespace:   ns,
-		Fingerprint: h.cfg.Keys.Fingerprint(cred),
-		Person:      h.personOf(ctx, cred),
+		Fingerprint: fp,
+		Person:      personOf(ctx, fp),
 		Lineage:     lineage,
 		Origin:      origin,
 		Model:       req.Model,

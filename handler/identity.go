@@ -66,11 +66,11 @@ func (h *Handler) namespace(ctx context.Context, cred auth.Credential) (ns strin
 }
 
 // personOf is whom a turn's usage is counted for (GET /lore/usage): the
-// identity when the operator configured one, else the credential's 12-hex
-// keyed fingerprint, never the credential.
-func (h *Handler) personOf(ctx context.Context, cred auth.Credential) string {
+// identity when the operator configured one, else fp, the credential's
+// 12-hex keyed fingerprint (Keyring.Fingerprint), never the credential.
+func personOf(ctx context.Context, fp string) string {
 	if id := identityOf(ctx); id != "" {
 		return id
 	}
-	return h.cfg.Keys.Fingerprint(cred)
+	return fp
 }
