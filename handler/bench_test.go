@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-lore/caddy-lore/auth"
+	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 	"github.com/caddy-lore/caddy-lore/store"
 )
 
@@ -236,4 +237,54 @@ func (m median) report(b *testing.B) {
 	}
 	slices.Sort(m)
 	b.ReportMetric(float64(m[len(m)/2].Microseconds())/1000, "p50-ms")
+}
+
+// BenchmarkNewSessionStream is bench/bench.sh's stream case in one process:
+// bench/stream.json with a fresh client session id each time (a new
+// session: its hash, messages, credential and indexes are all written),
+// streamed, through the handler and its commit, waited for. The upstream is
+// a stub replaying the fake upstream's own SSE answer to that body, so
+// allocs/op is the gateway's (docs/benchmarks.md: what a turn allocates is
+// most of the gap to reverse_proxy at concurrency 64).
+func BenchmarkNewSessionStream(b *testing.B) {
+	body, err := os.ReadFile("../bench/stream.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fake := fakeupstream.New(fakeupstream.Options{APIKeys: []string{keyA}})
+	b.Cleanup(fake.Close)
+	req, _ := http.NewRequest(http.MethodPost, fake.URL()+"/v1/messages", bytes.NewReader(bytes.Replace(body, []byte("@@SID@@"), []byte("recorded"), 1)))
+	req.Header.Set("x-api-key", keyA)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write(answer)
+	}))
+	b.Cleanup(up.Close)
+	u, _ := url.Parse(up.URL)
+	keys, _ := auth.NewKeyring(secret)
+	h := New(Config{Upstream: u, OpenAIUpstream: u, MaxBody: 64 << 20, Retention: time.Hour,
+		Store: benchStore(b), Keys: keys, Logger: zap.NewNop()})
+	b.Cleanup(h.Close)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sid := fmt.Sprintf("bench-%d", i)
+		req := httptest.NewRequest(http.MethodPost, "/v1/messages", bytes.NewReader(bytes.Replace(body, []byte("@@SID@@"), []byte(sid), 1)))
+		req.Header.Set("x-api-key", keyA)
+		req.Header.Set("anthropic-version", "2023-06-01")
+		req.Header.Set("x-lore-session-id", sid)
+		rec := httptest.NewRecorder()
+		_ = h.ServeHTTP(rec, req, nextHandler{http.NotFoundHandler()})
+		h.commits.Wait()
+		if rec.Code != 200 {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+		}
+	}
 }
