@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
-// encodeMessage is json.Marshal(m) without encoding/json's pass over the
+// appendMessage appends json.Marshal(m) without encoding/json's pass over the
 // content, which re-validates and compacts it byte by byte (about 5% of the
 // gateway's CPU when a new session stores its whole conversation:
 // docs/benchmarks.md). The content is validated with jsonscan instead (the
@@ -17,21 +17,6 @@ import (
 // whitespace included; decoded, the message is the one json.Marshal would
 // have written. Content that is not one JSON value, or nests deeper than
 // jsonscan reads, goes through json.Marshal, which refuses or writes it.
-func encodeMessage(m *StoredMessage) ([]byte, error) {
-	return appendMessage(make([]byte, 0, encodedSize(m)), m)
-}
-
-// encodedSize is about the size of m encoded: its content and what
-// surrounds it.
-func encodedSize(m *StoredMessage) int {
-	n := len(m.Content) + 96 + len(m.ID) + len(m.Model)
-	if m.Usage != nil {
-		n += 128
-	}
-	return n
-}
-
-// appendMessage appends m as encodeMessage encodes it.
 func appendMessage(b []byte, m *StoredMessage) ([]byte, error) {
 	content := bytes.TrimSpace(m.Content)
 	if m.Content == nil {
@@ -59,6 +44,16 @@ func appendMessage(b []byte, m *StoredMessage) ([]byte, error) {
 		b = m.Usage.AppendJSON(append(b, `,"usage":`...))
 	}
 	return append(b, '}'), nil
+}
+
+// encodedSize is about the size of m encoded: its content and what
+// surrounds it.
+func encodedSize(m *StoredMessage) int {
+	n := len(m.Content) + 96 + len(m.ID) + len(m.Model)
+	if m.Usage != nil {
+		n += 128
+	}
+	return n
 }
 
 // encodeMessages encodes ms into one buffer (one allocation for a turn's

@@ -9,7 +9,7 @@ import (
 	"github.com/caddy-lore/caddy-lore/pricing"
 )
 
-// encodeMessage writes what json.Marshal writes, as far as a reader can
+// appendMessage writes what json.Marshal writes, as far as a reader can
 // tell: both decode to the same message, and what json.Marshal refuses is
 // refused.
 func TestEncodeMessageDecodesAsJSONMarshal(t *testing.T) {
@@ -25,9 +25,9 @@ func TestEncodeMessageDecodesAsJSONMarshal(t *testing.T) {
 			{ID: "id \"odd\" <x>", Role: "assistant", Position: 41, Content: json.RawMessage(c), At: 1, Model: "claude-\u00e9", Usage: usage},
 		} {
 			want, werr := json.Marshal(&m)
-			got, gerr := encodeMessage(&m)
+			got, gerr := appendMessage(nil, &m)
 			if (werr == nil) != (gerr == nil) {
-				t.Fatalf("content %q: json.Marshal err %v, encodeMessage err %v", c, werr, gerr)
+				t.Fatalf("content %q: json.Marshal err %v, appendMessage err %v", c, werr, gerr)
 			}
 			if werr != nil {
 				continue
@@ -49,12 +49,12 @@ func TestEncodeMessageDecodesAsJSONMarshal(t *testing.T) {
 		}
 	}
 	nilContent := StoredMessage{ID: "m", Role: "user"}
-	if got, err := encodeMessage(&nilContent); err != nil || !json.Valid(got) {
+	if got, err := appendMessage(nil, &nilContent); err != nil || !json.Valid(got) {
 		t.Fatalf("nil content: %s %v", got, err)
 	}
 	for _, bad := range []string{`[`, `{"a":}`, `"x" "y"`, `[1,]`, "\"\x01\""} {
 		m := StoredMessage{ID: "m", Role: "user", Content: json.RawMessage(bad)}
-		if _, err := encodeMessage(&m); err == nil {
+		if _, err := appendMessage(nil, &m); err == nil {
 			t.Errorf("content %q: accepted", bad)
 		}
 	}
@@ -74,7 +74,7 @@ func TestEncodeMessagesSharesOneBuffer(t *testing.T) {
 		t.Fatalf("%d messages, %v", len(got), err)
 	}
 	for i := range ms {
-		want, _ := encodeMessage(&ms[i])
+		want, _ := appendMessage(nil, &ms[i])
 		if b, _ := got[i].([]byte); string(b) != string(want) {
 			t.Errorf("message %d:\n got %s\nwant %s", i, b, want)
 		}
