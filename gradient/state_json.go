@@ -63,14 +63,7 @@ func (c *PrefixCache) appendJSON(b []byte) []byte {
 	b = appendInt(b, "rows", c.Rows)
 	b = appendStr(b, "last_id", c.LastID)
 	if len(c.Parts) > 0 {
-		b = append(b, `,"parts":[`...)
-		for i, p := range c.Parts {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonscan.AppendString(b, p)
-		}
-		b = append(b, ']')
+		b = jsonscan.AppendStrings(appendName(b, "parts"), c.Parts)
 	}
 	return closeObject(b, n)
 }

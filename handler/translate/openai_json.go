@@ -93,14 +93,7 @@ func (a *anthRequest) appendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	if len(a.StopSequences) > 0 {
-		b = append(b, `,"stop_sequences":[`...)
-		for i, s := range a.StopSequences {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsonscan.AppendString(b, s)
-		}
-		b = append(b, ']')
+		b = jsonscan.AppendStrings(append(b, `,"stop_sequences":`...), a.StopSequences)
 	}
 	if a.Temperature != nil {
 		b = append(b, `,"temperature":`...)

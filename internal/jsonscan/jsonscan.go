@@ -261,6 +261,19 @@ func unicodeEscape(b []byte) (rune, int, bool) {
 // Equal reports whether a key as Object hands it (unescaped) equals name.
 func Equal(key []byte, name string) bool { return string(key) == name }
 
+// AppendStrings appends ss as a JSON array of string literals
+// (AppendString each).
+func AppendStrings(dst []byte, ss []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}
+
 // AppendString appends s as a JSON string literal, byte-identical to
 // encoding/json with SetEscapeHTML(false): ", \ and control characters
 // escaped, invalid UTF-8 replaced by \ufffd, U+2028 and U+2029 escaped.

@@ -182,3 +182,15 @@ func TestMeasure(t *testing.T) {
 		t.Error("malformed input measured")
 	}
 }
+
+func TestAppendStringsIsMarshal(t *testing.T) {
+	for _, ss := range [][]string{nil, {}, {"a"}, {"a \"b\"", "", "é\n\u2028"}} {
+		want, _ := json.Marshal(ss)
+		if ss == nil {
+			want = []byte("[]") // an absent array is the caller's to omit
+		}
+		if got := AppendStrings([]byte("x"), ss); string(got[1:]) != string(want) {
+			t.Errorf("%q: got %s, want %s", ss, got[1:], want)
+		}
+	}
+}
