@@ -1,10 +1,13 @@
 package gradient
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/caddy-lore/caddy-lore/internal/jsonscan"
 )
 
 // docs/context-window.md, Prompt caching: the system prompt becomes one text block with
@@ -157,4 +160,24 @@ func TestCanonicalString(t *testing.T) {
 func sameBlock(a, b []byte) bool {
 	var x, y map[string]any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && x["type"] == y["type"] && x["text"] == y["text"]
+}
+
+// A string canonicalString accepts is exactly what decoding it and encoding
+// the text again writes: using it as sent changes no byte of the request.
+func FuzzCanonicalString(f *testing.F) {
+	for _, s := range []string{`"plain"`, `""`, `"a\n\t\"b\" \\ \b\f\r"`, `"é 漢字 🎉"`, `"ends \\"`, `"\/"`, `"\u0041"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !canonicalString(raw) {
+			return
+		}
+		s, err := jsonscan.String(raw)
+		if err != nil {
+			t.Fatalf("%q is canonical but does not decode: %v", raw, err)
+		}
+		if again := jsonscan.AppendString(nil, s); !bytes.Equal(again, raw) {
+			t.Fatalf("%q is canonical but encodes as %q", raw, again)
+		}
+	})
 }

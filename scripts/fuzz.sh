@@ -21,6 +21,8 @@ TARGETS=(
 	"./handler/translate FuzzOpenAIRequest"
 	"./handler/translate FuzzOpenAIStream"
 	"./msg FuzzDecodeMatchesEncodingJSON"
+	"./gradient FuzzCanonicalString"
+	"./gradient FuzzAppendJSON"
 	"./batching FuzzResultLines"
 	"./session FuzzClientID"
 	". FuzzCaddyfile"
