@@ -188,7 +188,10 @@ func (j *commitJob) run(ctx context.Context) (int, int) {
 	stored := j.stored
 	j.stored = nil
 	n := len(stored)
-	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Counters: []store.Increments{counted}})
+	// A session identify created has nothing stored (a continued one has
+	// its predecessor's Turns, and CopyHistory writes no state hash).
+	fresh := sess.Turns == 0
+	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, New: fresh, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Counters: []store.Increments{counted}})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))
 		return 0, 0

@@ -12,10 +12,11 @@ import (
 // A session's curation state: the curation watermark (how many of its
 // stored messages the curator has seen), the in-flight curation guard, and
 // the turns since the last curation (a field of the session's hash that
-// every commit increments). The keys are the session's (store's
-// CurationMarkKey and CurationGuardKey, under SessionKey), so the session's
-// copy and deletion carry them; what is in them, and every operation on
-// them, is this package's. docs/redis-keys.md has the whole key schema.
+// every commit increments, or sets to 1 for a new session). The keys are
+// the session's (store's CurationMarkKey and CurationGuardKey, under
+// SessionKey), so the session's copy and deletion carry them; what is in
+// them, and every operation on them, is this package's. docs/redis-keys.md
+// has the whole key schema.
 
 // CurationMark returns how many of the session's stored messages the
 // curator has seen (0 when never curated).

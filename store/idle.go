@@ -10,7 +10,7 @@ import (
 )
 
 // idleWrites arms the session in the active set at its last request and,
-// at most once per second of last-request time, drops members older than
+// once per second of last-request time (per Store), drops members older than
 // the retention (sessions that expired without being claimed, e.g. with idle
 // work off), so the set stays bounded by the sessions alive. A session
 // without a last-request time is not armed.
@@ -32,9 +32,12 @@ func (s *Store) idleWrites(ctx context.Context, p redis.Pipeliner, sess *Session
 type trimClock struct{ second atomic.Int64 }
 
 // due reports whether a commit at unix ms last is the first of its second
-// (or later than every earlier one) and claims that second.
+// and claims that second. Any other second than the last claimed one is
+// due, not only a later one: after a clock stepped back (or one commit
+// from a clock far ahead) the trim resumes at once; commits of neighbouring
+// seconds arriving out of order only trim a little more often.
 func (c *trimClock) due(last int64) bool {
 	sec := last / 1000
 	prev := c.second.Load()
-	return sec > prev && c.second.CompareAndSwap(prev, sec)
+	return sec != prev && c.second.CompareAndSwap(prev, sec)
 }

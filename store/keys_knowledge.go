@@ -15,7 +15,7 @@ package store
 //
 // The session's turns_since_curation field (CurationField, session.go)
 // counts turns since the last successful curation: CommitTurn increments it
-// and knowledge.CurationDone subtracts what a curation covered, both
+// (sets it to 1 for a new session) and knowledge.CurationDone subtracts what a curation covered, both
 // atomically, so a turn committed while a curation is in flight is never
 // lost.
 

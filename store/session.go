@@ -42,9 +42,8 @@ type Session struct {
 	Stored       int // messages stored so far, i.e. the next position
 	Turns        int
 	// TurnsSinceCuration is maintained by Redis alone: CommitTurn adds one
-	// (a session's first commit sets it to 1) and knowledge.CurationDone
-	// subtracts what a curation covered; the value written with a session
-	// is ignored.
+	// (sets 1 for a Turn.New session) and knowledge.CurationDone subtracts
+	// what a curation covered; the value written with a session is ignored.
 	TurnsSinceCuration int
 	Usage              pricing.Usage // totals over the session
 	// CostMicroUSD and CounterfactualMicroUSD sum the answered turns' actual
@@ -85,6 +84,11 @@ type Turn struct {
 	Messages   []StoredMessage // appended
 	Credential []byte          // sealed credential blob; nil (or empty) leaves the stored one
 	Retention  time.Duration   // TTL of every key of the session; 0 or less: DefaultRetention
+	// New says the session has nothing stored yet (its first turn, not a
+	// continuation): its curation counter is set to 1 in its HSET instead
+	// of incremented, one command fewer. A New commit onto an existing hash
+	// would reset the counter: set it only for a session identify created.
+	New bool
 	// Counters are other features' counters the turn adds to, in the
 	// same round trip (its per-person usage, usage.Queue); a group commit
 	// adds up its turns' (counters.go). On a cluster they follow with the
@@ -258,8 +262,8 @@ func (s *Store) LoadSession(ctx context.Context, id string) (*Session, error) {
 // set, which live in other slots, follow in a second pipeline.
 //
 // On success t.Session.TurnsSinceCuration is the curation counter as this
-// commit left it (HINCRBY's answer; 1 on the session's first commit, Turns
-// 1, which sets it), not as the turn read it. When ctx ends
+// commit left it (HINCRBY's answer; 1 for a Turn.New session, whose HSET
+// sets it), not as the turn read it. When ctx ends
 // while the commit waits for its group, CommitTurn returns ctx's error but
 // the group may still store the turn (and set the counter) afterwards: the
 // caller must not reuse t.Session then.
@@ -292,9 +296,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	}
 
 	var curation *redis.IntCmd
-	// A session's first commit finds no hash: its curation counter starts
-	// at 1 in the same HSET, one command fewer for every new session.
-	first := t.Session.Turns == 1
+	first := t.New // no hash yet: the curation counter starts at 1 in the HSET
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		fields := sessionFields(t.Session)
 		if t.Session.KnowledgeChanged { // else the stored block stays

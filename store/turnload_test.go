@@ -65,8 +65,8 @@ func TestCommitTurnAnswersTheCurationCounter(t *testing.T) {
 	sess := sampleSession("S1")
 	sess.TurnsSinceCuration = 0
 	for i := range 3 {
-		sess.Turns = i + 1 // the first commit (Turns 1) sets the counter, the others add to it
-		if err := s.CommitTurn(ctx, Turn{Session: sess, Messages: sampleMessages(0, 3), Credential: []byte("c")}); err != nil {
+		// the first commit (New) sets the counter, the others add to it
+		if err := s.CommitTurn(ctx, Turn{Session: sess, New: i == 0, Messages: sampleMessages(0, 3), Credential: []byte("c")}); err != nil {
 			t.Fatal(err)
 		}
 		if stored, err := b.raw.HGet(ctx, s.keys.state("S1"), CurationField).Int(); err != nil || stored != i+1 || sess.TurnsSinceCuration != i+1 {
