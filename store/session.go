@@ -296,17 +296,16 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 	}
 
 	var curation *redis.IntCmd
-	first := t.New // no hash yet: the curation counter starts at 1 in the HSET
 	sessionWrites := func(ctx context.Context, p redis.Pipeliner) {
 		fields := sessionFields(t.Session)
 		if t.Session.KnowledgeChanged { // else the stored block stays
 			fields = append(fields, fKnowledge, t.Session.Knowledge)
 		}
-		if first {
+		if t.New { // no hash yet: the curation counter starts at 1 in the HSET
 			fields = append(fields, fCuration, 1)
 		}
 		p.HSet(ctx, s.keys.state(sid), fields...)
-		if !first {
+		if !t.New {
 			curation = p.HIncrBy(ctx, s.keys.state(sid), fCuration, 1) // a counter, see Session
 		}
 		p.Expire(ctx, s.keys.state(sid), ttl)
@@ -343,7 +342,7 @@ func (s *Store) CommitTurn(ctx context.Context, t Turn) error {
 			QueueIncrements(ctx, p, t.Counters...)
 		})
 	}
-	if err == nil && first {
+	if err == nil && t.New {
 		t.Session.TurnsSinceCuration = 1
 	} else if err == nil && curation != nil {
 		// The counter as this very commit left it: a curation that reset
