@@ -83,7 +83,7 @@ func (q *Queue) Enqueue(ctx context.Context, c llm.Call, cred auth.Credential) e
 	if err != nil {
 		return fmt.Errorf("batching: custom_id: %w", err)
 	}
-	if c.Urgent || q.stopped.Load() && q.cfg.Store.Embedded() {
+	if c.Urgent || q.isStopping() && q.cfg.Store.Embedded() {
 		q.runNow(ctx, openItem{id: id, call: c, cred: cred, at: now, decoded: true})
 		return nil
 	}

@@ -56,7 +56,6 @@ type Queue struct {
 	stopping chan struct{} // closed by Stop
 	stopOnce sync.Once
 	started  atomic.Bool
-	stopped  atomic.Bool
 
 	flushes, polls atomic.Int64 // passes completed (tests wait on them)
 
@@ -113,7 +112,7 @@ func New(cfg Config, r Runner) (*Queue, error) {
 // When ctx ends without Stop, the queue stops as if the process had died:
 // running steps abort, leases are left to expire.
 func (q *Queue) Start(ctx context.Context) {
-	if !q.started.CompareAndSwap(false, true) || q.stopped.Load() {
+	if !q.started.CompareAndSwap(false, true) || q.isStopping() {
 		return
 	}
 	if q.cfg.Store.Embedded() {
@@ -133,7 +132,6 @@ func (q *Queue) Start(ctx context.Context) {
 // queued items synchronously. It is safe to call more than once.
 func (q *Queue) Stop(ctx context.Context) error {
 	q.stopOnce.Do(func() { close(q.stopping) })
-	q.stopped.Store(true)
 	q.work.Close()
 	done := make(chan struct{})
 	go func() { q.work.Wait(); close(done) }()
