@@ -21,8 +21,12 @@ func TestCountersPerDay(t *testing.T) {
 	ctx := context.Background()
 	cfg, raw := storetest.Config(t, "usage")
 	st := storetest.Open(t, cfg)
-	day1 := time.Date(2026, 12, 6, 23, 59, 0, 0, time.UTC)
+	// Today's last minute and tomorrow's first, relative to the clock: the
+	// days' counters expire 48 hours after each day began, by Redis's clock
+	// (fixed dates made this test fail once they were two days old).
+	day1 := time.Now().UTC().Truncate(24 * time.Hour).Add(24*time.Hour - time.Minute)
 	day2 := day1.Add(2 * time.Minute)
+	d1, d2 := day1.Format("2006-01-02"), day2.Format("2006-01-02")
 	turn := Figures{Turns: 1, Input: 10, Output: 20, CacheRead: 30, CacheWrite: 40, CostMicroUSD: 500, CounterfactualMicroUSD: 900}
 	for _, at := range []time.Time{day1, day1, day2} {
 		rec := Record{At: at, Person: "alice", Model: "claude-sonnet-4-5", Figures: turn}
@@ -52,11 +56,11 @@ func TestCountersPerDay(t *testing.T) {
 	twice := turn
 	twice.Add(turn)
 	want := []Entry{
-		{Day: "2026-12-06", Person: "alice", Model: "claude-sonnet-4-5", Figures: twice},
-		{Day: "2026-12-07", Person: "a1b2c3d4e5f6", Model: "m_x", Figures: worker},
-		{Day: "2026-12-07", Person: "alice", Model: "claude-haiku-4-5", Figures: worker},
-		{Day: "2026-12-07", Person: "alice", Model: "claude-sonnet-4-5", Figures: turn},
-		{Day: "2026-12-07", Person: "unknown", Model: "m_x", Figures: worker},
+		{Day: d1, Person: "alice", Model: "claude-sonnet-4-5", Figures: twice},
+		{Day: d2, Person: "a1b2c3d4e5f6", Model: "m_x", Figures: worker},
+		{Day: d2, Person: "alice", Model: "claude-haiku-4-5", Figures: worker},
+		{Day: d2, Person: "alice", Model: "claude-sonnet-4-5", Figures: turn},
+		{Day: d2, Person: "unknown", Model: "m_x", Figures: worker},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("usage =\n%+v\nwant\n%+v", got, want)
@@ -65,7 +69,7 @@ func TestCountersPerDay(t *testing.T) {
 		t.Fatalf("one day = %+v", got)
 	}
 	// Each day expires retention after it began.
-	if at := raw.ExpireTime(ctx, st.Key("usage:{2026-12-06}")).Val(); at != time.Duration(time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC).Unix())*time.Second {
+	if at := raw.ExpireTime(ctx, st.Key("usage:{"+d1+"}")).Val(); at != time.Duration(day1.Truncate(24*time.Hour).Add(48*time.Hour).Unix())*time.Second {
 		t.Errorf("expiry of day 1 = %v", at)
 	}
 }
