@@ -492,8 +492,12 @@ func runLongSession(t *testing.T, loreExtra, mode string) {
 	// Curation every 3 turns (knowledge on by default), one in flight per
 	// session: at most one per 3 turns; with synchronous workers nearly
 	// every one is made (a call still out when the next is due skips it).
-	if maxCur := longTurns / 3; len(curations) > maxCur || len(curations) == 0 || (syncWorkers && len(curations) < maxCur/2) {
-		t.Errorf("%d curation calls in %d turns, want at most %d (and at least half of them with synchronous workers)", len(curations), longTurns, maxCur)
+	// A curation whose result was not applied leaves its turns counted, so
+	// the next due turn curates them again: one call more each.
+	maxCur := longTurns / 3
+	if retried := curationsRetried(e.Caddy.Log()); len(curations) > maxCur+retried || len(curations) == 0 || (syncWorkers && len(curations) < maxCur/2) {
+		t.Errorf("%d curation calls in %d turns (%d not applied, so made again), want at most %d plus those (and at least %d with synchronous workers)",
+			len(curations), longTurns, retried, maxCur, maxCur/2)
 	}
 
 	// msgsBefore: the client's message count of the last conversation
@@ -859,4 +863,23 @@ func appendOnly(old, next []string) bool {
 		}
 	}
 	return true
+}
+
+// curationsRetried counts the curation calls whose result Caddy's log says
+// was not applied (the call failed, or its answer could not be stored):
+// their turns stay in the session's counter and are curated again.
+func curationsRetried(log string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"kind":"curate"`) {
+			continue
+		}
+		for _, msg := range []string{"worker result not applied", "worker call failed", "worker result dropped"} {
+			if strings.Contains(line, msg) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
