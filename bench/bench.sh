@@ -28,7 +28,10 @@
 #      come next, of either side: set it (e.g. 60s) to measure that too.
 # Under the table, a second one gives the CPU time per request of each process (Caddy, the fake
 # upstream, redis-server, wrk) on both sides, from /proc/<pid>/stat: at high concurrency the machine
-# is saturated, so the latency ratio follows the ratio of the total CPU per request.
+# is saturated, so the latency ratio follows the ratio of the total CPU per request. A third gives,
+# per lore request, redis-server's commands and read events (about one per round trip of a client;
+# grouped turns share one) from INFO stats, and its minor page faults (first touches of memory
+# redis-server had not used before: every request of the turn cases is a new session).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -193,8 +196,21 @@ cpu_ticks() {
 }
 TICK=$(getconf CLK_TCK)
 
-# run_wrk URL CONNS CASE -> "p50_ms p99_ms rps errors cpu" where cpu is
-# "caddy/fake/redis/wrk" in microseconds of CPU per request.
+# redis_counts -> "commands reads faults" of redis-server so far: commands processed, read events
+# (about one per round trip of a client), and minor page faults (first touches of new memory);
+# empty without redis-server or redis-cli.
+redis_counts() {
+	[[ -n "${REDIS_PID:-}" && -r "/proc/$REDIS_PID/stat" ]] && command -v redis-cli >/dev/null 2>&1 || return 0
+	local faults
+	faults=$(sed 's/.*) //' "/proc/$REDIS_PID/stat" | awk '{print $8}')
+	redis-cli -p "$REDIS_PORT" info stats 2>/dev/null | tr -d '\r' | awk -F: -v f="$faults" '
+		$1 == "total_commands_processed" { c = $2 } $1 == "total_reads_processed" { r = $2 }
+		END { if (c != "") print c, r + 0, f }'
+}
+
+# run_wrk URL CONNS CASE -> "p50_ms p99_ms rps errors cpu redis" where cpu is
+# "caddy/fake/redis/wrk" in microseconds of CPU per request and redis is redis-server's
+# "commands/reads/faults" per request (redis_counts; "-" without redis-server or redis-cli).
 run_wrk() {
 	local url=$1 conns=$2 case=$3 threads session=none out
 	threads=$((conns < 2 ? conns : 2))
@@ -202,10 +218,13 @@ run_wrk() {
 	[[ "$case" == title ]] || session=unique
 	local c0 f0 r0 w0 c1 f1 r1
 	c0=$(cpu_ticks "$CADDY_PID") f0=$(cpu_ticks "$FAKE_PID") r0=$(cpu_ticks "${REDIS_PID:-}")
+	local k0 k1
+	k0=$(redis_counts)
 	# wrk's own CPU: the children's ticks of this subshell, read by bash's `times`
 	out=$( (BENCH_BODY="$BENCH/$case.json" BENCH_KEY="$KEY" BENCH_SESSION=$session BENCH_RUN="$RANDOM$RANDOM" \
 		wrk -t"$threads" -c"$conns" -d"$DURATION" --latency -s "$BENCH/post.lua" "$url"; times) )
 	c1=$(cpu_ticks "$CADDY_PID") f1=$(cpu_ticks "$FAKE_PID") r1=$(cpu_ticks "${REDIS_PID:-}")
+	k1=$(redis_counts)
 	echo "$out" >>"$WORK/wrk.log"
 	local total wrk_s cpu
 	total=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -214,13 +233,18 @@ run_wrk() {
 	cpu=$(awk -v n="${total:-0}" -v t="$TICK" -v c=$((c1 - c0)) -v f=$((f1 - f0)) -v r=$((r1 - r0)) -v w="$wrk_s" 'BEGIN {
 		if (n <= 0) { print "-"; exit }
 		printf "%.0f/%.0f/%.0f/%.0f", c / t * 1e6 / n, f / t * 1e6 / n, r / t * 1e6 / n, w * 1e6 / n }')
+	# the reading itself (INFO) is one command and one read
+	local redis=-
+	[[ -z "$k0" || -z "$k1" || "${total:-0}" -le 0 ]] ||
+		redis=$(awk -v n="$total" -v a="$k0" -v b="$k1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+			printf "%.2f/%.2f/%.2f", (y[1] - x[1] - 1) / n, (y[2] - x[2] - 1) / n, (y[3] - x[3]) / n }')
 	local p50 p99 rps errs
 	p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
 	p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
 	rps=$(echo "$out" | awk '$1 == "Requests/sec:" {print $2}')
 	# "<non-2xx>/<socket errors: connect+read+write+timeout>"
 	errs=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ {h += $NF} /Socket errors:/ {gsub(/,/, ""); s += $4 + $6 + $8 + $10} END {printf "%d/%d", h, s}')
-	echo "$(to_ms "$p50") $(to_ms "$p99") ${rps:-0} $errs $cpu"
+	echo "$(to_ms "$p50") $(to_ms "$p99") ${rps:-0} $errs $cpu $redis"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -240,6 +264,7 @@ done
 
 ROWS=()
 CPUROWS=()
+REDISROWS=()
 ERRORS=0
 
 # median of the arguments (numbers)
@@ -265,6 +290,19 @@ cpu_row() {
 	printf '%-7s %5s | %s | %s | %6s' "$1" "$2" "${out[0]}" "${out[1]}" "$(ratio "${tot[1]}" "${tot[0]}")"
 }
 
+# redis_row CASE CONNS: the medians of LREDIS (redis-server's commands, reads and minor page faults
+# per lore request).
+redis_row() {
+	local i vals parts=()
+	for i in 1 2 3; do
+		vals=()
+		for r in "${LREDIS[@]}"; do [[ "$r" == - ]] || vals+=("$(echo "$r" | cut -d/ -f"$i")"); done
+		[[ ${#vals[@]} -gt 0 ]] || { printf '%-7s %5s | -' "$1" "$2"; return; }
+		parts+=("$(printf '%.2f' "$(median "${vals[@]}")")")
+	done
+	printf '%-7s %5s | %8s %8s %8s' "$1" "$2" "${parts[@]}"
+}
+
 # profile NAME starts CPU profiles of Caddy and of the fake upstream for the run about
 # to start, written to $BENCH_PROFILE/NAME.pprof and $BENCH_PROFILE/fake-NAME.pprof
 # (PROF_PID lists the pids to wait for).
@@ -283,7 +321,7 @@ profile() {
 for c in $CASES; do
 	for n in $CONNS; do
 		PROF_PID=
-		R50=() R99=() RRPS=() L50=() L99=() LRPS=() RCPU=() LCPU=()
+		R50=() R99=() RRPS=() L50=() L99=() LRPS=() RCPU=() LCPU=() LREDIS=()
 		status=ok
 		for ((rep = 1; rep <= REPEAT; rep++)); do
 			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
@@ -292,14 +330,14 @@ for c in $CASES; do
 			[[ -z "$PROF_PID" ]] || wait $PROF_PID || log "no profile for reverse_proxy $c c=$n"
 			log "$c c=$n: lore (run $rep of $REPEAT)"
 			[[ $rep == 1 ]] && profile "$c-$n"
-			read -r lo50 lo99 lorps loerr locpu <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
+			read -r lo50 lo99 lorps loerr locpu loredis <<<"$(run_wrk "$LORE_URL" "$n" "$c")"
 			[[ -z "$PROF_PID" ]] || wait $PROF_PID || log "no profile for $c c=$n"
 			if [[ "$rperr" != 0/0 || "$loerr" != 0/0 ]]; then
 				status="errors non2xx/socket: rp=$rperr lore=$loerr"
 				ERRORS=1
 			fi
 			R50+=("$rp50") R99+=("$rp99") RRPS+=("$rprps") L50+=("$lo50") L99+=("$lo99") LRPS+=("$lorps")
-			RCPU+=("$rpcpu") LCPU+=("$locpu")
+			RCPU+=("$rpcpu") LCPU+=("$locpu") LREDIS+=("$loredis")
 		done
 		rp50=$(median "${R50[@]}") rp99=$(median "${R99[@]}") rprps=$(median "${RRPS[@]}")
 		lo50=$(median "${L50[@]}") lo99=$(median "${L99[@]}") lorps=$(median "${LRPS[@]}")
@@ -307,6 +345,7 @@ for c in $CASES; do
 			"$c" "$n" "$rp50" "$lo50" "$(ratio "$lo50" "$rp50")" "$rp99" "$lo99" "$(ratio "$lo99" "$rp99")" \
 			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
 		CPUROWS+=("$(cpu_row "$c" "$n")")
+		REDISROWS+=("$(redis_row "$c" "$n")")
 	done
 done
 
@@ -324,6 +363,12 @@ echo "CPU per request in µs (median of the runs): caddy, fake upstream, redis-s
 printf '%-7s %5s | %-30s | %-30s | %s\n' case conns "reverse_proxy" "lore" "total ratio"
 printf '%-7s %5s | %6s %5s %5s %5s %6s | %6s %5s %5s %5s %6s |\n' "" "" caddy fake redis wrk total caddy fake redis wrk total
 printf '%s\n' "${CPUROWS[@]}"
+if [[ -n "${REDIS_PID:-}" ]] && command -v redis-cli >/dev/null 2>&1; then
+	echo
+	echo "redis-server per lore request (median of the runs): commands, reads (≈ round trips) and minor page faults"
+	printf '%-7s %5s | %8s %8s %8s\n' case conns commands reads faults
+	printf '%s\n' "${REDISROWS[@]}"
+fi
 if [[ $ERRORS == 1 ]]; then
 	echo "some runs had errors (wrk's timeout is 2s); wrk output and logs are in $WORK"
 fi
