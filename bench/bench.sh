@@ -326,7 +326,7 @@ for c in $CASES; do
 		for ((rep = 1; rep <= REPEAT; rep++)); do
 			log "$c c=$n: reverse_proxy (run $rep of $REPEAT)"
 			[[ $rep == 1 ]] && profile "rp-$c-$n"
-			read -r rp50 rp99 rprps rperr rpcpu <<<"$(run_wrk "$RP_URL" "$n" "$c")"
+			read -r rp50 rp99 rprps rperr rpcpu _ <<<"$(run_wrk "$RP_URL" "$n" "$c")"
 			[[ -z "$PROF_PID" ]] || wait $PROF_PID || log "no profile for reverse_proxy $c c=$n"
 			log "$c c=$n: lore (run $rep of $REPEAT)"
 			[[ $rep == 1 ]] && profile "$c-$n"
