@@ -209,8 +209,8 @@ func rowText(row resultRow) (string, bool) {
 
 // rowError reads an errored row's error: a full error envelope
 // {type:"error", error:{type, message}} (the real API), or a bare
-// {type, message}. It reaches logs, so its message is kept as
-// llm.ErrorDetail keeps one: cred redacted, at most 500 bytes.
+// {type, message}. It reaches logs, so its type and message are kept as
+// llm.ErrorDetail keeps them: cred redacted, bounded.
 func rowError(raw json.RawMessage, cred auth.Credential) error {
 	var e struct {
 		Type    string `json:"type"`
@@ -230,6 +230,6 @@ func rowError(raw json.RawMessage, cred auth.Credential) error {
 		e.Type = "unknown"
 	}
 	env, _ := json.Marshal(map[string]any{"error": map[string]string{"type": e.Type, "message": e.Message}})
-	_, msg, _ := llm.ErrorDetail(env, cred)
-	return fmt.Errorf("batching: batch item errored: %s: %s", e.Type, msg)
+	typ, msg, _ := llm.ErrorDetail(env, cred) // both from the upstream: both redacted
+	return fmt.Errorf("batching: batch item errored: %s: %s", typ, msg)
 }

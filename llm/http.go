@@ -157,12 +157,14 @@ func (w *Worker) post(ctx context.Context, c Call, cred auth.Credential, endpoin
 }
 
 // apiError decodes an Anthropic error envelope; other bodies (an HTML page
-// from a proxy) are summarised by status alone.
+// from a proxy) are summarised by status alone. The request id header is
+// the upstream's too, kept as ErrorDetail keeps the envelope's.
 func apiError(resp *http.Response, body []byte, cred auth.Credential) *APIError {
 	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("Request-Id")}
 	if e.RequestID == "" {
 		e.RequestID = resp.Header.Get("X-Request-Id") // OpenAI's
 	}
+	e.RequestID = safeDetail(e.RequestID, cred, maxErrorField)
 	var requestID string
 	e.Type, e.Message, requestID = ErrorDetail(body, cred)
 	if e.RequestID == "" {
@@ -171,15 +173,21 @@ func apiError(resp *http.Response, body []byte, cred auth.Credential) *APIError 
 	return e
 }
 
-// maxErrorMessage bounds an upstream error message kept for logs.
-const maxErrorMessage = 500
+// maxErrorMessage bounds an upstream error message kept for logs, and
+// maxErrorField its type and request id (short identifiers in the real APIs).
+const (
+	maxErrorMessage = 500
+	maxErrorField   = 100
+)
 
 // ErrorDetail is what of an upstream error body may reach a log or an
 // error: the type and message of an error envelope (Anthropic's and OpenAI's
-// share error.type and error.message), the message with the credential's
-// value replaced by "[redacted]" and cut to 500 bytes (on a rune boundary),
-// and its request_id. Any other body (an HTML page of a proxy that may echo
-// request headers, a plain text) gives nothing: the status alone describes it.
+// share error.type and error.message) and its request_id, each with the
+// credential's value replaced by "[redacted]" and cut (on a rune boundary)
+// to 500 bytes for the message, 100 for the others: the upstream writes all
+// three, and an upstream that echoes the request may put the key in any of
+// them. Any other body (an HTML page of a proxy that may echo request
+// headers, a plain text) gives nothing: the status alone describes it.
 func ErrorDetail(body []byte, cred auth.Credential) (typ, message, requestID string) {
 	var env struct {
 		Error struct {
@@ -191,18 +199,23 @@ func ErrorDetail(body []byte, cred auth.Credential) (typ, message, requestID str
 	if json.Unmarshal(body, &env) != nil {
 		return "", "", ""
 	}
-	typ, message = env.Error.Type, env.Error.Message
+	return safeDetail(env.Error.Type, cred, maxErrorField), safeDetail(env.Error.Message, cred, maxErrorMessage),
+		safeDetail(env.RequestID, cred, maxErrorField)
+}
+
+// safeDetail returns s with cred's value redacted, cut to max bytes.
+func safeDetail(s string, cred auth.Credential, max int) string {
 	if cred.Value != "" {
-		message = strings.ReplaceAll(message, cred.Value, "[redacted]")
+		s = strings.ReplaceAll(s, cred.Value, "[redacted]")
 	}
-	if len(message) > maxErrorMessage {
-		m := message[:maxErrorMessage]
-		for !utf8.ValidString(m) { // do not cut a rune in half
-			m = m[:len(m)-1]
-		}
-		message = m + "…"
+	if len(s) <= max {
+		return s
 	}
-	return typ, message, env.RequestID
+	m := s[:max]
+	for !utf8.ValidString(m) { // do not cut a rune in half
+		m = m[:len(m)-1]
+	}
+	return m + "…"
 }
 
 // firstText returns the first text block of a Messages answer.
