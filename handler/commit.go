@@ -167,12 +167,17 @@ func (j *commitJob) run(ctx context.Context) (int, int) {
 	// refreshed token or a rotated key: a credential other than the stored one
 	// (by fingerprint) is sealed in its place, so background work uses the
 	// newest (docs/sessions-and-identity.md, Identity).
+	//
+	// A session identify created has nothing stored yet (a continued one
+	// has its predecessor's Turns, and CopyHistory writes no state hash);
+	// its fingerprint is identify's, of this very credential.
+	fresh := sess.Turns == 0
 	var blob []byte
-	fp := sess.Fingerprint // a new session's: identify's, of this very credential
-	if sess.Turns > 0 || fp == "" {
+	fp := sess.Fingerprint
+	if !fresh || fp == "" {
 		fp = h.cfg.Keys.Fingerprint(cred)
 	}
-	if !cred.IsZero() && (sess.Turns == 0 || sess.Fingerprint != fp) {
+	if !cred.IsZero() && (fresh || sess.Fingerprint != fp) {
 		var err error
 		if blob, err = h.cfg.Keys.Seal(cred, sess.ID); err != nil {
 			h.log.Error("sealing credential failed; turn stored without it", zap.String("session", sess.ID), zap.Error(err))
@@ -188,9 +193,6 @@ func (j *commitJob) run(ctx context.Context) (int, int) {
 	stored := j.stored
 	j.stored = nil
 	n := len(stored)
-	// A session identify created has nothing stored (a continued one has
-	// its predecessor's Turns, and CopyHistory writes no state hash).
-	fresh := sess.Turns == 0
 	err := h.cfg.Store.CommitTurn(ctx, store.Turn{Session: &next, New: fresh, Messages: stored, Credential: blob, Retention: h.cfg.Retention, Counters: []store.Increments{counted}})
 	if err != nil {
 		h.log.Debug("turn not stored", zap.String("session", sess.ID), zap.Error(err))

@@ -15,9 +15,9 @@ package store
 //
 // The session's turns_since_curation field (CurationField, session.go)
 // counts turns since the last successful curation: CommitTurn increments it
-// (sets it to 1 for a new session) and knowledge.CurationDone subtracts what a curation covered, both
-// atomically, so a turn committed while a curation is in flight is never
-// lost.
+// (sets it to 1 for a new session) and knowledge.CurationDone subtracts what
+// a curation covered, both atomically, so a turn committed while a curation
+// is in flight is never lost.
 
 // The names of the curation keys under a session (SessionKey), and of the
 // session hash's field counting the turns since the last curation.
