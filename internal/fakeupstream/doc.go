@@ -1,7 +1,9 @@
 // Package fakeupstream is a fake Anthropic (and OpenAI Chat Completions)
-// API for tests. It speaks the real wire format (see
-// shared/reference/anthropic-api.md), records every request, simulates the
-// prompt cache and answers with deterministic, scriptable replies.
+// API for tests. It speaks the real wire format (the Messages API's JSON and
+// SSE shapes and error envelope, the Message Batches API, OpenAI's Chat
+// Completions, Files and Batch APIs; TESTING.md says which tests use it),
+// records every request, simulates the prompt cache and answers with
+// deterministic, scriptable replies.
 //
 // # Routes
 //
