@@ -20,7 +20,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 # The module path is unpublished: xcaddy needs the placeholder version
-# @v0.0.0=. (see README, Building with xcaddy).
+# @v0.0.0=. (see docs/operations.md, "Building with xcaddy").
 RUN CGO_ENABLED=0 xcaddy build ${CADDY_VERSION} \
 		--with github.com/caddy-lore/caddy-lore@v0.0.0=. \
 		--output /out/caddy \

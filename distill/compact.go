@@ -16,7 +16,8 @@ import (
 // the rows as "## Lore Pre-computed Session Summaries" chunks followed by
 // the summary template (and the client's previous summary, to update in
 // place). It returns the summary text; on any error the handler forwards
-// the request upstream instead (the reference's later behaviour, 0cbe44e).
+// the request upstream instead: a failed summary must not fail the client's
+// compaction.
 //
 // model is the model of the summary call; "" uses the worker model. The
 // distillation step respects the in-flight guard: it goes ahead beside a

@@ -56,7 +56,8 @@ type segmentRef struct {
 	MetaIfCold bool     `json:"meta_if_cold,omitempty"`
 }
 
-// run is the reference's run() (§6.2) on top of the guard.
+// run is one distillation (docs/context-window.md, "Distillation") under
+// the in-flight guard.
 func (d *Distiller) run(ctx context.Context, sid string, o runOpts) (res Result, err error) {
 	tok := newID()
 	got, err := AcquireGuard(ctx, d.st, sid, tok, holdRef, o.urgent, d.cfg.GuardTTL)

@@ -122,8 +122,9 @@ func (c *Curator) entries(ctx context.Context, ns, project string) ([]Entry, err
 }
 
 // applyCurate applies a curation's ops and records it as done. An answer
-// that is not a JSON array is a curation that found nothing (reference
-// §7.1), so the same messages are not curated again.
+// that is not a JSON array is a curation that found nothing
+// (docs/knowledge-and-recall.md, "Long-term knowledge"), so the same
+// messages are not curated again.
 func (c *Curator) applyCurate(ctx context.Context, call llm.Call, text string) error {
 	r, err := decodeRef(call)
 	if err != nil {

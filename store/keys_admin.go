@@ -2,8 +2,9 @@ package store
 
 import "strings"
 
-// Keys read by the admin view (the admin.api.lore module), in addition to
-// the table in keys.go. Like keys.go, this is the only place they are built.
+// Keys read by the admin view (the admin.api.lore module), beside the
+// session's keys of keys.go (the whole schema: docs/redis-keys.md). Like
+// keys.go, this is the only place they are built.
 //
 //	pattern                    matches
 //	<p>s:{*}:state             every session's state hash (ListSessions SCANs it)

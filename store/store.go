@@ -173,8 +173,9 @@ func (s *Store) Key(name string) string { return s.keys.prefix + name }
 
 // SessionKey returns the key "<p>s:{<sid>}:<name>" of session sid, in the
 // session's hash slot, for the per-session keys a feature package owns.
-// name must be one of the per-session names of keys.go: DeleteSession
-// removes exactly those.
+// name must be one of the per-session names (keys_distill.go,
+// keys_knowledge.go, BatchUsageKey): DeleteSession removes exactly the
+// session's keys listed in sessionKeys (keys_admin.go).
 func (s *Store) SessionKey(sid, name string) string { return s.keys.session(sid, name) }
 
 // Ping checks Redis now, bypassing the outage short-circuit, and updates
