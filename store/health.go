@@ -3,13 +3,13 @@ package store
 import (
 	"context"
 	"errors"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/caddy-lore/caddy-lore/internal/background"
 )
 
 // ErrUnavailable is returned while Redis is unreachable. Callers proxy the
@@ -38,18 +38,13 @@ type health struct {
 	ping         func(context.Context) error
 	timeout      time.Duration
 
-	// Probe goroutines are tracked so the pool destructor can wait for them
-	// before closing the client: none outlives its entry.
-	mu      sync.Mutex
-	stopped bool
-	wg      sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// Probe goroutines are tracked so the pool destructor can stop and wait
+	// for them before closing the client: none outlives its entry.
+	probes *background.Group
 }
 
 func newHealth(ping func(context.Context) error, timeout time.Duration, log *zap.Logger) *health {
-	h := &health{ping: ping, timeout: timeout}
-	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h := &health{ping: ping, timeout: timeout, probes: background.New(context.Background(), log)}
 	h.log.Store(log)
 	return h
 }
@@ -69,23 +64,11 @@ func (h *health) maybeProbe() {
 	if now-last < int64(probeInterval) || !h.lastProbe.CompareAndSwap(last, now) {
 		return // not due, or another caller just claimed this probe
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopped {
-		return
-	}
-	h.wg.Add(1)
-	go h.probe()
+	h.probes.Go("redis probe", h.probe) // refused once stopped
 }
 
-func (h *health) probe() {
-	defer h.wg.Done()
-	defer func() {
-		if r := recover(); r != nil {
-			h.log.Load().Error("redis probe panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-		}
-	}()
-	ctx, cancel := context.WithTimeout(h.ctx, h.timeout)
+func (h *health) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	if h.ping(ctx) == nil {
 		h.markUp()
@@ -107,13 +90,7 @@ func (h *health) markUp() {
 }
 
 // stop cancels a running probe and waits for it; no probe starts afterwards.
-func (h *health) stop() {
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
-	h.cancel()
-	h.wg.Wait()
-}
+func (h *health) stop() { h.probes.Stop() }
 
 // isOutage tells a failed call's errors apart: Redis replies (redis.Nil, a
 // WRONGTYPE, an ACL refusal) mean Redis is there; a caller that gave up

@@ -14,8 +14,9 @@ import (
 )
 
 // clients is the process-wide pool of shared Redis clients, keyed by
-// Config.poolKey. It is the one package-level mutable variable of caddy-lore,
-// and deliberately so: a Caddy config reload provisions the new module
+// Config.poolKey. It is one of caddy-lore's three package-level mutable
+// variables (docs/architecture.md, "Process-wide state"), and deliberately
+// so: a Caddy config reload provisions the new module
 // instances before cleaning up the old ones, and only a process-wide pool lets
 // the new instances take over the old client (and, for the embedded store, the
 // old in-process server with its data) instead of reconnecting. This is the

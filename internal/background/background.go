@@ -85,9 +85,6 @@ func (g *Group) Close() {
 // Wait returns once no goroutine of the group is running.
 func (g *Group) Wait() { g.wg.Wait() }
 
-// Cancel ends the group's context without waiting.
-func (g *Group) Cancel() { g.cancel() }
-
 // Stop closes the group, ends its context and waits for its goroutines.
 func (g *Group) Stop() {
 	g.Close()

@@ -61,9 +61,8 @@ func TestGroupClose(t *testing.T) {
 	if !followUp.Load() || !liveCtx.Load() {
 		t.Fatalf("follow-up ran %v with a live context %v", followUp.Load(), liveCtx.Load())
 	}
-	g.Cancel()
-	if g.GoWithin("after cancel", func(context.Context) { t.Error("ran after Cancel") }) {
+	g.Stop()
+	if g.GoWithin("after stop", func(context.Context) { t.Error("ran after Stop") }) {
 		t.Fatal("GoWithin accepted work after the context ended")
 	}
-	g.Wait()
 }
