@@ -52,18 +52,3 @@ func (s *Store) ReleaseGuard(ctx context.Context, key, token string) error {
 		return releaseGuardScript.Run(ctx, c, []string{key}, token).Err()
 	})
 }
-
-// MessageLen returns how many messages the session has stored (list
-// entries, the index space of marks and watermarks).
-func (s *Store) MessageLen(ctx context.Context, sid string) (int, error) {
-	if err := CheckID(sid); err != nil {
-		return 0, err
-	}
-	var n int64
-	err := s.do(ctx, func(ctx context.Context, c redis.UniversalClient) error {
-		var err error
-		n, err = c.LLen(ctx, s.keys.msgs(sid)).Result()
-		return err
-	})
-	return int(n), err
-}
