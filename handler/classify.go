@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddy-lore/caddy-lore/handler/translate"
+	"github.com/caddy-lore/caddy-lore/metrics/label"
 	"github.com/caddy-lore/caddy-lore/msg"
 )
 
@@ -17,14 +18,15 @@ const (
 	classCompaction              // the client asks for a summary of the conversation
 )
 
+// String is the class's metrics label.
 func (c class) String() string {
 	switch c {
 	case classUtility:
-		return "utility"
+		return label.ClassUtility
 	case classCompaction:
-		return "compaction"
+		return label.ClassCompaction
 	default:
-		return "turn"
+		return label.ClassTurn
 	}
 }
 

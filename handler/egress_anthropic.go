@@ -19,7 +19,9 @@ func (anthropicEgress) upstreamBody(messages translate.Body) (translate.Body, er
 	return messages, nil
 }
 
-func (e anthropicEgress) relayError(w http.ResponseWriter, resp *http.Response) { e.h.relay(w, resp) }
+func (e anthropicEgress) relayError(w http.ResponseWriter, resp *http.Response) {
+	e.h.relayAsIs(w, resp)
+}
 
 // stream forwards an SSE answer event by event as it arrives, while
 // accumulating the assistant message.

@@ -27,7 +27,7 @@ func (e openAIEgress) upstreamBody(messages translate.Body) (translate.Body, err
 	return translate.BodyOf(out), err
 }
 
-func (e openAIEgress) relayError(w http.ResponseWriter, resp *http.Response) { e.h.relay(w, resp) }
+func (e openAIEgress) relayError(w http.ResponseWriter, resp *http.Response) { e.h.relayAsIs(w, resp) }
 
 // stream relays the chunks as they arrive while accumulating the reply;
 // final runs before the [DONE] that ends a complete answer.

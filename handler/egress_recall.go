@@ -54,17 +54,17 @@ type recallEgress struct {
 // account returns the turn's usage for its cost (all rounds) and for the
 // gradient's calibration (the first round: the body the gradient built),
 // given the usage the client was shown.
-func (rt *recallEgress) account(shown pricing.Usage) (cost, calib pricing.Usage) {
-	if rt == nil || rt.rounds == 0 {
+func (e *recallEgress) account(shown pricing.Usage) (cost, calib pricing.Usage) {
+	if e == nil || e.rounds == 0 {
 		return shown, shown
 	}
 	last := shown
-	if rt.last != nil {
-		last = *rt.last
+	if e.last != nil {
+		last = *e.last
 	}
-	cost = sumUsage(rt.spent, last)
+	cost = sumUsage(e.spent, last)
 	cost.OutputTokens = shown.OutputTokens // already the sum of all rounds
-	return cost, rt.first
+	return cost, e.first
 }
 
 // followUpFailure is a follow-up call that did not give a usable answer.
@@ -78,11 +78,11 @@ type followUpFailure struct {
 // (recallRelay). It returns the message as the client received it, nil
 // when it did not end (client gone, or a failed follow-up sent as an error
 // event: nothing is stored then).
-func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+func (e *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	rc := startStream(w, resp)
 	var client translate.Accumulator
 	flush := func() { _ = rc.Flush() }
-	rr := &recallRelay{flush: flush, events: &rt.h.events, send: func(ev translate.Event) error {
+	rr := &recallRelay{flush: flush, events: &e.h.events, send: func(ev translate.Event) error {
 		if _, err := w.Write(ev.Raw); err != nil {
 			return err
 		}
@@ -92,21 +92,21 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 		client.Add(ev) // only what the client has
 		return nil
 	}}
-	body := rt.body.Bytes()
+	body := e.body.Bytes()
 	res := rr.round(resp.Body, true, final)
 	for round := 1; res.ok && res.followUp; round++ {
 		rr.finished(res.usage)
-		rt.book(res.usage)
+		e.book(res.usage)
 		if round > maxRecallRounds {
-			rt.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
+			e.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
 			if !rr.close(final) {
 				return nil
 			}
-			rt.last = &pricing.Usage{} // every round is in spent
+			e.last = &pricing.Usage{} // every round is in spent
 			break
 		}
 		stop := rr.keepAlive(recallPing)
-		next, up, failed := rt.followUp(body, res.content, res.calls, true)
+		next, up, failed := e.followUp(body, res.content, res.calls, true)
 		stop()
 		if failed != nil {
 			rr.fail(failed.body)
@@ -117,13 +117,13 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 		_ = up.Body.Close()
 	}
 	if res.ok && res.others {
-		rt.pending = res.calls
+		e.pending = res.calls
 	}
 	if !client.Done() {
 		return nil
 	}
-	if rt.rounds > 0 && rt.last == nil {
-		rt.last = &res.usage
+	if e.rounds > 0 && e.last == nil {
+		e.last = &res.usage
 	}
 	return client.Response()
 }
@@ -133,7 +133,7 @@ func (rt *recallEgress) stream(w http.ResponseWriter, resp *http.Response, final
 // message: every round's blocks except the recall calls (and the
 // continuations' thinking), the last round's stop reason, usage as in
 // recallRelay. A failed follow-up is relayed as the upstream's error.
-func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
+func (e *recallEgress) json(w http.ResponseWriter, resp *http.Response, final func()) *translate.Response {
 	raw, err := readAnswer(resp)
 	var reply *translate.Response
 	var calls []recallCall
@@ -145,20 +145,20 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 		}
 	}
 	if len(calls) == 0 { // the common case: exactly as anthropicEgress
-		return rt.h.answerJSON(w, resp, raw, err, final, messagesAnswer)
+		return e.h.answerJSON(w, resp, raw, err, final, messagesAnswer)
 	}
 	kept := withoutRecallBlocks(reply.Content, false)
 	out := reply.Usage.OutputTokens
-	body := rt.body.Bytes()
+	body := e.body.Bytes()
 	for round := 1; !others && reply.StopReason == "tool_use"; round++ {
-		rt.book(reply.Usage)
+		e.book(reply.Usage)
 		if round > maxRecallRounds {
-			rt.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
+			e.h.log.Info("recall: round limit reached; the answer ends here", zap.Int("rounds", maxRecallRounds))
 			reply.StopReason = "end_turn"
-			rt.last = &pricing.Usage{} // every round is in spent
+			e.last = &pricing.Usage{} // every round is in spent
 			break
 		}
-		next, up, failed := rt.followUp(body, reply.Content, calls, false)
+		next, up, failed := e.followUp(body, reply.Content, calls, false)
 		if failed != nil {
 			copyResponseHeaders(w.Header(), failed.header)
 			w.Header().Set("Content-Length", strconv.Itoa(len(failed.body)))
@@ -182,7 +182,7 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 		}
 	}
 	if others {
-		rt.pending = calls
+		e.pending = calls
 	}
 	content := []byte("[" + string(joinRaw(kept)) + "]")
 	usage := reply.Usage
@@ -190,46 +190,46 @@ func (rt *recallEgress) json(w http.ResponseWriter, resp *http.Response, final f
 	u, _ := json.Marshal(usage)
 	stop, _ := json.Marshal(reply.StopReason)
 	fields := map[string][]byte{"content": content, "stop_reason": stop}
-	if rt.rounds > 0 {
+	if e.rounds > 0 {
 		fields["usage"] = u
 	}
-	final2, err := translate.ReplaceFields(raw, fields)
+	answer, err := translate.ReplaceFields(raw, fields)
 	if err != nil {
-		final2 = raw
+		answer = raw
 	}
 	reply.Content, reply.Usage = content, usage
 	copyResponseHeaders(w.Header(), resp.Header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(final2)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
 	if final != nil {
 		final()
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(final2)
+	_, _ = w.Write(answer)
 	return reply
 }
 
 // book records a round that needed a follow-up.
-func (rt *recallEgress) book(u pricing.Usage) {
-	if rt.rounds == 0 {
-		rt.first = u
+func (e *recallEgress) book(u pricing.Usage) {
+	if e.rounds == 0 {
+		e.first = u
 	}
-	rt.rounds++
-	rt.spent = sumUsage(rt.spent, u)
+	e.rounds++
+	e.spent = sumUsage(e.spent, u)
 }
 
 // followUp answers the recall calls and asks the upstream to go on: the
 // previous round's body plus the model's answer and the results. It
 // returns the new body and the upstream's 2xx answer (an event stream when
 // stream is set), or what failed.
-func (rt *recallEgress) followUp(body []byte, content json.RawMessage, calls []recallCall, stream bool) ([]byte, *http.Response, *followUpFailure) {
-	h := rt.h
-	ctx := rt.r.Context()
+func (e *recallEgress) followUp(body []byte, content json.RawMessage, calls []recallCall, stream bool) ([]byte, *http.Response, *followUpFailure) {
+	h := e.h
+	ctx := e.r.Context()
 	internal := func(why string, err error) *followUpFailure {
 		h.log.Info("recall: no follow-up call", zap.String("why", why), zap.Error(err))
 		return &followUpFailure{status: http.StatusBadGateway, header: http.Header{"Content-Type": {"application/json"}},
 			body: []byte(`{"type":"error","error":{"type":"api_error","message":"the gateway could not continue this answer after a recall call"}}`)}
 	}
-	results := h.runRecall(ctx, rt.sess, calls)
+	results := h.runRecall(ctx, e.sess, calls)
 	req, err := translate.ParseRequest(body)
 	if err != nil {
 		return nil, nil, internal("previous body unreadable", err)
@@ -242,7 +242,7 @@ func (rt *recallEgress) followUp(body []byte, content json.RawMessage, calls []r
 	if err != nil {
 		return nil, nil, internal("follow-up body", err)
 	}
-	up, err := newUpstreamRequest(ctx, rt.r, h.cfg.Upstream, translate.BodyOf(next), rt.cred, anthropicFlavor)
+	up, err := newUpstreamRequest(ctx, e.r, h.cfg.Upstream, translate.BodyOf(next), e.cred, anthropicFlavor)
 	if err != nil {
 		return nil, nil, internal("follow-up request", err)
 	}
@@ -275,11 +275,11 @@ type pendingRecall struct {
 	calls []recallCall
 }
 
-func (rt *recallEgress) pendingRecall() pendingRecall {
-	if rt == nil {
+func (e *recallEgress) pendingRecall() pendingRecall {
+	if e == nil {
 		return pendingRecall{}
 	}
-	return pendingRecall{h: rt.h, sess: rt.sess, calls: rt.pending}
+	return pendingRecall{h: e.h, sess: e.sess, calls: e.pending}
 }
 
 // text runs the calls kept for the next request and renders them (after

@@ -113,9 +113,9 @@ func copyResponseHeaders(dst, src http.Header) {
 	}
 }
 
-// send performs the upstream call. When it fails the client is answered (502,
+// roundTrip performs the upstream call. When it fails the client is answered (502,
 // or nothing if the client itself went away) and nil is returned.
-func (h *Handler) send(w http.ResponseWriter, req *http.Request, fl flavor) *http.Response {
+func (h *Handler) roundTrip(w http.ResponseWriter, req *http.Request, fl flavor) *http.Response {
 	resp, err := h.transport.RoundTrip(req)
 	if err == nil {
 		h.obs.UpstreamStatus(resp.StatusCode)
@@ -142,17 +142,17 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request, base *url.
 		writeError(w, fl, http.StatusBadRequest, "the request could not be forwarded")
 		return
 	}
-	resp := h.send(w, req, fl)
+	resp := h.roundTrip(w, req, fl)
 	if resp == nil {
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
-	h.relay(w, resp)
+	h.relayAsIs(w, resp)
 }
 
-// relay writes an upstream response to the client, flushing as data arrives
+// relayAsIs writes an upstream response to the client unchanged, flushing as data arrives
 // so streams are never buffered.
-func (h *Handler) relay(w http.ResponseWriter, resp *http.Response) {
+func (h *Handler) relayAsIs(w http.ResponseWriter, resp *http.Response) {
 	copyResponseHeaders(w.Header(), resp.Header)
 	if isEventStream(resp.Header) {
 		w.Header().Set("Cache-Control", "no-cache, no-transform")

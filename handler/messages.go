@@ -43,10 +43,10 @@ func (h *Handler) forwardUnchanged(w http.ResponseWriter, r *http.Request, body 
 		writeError(w, anthropicFlavor, http.StatusBadRequest, "the request could not be forwarded")
 		return
 	}
-	resp := h.send(w, req, anthropicFlavor)
+	resp := h.roundTrip(w, req, anthropicFlavor)
 	if resp == nil {
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
-	h.relay(w, resp)
+	h.relayAsIs(w, resp)
 }

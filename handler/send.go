@@ -63,7 +63,7 @@ func (t *turn) call(body translate.Body) *http.Response {
 	}
 	upReq.URL.Path = strings.TrimRight(base.Path, "/") + upstreamPath(openAI)
 	upReq.Header.Set("Content-Type", "application/json")
-	return t.h.send(t.w, upReq, t.egress.clientFlavor())
+	return t.h.roundTrip(t.w, upReq, t.egress.clientFlavor())
 }
 
 func upstreamPath(openAI bool) string {
