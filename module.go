@@ -34,8 +34,8 @@ func init() {
 
 // Defaults (docs/configuration.md, Directive).
 const (
-	DefaultUpstream       = "https://api.anthropic.com"
-	DefaultOpenAIUpstream = "https://api.openai.com"
+	DefaultUpstream       = llm.DefaultUpstream
+	DefaultOpenAIUpstream = llm.DefaultOpenAIUpstream
 	DefaultMaxBody        = "32MiB"
 	DefaultRetention      = "720h"
 	DefaultIdleResume     = "5m"
