@@ -31,7 +31,9 @@
 # is saturated, so the latency ratio follows the ratio of the total CPU per request. A third gives,
 # per lore request, redis-server's commands and read events (about one per round trip of a client;
 # grouped turns share one) from INFO stats, and its minor page faults (first touches of memory
-# redis-server had not used before: every request of the turn cases is a new session).
+# redis-server had not used before: every request of the turn cases is a new session). With
+# BENCH_REPEAT > 1 a fourth gives the p50 ratio of each alternating pair of runs: their spread is
+# the noise of one pair on this machine, which the medians of the first table hide.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -265,6 +267,7 @@ done
 ROWS=()
 CPUROWS=()
 REDISROWS=()
+PAIRROWS=()
 ERRORS=0
 
 # median of the arguments (numbers)
@@ -301,6 +304,17 @@ redis_row() {
 		parts+=("$(printf '%.2f' "$(median "${vals[@]}")")")
 	done
 	printf '%-7s %5s | %8s %8s %8s' "$1" "$2" "${parts[@]}"
+}
+
+# pair_row CASE CONNS: the p50 ratio of each alternating pair of runs (R50[i], L50[i]: one
+# reverse_proxy run and the lore run right after it, under the same machine conditions), as their
+# median and their range: how far one pair moves from the next.
+pair_row() {
+	local i r=() m
+	for ((i = 0; i < ${#R50[@]}; i++)); do r+=("$(ratio "${L50[$i]}" "${R50[$i]}")"); done
+	m=$(median "${r[@]}")
+	printf '%-7s %5s | %6.2f %6s %6s | %s' "$1" "$2" "$m" "$(printf '%s\n' "${r[@]}" | sort -g | head -n1)" \
+		"$(printf '%s\n' "${r[@]}" | sort -g | tail -n1)" "$(printf '%s ' "${r[@]}")"
 }
 
 # profile NAME starts CPU profiles of Caddy and of the fake upstream for the run about
@@ -346,6 +360,7 @@ for c in $CASES; do
 			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
 		CPUROWS+=("$(cpu_row "$c" "$n")")
 		REDISROWS+=("$(redis_row "$c" "$n")")
+		PAIRROWS+=("$(pair_row "$c" "$n")")
 	done
 done
 
@@ -368,6 +383,12 @@ if [[ -n "${REDIS_PID:-}" ]] && command -v redis-cli >/dev/null 2>&1; then
 	echo "redis-server per lore request (median of the runs): commands, reads (≈ round trips) and minor page faults"
 	printf '%-7s %5s | %8s %8s %8s\n' case conns commands reads faults
 	printf '%s\n' "${REDISROWS[@]}"
+fi
+if ((REPEAT > 1)); then
+	echo
+	echo "p50 ratio of each alternating pair (a reverse_proxy run, then the lore run after it): median, lowest, highest, all"
+	printf '%-7s %5s | %6s %6s %6s | %s\n' case conns median low high "pairs in run order"
+	printf '%s\n' "${PAIRROWS[@]}"
 fi
 if [[ $ERRORS == 1 ]]; then
 	echo "some runs had errors (wrk's timeout is 2s); wrk output and logs are in $WORK"
