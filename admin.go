@@ -221,7 +221,7 @@ func sessionView(ctx context.Context, st *store.Store, h *handler.Handler, s *st
 		return nil, apiErr(http.StatusBadGateway, "reading batch usage: %v", err)
 	}
 	v.Costs = CostView{TurnsMicroUSD: s.CostMicroUSD, TurnsWithoutMicroUSD: s.CounterfactualMicroUSD}
-	v.Costs.BatchedMicroUSD, v.Costs.BatchedWithoutMicroUSD = handler.BatchCost(batched)
+	v.Costs.BatchedMicroUSD, v.Costs.BatchedWithoutMicroUSD = batching.SessionCost(batched)
 	cost := v.Costs.TurnsMicroUSD + v.Costs.BatchedMicroUSD
 	v.Cost = pricing.Dollars(cost)
 	v.Saved = pricing.Dollars(v.Costs.TurnsWithoutMicroUSD + v.Costs.BatchedWithoutMicroUSD - cost)

@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/gradient"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/pricing"
@@ -45,17 +44,4 @@ func turnCost(model string, u pricing.Usage, removed int, msgs []msg.Message, pr
 	}
 	cfNano := p.Cost(cf)
 	return pricing.Micro(actualNano), pricing.Micro(cfNano)
-}
-
-// BatchCost is the cost of a session's batched worker calls (at the batch
-// price, 0.5×) and of the same tokens at the standard price, in
-// micro-dollars: the counterfactual makes the same calls without batching.
-func BatchCost(usage map[string]batching.BatchedUsage) (actual, counterfactual int64) {
-	var a, c int64
-	for model, b := range usage {
-		p := pricing.For(model)
-		a += p.WorkerCost(b.Usage, true)
-		c += p.WorkerCost(b.Usage, false)
-	}
-	return pricing.Micro(a), pricing.Micro(c)
 }

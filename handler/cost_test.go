@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-lore/caddy-lore/batching"
 	"github.com/caddy-lore/caddy-lore/msg"
 	"github.com/caddy-lore/caddy-lore/pricing"
 )
@@ -106,11 +105,5 @@ func TestTurnCostFormula(t *testing.T) {
 	u.CacheWrite1hTokens = 150
 	if a, c = turnCost("claude-sonnet-4-5", u, 500, msgs, 1, 1); a != 2918 || c != 2264 {
 		t.Fatalf("1-hour writes: %d / %d", a, c)
-	}
-	// Opus 4.7 batched, the worker's cache writes at the 1-hour rate:
-	// 0.5× of (1000·5000 + 10·25000 + 100·500 + 10·10000) = 2,700,000 n$.
-	b := map[string]batching.BatchedUsage{"claude-opus-4-7": {Calls: 2, Usage: pricing.Usage{InputTokens: 1000, OutputTokens: 10, CacheReadTokens: 100, CacheWriteTokens: 10, CacheWrite1hTokens: 10}}}
-	if a, c = BatchCost(b); a != 2700 || c != 5400 {
-		t.Fatalf("batch: %d / %d", a, c)
 	}
 }
