@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -242,12 +241,12 @@ func (e *recallEgress) followUp(body []byte, content json.RawMessage, calls []re
 	if err != nil {
 		return nil, nil, internal("follow-up body", err)
 	}
-	up, err := newUpstreamRequest(ctx, e.r, h.cfg.Upstream, translate.BodyOf(next), e.cred, anthropicFlavor)
+	// Not roundTrip: a failure here is relayed by the caller (the client
+	// may already have part of a stream), not answered with a 502.
+	up, err := newCallRequest(ctx, e.r, h.cfg.Upstream, translate.BodyOf(next), e.cred, false)
 	if err != nil {
 		return nil, nil, internal("follow-up request", err)
 	}
-	up.URL.Path = strings.TrimRight(h.cfg.Upstream.Path, "/") + upstreamPath(false)
-	up.Header.Set("Content-Type", "application/json")
 	resp, err := h.transport.RoundTrip(up)
 	if err != nil {
 		return nil, nil, internal("upstream unreachable", err)

@@ -94,14 +94,7 @@ func (h *Handler) serveUtilityChat(w http.ResponseWriter, r *http.Request, inter
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
-	switch {
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		eg.relayError(w, resp)
-	case isEventStream(resp.Header):
-		eg.stream(w, resp, nil)
-	default:
-		eg.json(w, resp, nil)
-	}
+	t.relay(resp)
 }
 
 // isClaudeModel decides the upstream of an OpenAI-format request.

@@ -2,11 +2,15 @@ package handler
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/caddy-lore/caddy-lore/internal/fakeupstream"
 )
 
 func openAIClient(e *env, key string) openai.Client {
@@ -118,5 +122,48 @@ func TestOpenAIRouteOtherModel(t *testing.T) {
 	e.settle()
 	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 4 {
 		t.Fatalf("OpenAI-upstream turns are stored too: %v", ids)
+	}
+}
+
+// A small chat completion is a utility call (docs/architecture.md,
+// Classification): forwarded untransformed through the route's egress, its
+// answer, stream or error relayed in OpenAI's shape, nothing stored.
+func TestOpenAIUtilityCallRelayed(t *testing.T) {
+	for _, c := range []struct{ model, upstreamPath, key string }{
+		{"gpt-5", "/v1/chat/completions", keyB},
+		{"claude-haiku-4-5", "/v1/messages", keyA},
+	} {
+		t.Run(c.model, func(t *testing.T) {
+			e := newEnv(t)
+			cl := openAIClient(e, c.key)
+			params := openai.ChatCompletionNewParams{Model: c.model, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("a title for: fix the parser")}}
+			resp, err := cl.Chat.Completions.New(context.Background(), params)
+			if err != nil || len(resp.Choices) != 1 || resp.Choices[0].Message.Content != "ok (turn 1)" {
+				t.Fatalf("json: %+v %v", resp, err)
+			}
+			if up := e.lastUpstream(c.upstreamPath); !strings.Contains(string(up.Body), "a title for: fix the parser") {
+				t.Fatalf("upstream body %s", up.Body)
+			}
+			stream := cl.Chat.Completions.NewStreaming(context.Background(), params)
+			var text strings.Builder
+			for stream.Next() {
+				if ch := stream.Current(); len(ch.Choices) > 0 {
+					text.WriteString(ch.Choices[0].Delta.Content)
+				}
+			}
+			if stream.Err() != nil || text.String() != "ok (turn 1)" {
+				t.Fatalf("stream %q %v", text.String(), stream.Err())
+			}
+			e.fake.FailNext(fakeupstream.Failure{Path: c.upstreamPath, Status: http.StatusTooManyRequests})
+			_, err = cl.Chat.Completions.New(context.Background(), params)
+			var apiErr *openai.Error
+			if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("upstream 429: %v", err)
+			}
+			e.settle()
+			if ids := e.sessionIDs(); len(ids) != 0 {
+				t.Fatalf("a utility call is not a session: %v", ids)
+			}
+		})
 	}
 }

@@ -2,14 +2,17 @@ package handler
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-lore/caddy-lore/auth"
 	"github.com/caddy-lore/caddy-lore/handler/translate"
 )
 
@@ -52,18 +55,29 @@ func (t *turn) send() *http.Response {
 // the client is answered and nil is returned.
 func (t *turn) call(body translate.Body) *http.Response {
 	base, openAI := t.egress.upstream()
-	upFlavor := anthropicFlavor // decides how the credential is presented
-	if openAI {
-		upFlavor = openAIFlavor
-	}
-	upReq, err := newUpstreamRequest(t.r.Context(), t.r, base, body, t.cred, upFlavor)
+	upReq, err := newCallRequest(t.r.Context(), t.r, base, body, t.cred, openAI)
 	if err != nil {
 		writeError(t.w, t.egress.clientFlavor(), http.StatusBadRequest, "the request could not be forwarded")
 		return nil
 	}
-	upReq.URL.Path = strings.TrimRight(base.Path, "/") + upstreamPath(openAI)
-	upReq.Header.Set("Content-Type", "application/json")
 	return t.h.roundTrip(t.w, upReq, t.egress.clientFlavor())
+}
+
+// newCallRequest is the upstream request of a turn's call, or of a recall
+// follow-up: body, as JSON, to base's Messages path (Chat Completions' when
+// openAI, which also decides how the credential is presented).
+func newCallRequest(ctx context.Context, r *http.Request, base *url.URL, body translate.Body, cred auth.Credential, openAI bool) (*http.Request, error) {
+	fl := anthropicFlavor
+	if openAI {
+		fl = openAIFlavor
+	}
+	req, err := newUpstreamRequest(ctx, r, base, body, cred, fl)
+	if err != nil {
+		return nil, err
+	}
+	req.URL.Path = strings.TrimRight(base.Path, "/") + upstreamPath(openAI)
+	req.Header.Set("Content-Type", "application/json")
+	return req, nil
 }
 
 func upstreamPath(openAI bool) string {

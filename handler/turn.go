@@ -60,7 +60,8 @@ func (t *turn) announce() {
 }
 
 // relay answers the client with the upstream's answer and returns the reply
-// to store, nil when there is none. Errors reach the client unchanged.
+// to store, nil when there is none. Errors reach the client unchanged. A
+// turn without a session or a plan (a utility call) is relayed as it is.
 // A body that offered the recall tool is answered through recallEgress,
 // around the Anthropic egress: the common Claude Code turn.
 func (t *turn) relay(resp *http.Response) *translate.Response {
@@ -72,7 +73,7 @@ func (t *turn) relay(resp *http.Response) *translate.Response {
 	if t.sess != nil {
 		final = func() { t.done = t.h.pending.begin(t.sess.Lineage) }
 	}
-	if anthropic, ok := t.egress.(anthropicEgress); ok && t.planned.recall {
+	if anthropic, ok := t.egress.(anthropicEgress); ok && t.planned != nil && t.planned.recall {
 		t.recall = &recallEgress{anthropicEgress: anthropic, r: t.r, sess: t.sess, cred: t.cred, body: t.planned.body}
 		t.egress = t.recall
 	}
