@@ -17,6 +17,18 @@ func openAIClient(e *env, key string) openai.Client {
 	return openai.NewClient(option.WithBaseURL(e.srv.URL+"/v1/"), option.WithAPIKey(key), option.WithMaxRetries(0))
 }
 
+// streamedText streams a chat completion and returns its text.
+func streamedText(c openai.Client, params openai.ChatCompletionNewParams) (string, error) {
+	stream := c.Chat.Completions.NewStreaming(context.Background(), params)
+	var text strings.Builder
+	for stream.Next() {
+		if ch := stream.Current(); len(ch.Choices) > 0 {
+			text.WriteString(ch.Choices[0].Delta.Content)
+		}
+	}
+	return text.String(), stream.Err()
+}
+
 func chatParams(model string, extra ...openai.ChatCompletionMessageParamUnion) openai.ChatCompletionNewParams {
 	msgs := []openai.ChatCompletionMessageParamUnion{
 		openai.SystemMessage("You are a coding agent. " + strings.Repeat("Be precise. ", 50)),
@@ -109,15 +121,8 @@ func TestOpenAIRouteOtherModel(t *testing.T) {
 	if up.Header.Get("Authorization") != "Bearer "+keyB || up.Header.Get("X-Api-Key") != "" {
 		t.Fatalf("OpenAI upstreams always get Bearer: %v", up.Header)
 	}
-	stream := c.Chat.Completions.NewStreaming(context.Background(), chatParams("gpt-5", openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("again")))
-	var text strings.Builder
-	for stream.Next() {
-		if ch := stream.Current(); len(ch.Choices) > 0 {
-			text.WriteString(ch.Choices[0].Delta.Content)
-		}
-	}
-	if stream.Err() != nil || text.String() != "ok (turn 2)" {
-		t.Fatalf("stream %q %v", text.String(), stream.Err())
+	if text, err := streamedText(c, chatParams("gpt-5", openai.AssistantMessage("ok (turn 1)"), openai.UserMessage("again"))); err != nil || text != "ok (turn 2)" {
+		t.Fatalf("stream %q %v", text, err)
 	}
 	e.settle()
 	if ids := e.sessionIDs(); len(ids) != 1 || len(e.messages(ids[0])) != 4 {
@@ -144,15 +149,8 @@ func TestOpenAIUtilityCallRelayed(t *testing.T) {
 			if up := e.lastUpstream(c.upstreamPath); !strings.Contains(string(up.Body), "a title for: fix the parser") {
 				t.Fatalf("upstream body %s", up.Body)
 			}
-			stream := cl.Chat.Completions.NewStreaming(context.Background(), params)
-			var text strings.Builder
-			for stream.Next() {
-				if ch := stream.Current(); len(ch.Choices) > 0 {
-					text.WriteString(ch.Choices[0].Delta.Content)
-				}
-			}
-			if stream.Err() != nil || text.String() != "ok (turn 1)" {
-				t.Fatalf("stream %q %v", text.String(), stream.Err())
+			if text, err := streamedText(cl, params); err != nil || text != "ok (turn 1)" {
+				t.Fatalf("stream %q %v", text, err)
 			}
 			e.fake.FailNext(fakeupstream.Failure{Path: c.upstreamPath, Status: http.StatusTooManyRequests})
 			_, err = cl.Chat.Completions.New(context.Background(), params)
