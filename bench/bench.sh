@@ -14,7 +14,8 @@
 #
 # Env: BENCH_DURATION (default 10s per run), BENCH_CONNS (default "1 64"),
 #      BENCH_REPEAT (default 1: each pair of runs is repeated, alternating, and the table shows the
-#      medians; on a shared machine 5 gives ratios that move by a few hundredths instead of ±0.1),
+#      medians; on a shared 2-core machine 5 gives medians that move by a few hundredths at
+#      concurrency 64 and by up to ±0.1 at 1, where one pair of runs moves by up to ±0.3),
 #      BENCH_CASES (default "title turn stream"), BENCH_STORE (auto|redis|embedded),
 #      CADDY_BIN (default bin/caddy), BENCH_KEEP=1 keeps the work dir (logs),
 #      BENCH_PROFILE=DIR writes a CPU profile of Caddy during the first lore run of each case to
@@ -310,11 +311,15 @@ redis_row() {
 # reverse_proxy run and the lore run right after it, under the same machine conditions), as their
 # median and their range: how far one pair moves from the next.
 pair_row() {
-	local i r=() m
-	for ((i = 0; i < ${#R50[@]}; i++)); do r+=("$(ratio "${L50[$i]}" "${R50[$i]}")"); done
+	local i x r=() m
+	for ((i = 0; i < ${#R50[@]}; i++)); do
+		x=$(ratio "${L50[$i]}" "${R50[$i]}")
+		[[ "$x" == - ]] || r+=("$x") # a run without a p50 (errors) has no ratio
+	done
+	((${#r[@]})) || { printf '%-7s %5s | -' "$1" "$2"; return; }
 	m=$(median "${r[@]}")
 	printf '%-7s %5s | %6.2f %6s %6s | %s' "$1" "$2" "$m" "$(printf '%s\n' "${r[@]}" | sort -g | head -n1)" \
-		"$(printf '%s\n' "${r[@]}" | sort -g | tail -n1)" "$(printf '%s ' "${r[@]}")"
+		"$(printf '%s\n' "${r[@]}" | sort -g | tail -n1)" "${r[*]}"
 }
 
 # profile NAME starts CPU profiles of Caddy and of the fake upstream for the run about
@@ -360,7 +365,7 @@ for c in $CASES; do
 			"$rprps" "$lorps" "$(ratio "$lorps" "$rprps")" "$status")")
 		CPUROWS+=("$(cpu_row "$c" "$n")")
 		REDISROWS+=("$(redis_row "$c" "$n")")
-		PAIRROWS+=("$(pair_row "$c" "$n")")
+		((REPEAT < 2)) || PAIRROWS+=("$(pair_row "$c" "$n")")
 	done
 done
 

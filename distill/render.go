@@ -161,10 +161,11 @@ func sessionDate(msgs []indexed, loc *time.Location) string {
 var observationsRE = regexp.MustCompile(`(?is)<observations>(.*?)</observations>`)
 
 // ParseObservations extracts a worker answer's observations
-// (docs/context-window.md, "Distillation"): the inner text of the first <observations>…</observations> block
-// (case-insensitive), else the whole answer, trimmed. An answer cut off by
-// max_tokens has an opening tag and no closing one; that tag is dropped
-// rather than stored (the reference would keep it). "" means failure.
+// (docs/context-window.md, "Distillation"): the inner text of the first
+// <observations>…</observations> block (case-insensitive), else the whole
+// answer, trimmed. An answer cut off by max_tokens has an opening tag and no
+// closing one; that tag is dropped rather than stored (the reference would
+// keep it). "" means failure.
 func ParseObservations(text string) string {
 	if m := observationsRE.FindStringSubmatch(text); m != nil {
 		return strings.TrimSpace(m[1])

@@ -241,8 +241,9 @@ func (e *recallEgress) followUp(body []byte, content json.RawMessage, calls []re
 	if err != nil {
 		return nil, nil, internal("follow-up body", err)
 	}
-	// Not roundTrip: a failure here is relayed by the caller (the client
-	// may already have part of a stream), not answered with a 502.
+	// Not roundTrip, which writes its own 502 to the client: in a stream the
+	// client already has part of the answer, so the caller turns a failure
+	// into an error event (and writes it itself for a JSON answer).
 	up, err := newCallRequest(ctx, e.r, h.cfg.Upstream, translate.BodyOf(next), e.cred, false)
 	if err != nil {
 		return nil, nil, internal("follow-up request", err)

@@ -60,8 +60,9 @@ func (t *turn) announce() {
 }
 
 // relay answers the client with the upstream's answer and returns the reply
-// to store, nil when there is none. Errors reach the client unchanged. A
-// turn without a session or a plan (a utility call) is relayed as it is.
+// to store, nil when there is none. Errors reach the client unchanged.
+// Without a session (a utility call) no commit is announced; without a plan
+// the recall egress is never used.
 // A body that offered the recall tool is answered through recallEgress,
 // around the Anthropic egress: the common Claude Code turn.
 func (t *turn) relay(resp *http.Response) *translate.Response {

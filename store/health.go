@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +45,7 @@ type health struct {
 }
 
 func newHealth(ping func(context.Context) error, timeout time.Duration, log *zap.Logger) *health {
-	h := &health{ping: ping, timeout: timeout, probes: background.New(context.Background(), log)}
+	h := &health{ping: ping, timeout: timeout, probes: background.New(context.Background(), nil)}
 	h.log.Store(log)
 	return h
 }
@@ -68,6 +69,13 @@ func (h *health) maybeProbe() {
 }
 
 func (h *health) probe(ctx context.Context) {
+	// Recovered here, not by the group: the newest configuration's logger
+	// (h.log) gets the line, not the first one's.
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.Load().Error("redis probe panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	if h.ping(ctx) == nil {

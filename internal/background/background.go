@@ -1,7 +1,8 @@
 // Package background runs the work a request schedules after its answer
 // (storing the turn, distillation, curation) and the batch queue's timers
-// and steps on goroutines that belong to one module instance, so that
-// unloading it can stop and wait for them.
+// and steps on goroutines that belong to one module instance, and the
+// shared Redis client's outage probes on goroutines that belong to the
+// client, so that unloading either can stop and wait for them.
 package background
 
 import (
