@@ -61,10 +61,10 @@ func (t *turn) announce() {
 
 // relay answers the client with the upstream's answer and returns the reply
 // to store, nil when there is none. Errors reach the client unchanged.
-// Without a session (a utility call) no commit is announced; without a plan
-// the recall egress is never used.
 // A body that offered the recall tool is answered through recallEgress,
-// around the Anthropic egress: the common Claude Code turn.
+// around the Anthropic egress: the common Claude Code turn. Without a
+// session (a utility call) no commit is announced; without a plan the
+// recall egress is never used.
 func (t *turn) relay(resp *http.Response) *translate.Response {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		t.egress.relayError(t.w, resp)
