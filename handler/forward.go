@@ -113,8 +113,8 @@ func copyResponseHeaders(dst, src http.Header) {
 	}
 }
 
-// roundTrip performs the upstream call. When it fails the client is answered (502,
-// or nothing if the client itself went away) and nil is returned.
+// roundTrip performs the upstream call. When it fails the client is answered
+// (502, or nothing if the client itself went away) and nil is returned.
 func (h *Handler) roundTrip(w http.ResponseWriter, req *http.Request, fl flavor) *http.Response {
 	resp, err := h.transport.RoundTrip(req)
 	if err == nil {
@@ -150,8 +150,8 @@ func (h *Handler) passthrough(w http.ResponseWriter, r *http.Request, base *url.
 	h.relayAsIs(w, resp)
 }
 
-// relayAsIs writes an upstream response to the client unchanged, flushing as data arrives
-// so streams are never buffered.
+// relayAsIs writes an upstream response to the client unchanged, flushing as
+// data arrives so streams are never buffered.
 func (h *Handler) relayAsIs(w http.ResponseWriter, resp *http.Response) {
 	copyResponseHeaders(w.Header(), resp.Header)
 	if isEventStream(resp.Header) {
